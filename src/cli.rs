@@ -1,0 +1,195 @@
+//! The command-line interface, declared once with clap's derive API. Flag and subcommand names
+//! are a contract with users' scripts: add, never rename.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Email open and click tracking with signed URLs, a stock nginx and batch log analysis.
+///
+/// pxtrack works in three steps, none of which needs a server of its own or a database:
+///
+///   1. `pxtrack mint` creates signed pixel URLs (opens) and tracked links (clicks) and appends
+///      them to a CSV manifest.
+///
+///   2. `pxtrack nginx` writes the configuration that serves them with Debian's stock nginx.
+///
+///   3. `pxtrack analyze` reads nginx's access logs and builds a static HTML report.
+///
+/// Opens are a directional signal, not proof of reading: mail providers' image proxies and
+/// security scanners load pixels and follow links too. pxtrack labels that traffic instead of
+/// hiding it.
+#[derive(Debug, Parser)]
+#[command(name = "pxtrack", version, max_term_width = 100)]
+#[command(after_help = "\
+Examples:
+  pxtrack init --dir ~/pxtrack --base-url https://t.example.com
+  export PXTRACK_CONFIG=~/pxtrack/pxtrack.toml
+  pxtrack mint open --campaign launch --recipient ana@example.com --html
+  pxtrack mint click --campaign launch --recipient ana@example.com --label pricing https://example.com/pricing
+  pxtrack nginx --out /etc/pxtrack/nginx
+  pxtrack analyze /var/log/nginx/ --out report
+  pxtrack analyze --demo          # the bundled sample logs")]
+pub struct Cli {
+    /// The config file [default: $PXTRACK_CONFIG, else ./pxtrack.toml]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a config, a new secret key and an empty manifest.
+    ///
+    /// Writes DIR/pxtrack.toml, DIR/pxtrack.key (32 random bytes, mode 0600, with a key id so the
+    /// key can be rotated later) and DIR/manifest.csv. Refuses to overwrite an existing key.
+    #[command(
+        after_help = "Example:\n  pxtrack init --dir ~/pxtrack --base-url https://t.example.com"
+    )]
+    Init(InitArgs),
+
+    /// Mint signed pixel URLs (opens) and tracked links (clicks).
+    ///
+    /// Each token is appended to the manifest as one row and the URL is printed on stdout, one per
+    /// line. No campaign, recipient or address goes into a URL.
+    #[command(subcommand)]
+    Mint(MintCommand),
+
+    /// Write the nginx configuration that serves pixels and redirects.
+    ///
+    /// Writes OUT/pxtrack.conf (include it in nginx's http block), OUT/locations.conf,
+    /// OUT/clicks.map (from the manifest) and OUT/pixel.png, then prints the include line. Run it
+    /// again and reload nginx after minting clicks; new pixels need no reload.
+    #[command(after_help = "Example:\n  pxtrack nginx --out /etc/pxtrack/nginx\n  \
+                            sudo nginx -t && sudo systemctl reload nginx")]
+    Nginx(NginxArgs),
+
+    /// Analyze access logs and write the report site.
+    ///
+    /// Reads the given log files and directories (rotated and gzipped logs too; with no path, the
+    /// logs named in the config), in pxtrack's log format or nginx's `combined`, detected per
+    /// line. Writes OUT/index.html, a page per campaign and OUT/events.csv, then prints a summary.
+    /// Lines that are not access-log lines are counted by reason and shown in the report.
+    #[command(after_help = "Examples:\n  pxtrack analyze --out report\n  \
+                            pxtrack analyze /var/log/nginx/ --out report\n  \
+                            pxtrack analyze --demo")]
+    Analyze(AnalyzeArgs),
+}
+
+/// `pxtrack init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to create the files.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+
+    /// The public base of tracking URLs, such as https://t.example.com.
+    #[arg(long, value_name = "URL")]
+    pub base_url: String,
+}
+
+/// `pxtrack mint`.
+#[derive(Debug, Subcommand)]
+pub enum MintCommand {
+    /// Mint pixel URLs: https://BASE/o/<token>.png
+    #[command(after_help = "Examples:\n  \
+        pxtrack mint open --campaign launch --recipient ana@example.com\n  \
+        pxtrack mint open --campaign launch --recipients list.csv --html --expires 90d")]
+    Open {
+        /// What to mint for.
+        #[command(flatten)]
+        common: MintArgs,
+
+        /// Print a ready <img> tag instead of the bare URL.
+        #[arg(long)]
+        html: bool,
+    },
+
+    /// Mint tracked links: https://BASE/c/<token> redirects to TARGET_URL.
+    #[command(after_help = "Example:\n  \
+        pxtrack mint click --campaign launch --recipient ana@example.com --label pricing \\\n    \
+        https://example.com/pricing")]
+    Click {
+        /// What to mint for.
+        #[command(flatten)]
+        common: MintArgs,
+
+        /// Where the link goes: an absolute http(s) URL without spaces or control characters.
+        #[arg(value_name = "TARGET_URL")]
+        target: String,
+    },
+}
+
+/// Options shared by `mint open` and `mint click`.
+#[derive(Debug, Args)]
+pub struct MintArgs {
+    /// Campaign name (shown in the report; never in a URL).
+    #[arg(long, value_name = "C")]
+    pub campaign: String,
+
+    /// One recipient, usually an address (kept in the manifest only).
+    #[arg(
+        long,
+        value_name = "R",
+        required_unless_present = "recipients",
+        conflicts_with = "recipients"
+    )]
+    pub recipient: Option<String>,
+
+    /// A file of recipients: one a line, or a CSV with a `recipient` column. One token each,
+    /// printed in the file's order.
+    #[arg(long, value_name = "FILE")]
+    pub recipients: Option<PathBuf>,
+
+    /// A free label, such as the link's name.
+    #[arg(long, value_name = "L", default_value = "")]
+    pub label: String,
+
+    /// Make the token expire after this long: 90d, 12h, 30m, 2w, 3600s.
+    #[arg(long, value_name = "DURATION")]
+    pub expires: Option<String>,
+}
+
+/// `pxtrack nginx`.
+#[derive(Debug, Args)]
+pub struct NginxArgs {
+    /// Directory to write the files into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Override the config's `listen` values (repeatable), such as 127.0.0.1:8080.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Vec<String>,
+
+    /// Override the config's access-log path.
+    #[arg(long, value_name = "PATH")]
+    pub access_log: Option<PathBuf>,
+}
+
+/// `pxtrack analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Log files or directories [default: the config's analyze.logs].
+    #[arg(value_name = "LOG_FILE_OR_DIR")]
+    pub paths: Vec<PathBuf>,
+
+    /// Directory for the report site; replaced as a whole.
+    #[arg(long, value_name = "DIR", default_value = "pxtrack-report")]
+    pub out: PathBuf,
+
+    /// Analyze the bundled sample logs (sample-logs/ in the source tree) with their demo config.
+    #[arg(long)]
+    pub demo: bool,
+
+    /// A directory of templates overriding the embedded ones (same file names).
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}

@@ -1,0 +1,142 @@
+//! `pxtrack analyze`: logs in, report site out.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use pxtrack::aggregate::{self, Classified};
+use pxtrack::classify::Classifier;
+use pxtrack::config::Config;
+use pxtrack::hit::Resolver;
+use pxtrack::ingest::Ingest;
+use pxtrack::logfiles;
+use pxtrack::manifest::{self, Manifest};
+use pxtrack::report::{self, Report};
+
+use super::{load_config, load_keys, terminal_safe};
+use crate::cli::AnalyzeArgs;
+
+/// Where the bundled sample lives: `./sample-logs`, else the source tree this binary was built
+/// from (so `cargo run -- analyze --demo` works from any directory of a checkout).
+fn demo_dir() -> Result<PathBuf> {
+    let here = PathBuf::from("sample-logs");
+    if here.join("pxtrack.toml").is_file() {
+        return Ok(here);
+    }
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
+    if built.join("pxtrack.toml").is_file() {
+        return Ok(built);
+    }
+    bail!("--demo needs the sample-logs/ directory of a pxtrack source checkout; none was found")
+}
+
+pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
+    let (config, inputs) = if args.demo {
+        let dir = demo_dir()?;
+        let config = Config::load(&dir.join("pxtrack.toml"))?;
+        let inputs = if args.paths.is_empty() {
+            vec![dir.join("logs")]
+        } else {
+            args.paths.clone()
+        };
+        (config, inputs)
+    } else {
+        let config = load_config(config_flag)?;
+        let inputs = args.paths.clone();
+        (config, inputs)
+    };
+    let files = if inputs.is_empty() {
+        let mut all = Vec::new();
+        for log in &config.analyze.logs {
+            all.extend(logfiles::with_rotations(log)?);
+        }
+        all
+    } else {
+        logfiles::discover(&inputs)?
+    };
+    if files.is_empty() {
+        bail!("no log files found in {}", display_list(&inputs));
+    }
+
+    let keys = load_keys(&config)?;
+    let manifest = Manifest::new(manifest::read(&config.manifest)?);
+    let resolver = Resolver::new(&manifest, &keys, &config.base_url.path_prefix);
+    let mut ingest = Ingest::new(resolver);
+    let file_names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+
+    for path in &files {
+        let file = ingest.start_file();
+        let reader =
+            logfiles::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let result = logfiles::for_each_line(reader, |n, line| ingest.line(file, n, line));
+        if let Err((n, e)) = result {
+            let msg = format!("reading stopped after line {n}: {e}");
+            eprintln!(
+                "pxtrack: warning: {}: {}",
+                terminal_safe(&path.display().to_string()),
+                msg
+            );
+            ingest.file_error(file, msg);
+        }
+    }
+
+    let totals = ingest.totals();
+    let mut events = std::mem::take(&mut ingest.events);
+    events.sort_by_key(|e| (e.time_ms, e.source));
+    let mut classifier = Classifier::new(
+        config.analyze.internal_networks.clone(),
+        config.analyze.duplicate_window_secs,
+    );
+    let classified: Vec<Classified> = events
+        .into_iter()
+        .map(|event| {
+            let verdict = classifier.classify(&event);
+            Classified { event, verdict }
+        })
+        .collect();
+    let stats = aggregate::aggregate(&manifest, &classified);
+
+    let report = Report {
+        manifest: &manifest,
+        file_names: &file_names,
+        files: &ingest.files,
+        rejects: &ingest.rejects,
+        events: &classified,
+        stats: &stats,
+        generated_at_ms: chrono::Utc::now().timestamp_millis(),
+    };
+    let tera = report::templates(args.templates.as_deref())?;
+    report::write_site(&report, &tera, &args.out)?;
+
+    if !args.quiet {
+        let opens: u64 = stats.campaigns.iter().map(|c| c.total_opens()).sum();
+        let clicks: u64 = stats.campaigns.iter().map(|c| c.total_clicks()).sum();
+        println!(
+            "read {} file(s), {} lines: {} hits, {} other requests, {} rejected lines",
+            files.len(),
+            totals.lines,
+            totals.hits,
+            totals.other,
+            totals.rejected
+        );
+        println!(
+            "{} campaign(s): {} counted opens, {} counted clicks (of which proxy and human-looking; \
+             machine traffic is labelled in the report)",
+            stats.campaigns.len(),
+            opens,
+            clicks
+        );
+        println!(
+            "report: {}",
+            terminal_safe(&args.out.join("index.html").display().to_string())
+        );
+    }
+    Ok(())
+}
+
+fn display_list(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| terminal_safe(&p.display().to_string()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

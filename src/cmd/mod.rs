@@ -1,0 +1,131 @@
+//! The command layer: one file per subcommand. This is where files are found and opened, where
+//! the stages of the library are wired together, and where anything is printed.
+
+mod analyze;
+mod init;
+mod mint;
+mod nginx;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use pxtrack::config::{self, Config};
+use pxtrack::token::KeyRing;
+
+use crate::cli::{Cli, Command};
+
+/// The environment variable naming the config file.
+pub const CONFIG_ENV: &str = "PXTRACK_CONFIG";
+
+/// The environment variable that may hold the key ring instead of the key file.
+pub const KEY_ENV: &str = "PXTRACK_KEY";
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Init(args) => init::run(&args),
+        Command::Mint(m) => mint::run(cli.config.as_deref(), m),
+        Command::Nginx(args) => nginx::run(cli.config.as_deref(), &args),
+        Command::Analyze(args) => analyze::run(cli.config.as_deref(), &args),
+    }
+}
+
+/// Finds the config: `--config`, else `$PXTRACK_CONFIG`, else `./pxtrack.toml`.
+pub fn config_path(flag: Option<&Path>) -> PathBuf {
+    if let Some(p) = flag {
+        return p.to_path_buf();
+    }
+    match std::env::var_os(CONFIG_ENV) {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(config::FILE_NAME),
+    }
+}
+
+/// Loads the config found by [`config_path`], with a hint when there is none.
+pub fn load_config(flag: Option<&Path>) -> Result<Config> {
+    let path = config_path(flag);
+    if !path.exists() {
+        bail!(
+            "no config at {}: pass --config FILE, set {CONFIG_ENV}, or create one with \
+             `pxtrack init --base-url URL`",
+            path.display()
+        );
+    }
+    Ok(Config::load(&path)?)
+}
+
+/// Loads the key ring from `$PXTRACK_KEY` when set, else from the config's key file.
+pub fn load_keys(config: &Config) -> Result<KeyRing> {
+    if let Some(text) = std::env::var_os(KEY_ENV).filter(|v| !v.is_empty()) {
+        let text = text
+            .into_string()
+            .map_err(|_| anyhow::anyhow!("{KEY_ENV} is not valid UTF-8"))?;
+        return Ok(KeyRing::parse(&text, KEY_ENV)?);
+    }
+    let path = &config.key_file;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the key file {}", path.display()))?;
+    warn_if_readable_by_others(path);
+    Ok(KeyRing::parse(&text, &path.display().to_string())?)
+}
+
+#[cfg(unix)]
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        eprintln!(
+            "pxtrack: warning: {} is readable by other users; run `chmod 600` on it",
+            terminal_safe(&path.display().to_string())
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_readable_by_others(_path: &Path) {}
+
+/// Escapes control characters so text from files cannot drive the terminal (newlines and tabs
+/// are kept).
+pub fn terminal_safe(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Writes a file atomically: a temporary sibling, synced, then renamed over the target.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_safe_escapes_controls() {
+        assert_eq!(terminal_safe("a\u{1b}[31mb\n"), "a\\u{1b}[31mb\n");
+    }
+}

@@ -1,0 +1,330 @@
+//! `pxtrack.toml`: where the key, the manifest and the logs are, and the tracking base URL.
+//!
+//! Relative paths in the file are relative to the file's own directory, so a config works from any
+//! working directory. This module only parses and validates; finding the file (`--config`,
+//! `PXTRACK_CONFIG`, `./pxtrack.toml`) is the command layer's job.
+//!
+//! Key types: [`Config`], [`BaseUrl`], [`NginxSettings`], [`AnalyzeSettings`].
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// The file name `init` writes and commands look for in the working directory.
+pub const FILE_NAME: &str = "pxtrack.toml";
+
+/// A parsed and validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the config file is; relative paths were resolved against its directory.
+    pub path: PathBuf,
+    /// The public base of every tracking URL.
+    pub base_url: BaseUrl,
+    /// The secret key file.
+    pub key_file: PathBuf,
+    /// The manifest CSV.
+    pub manifest: PathBuf,
+    /// What `pxtrack nginx` writes.
+    pub nginx: NginxSettings,
+    /// How `pxtrack analyze` reads and classifies.
+    pub analyze: AnalyzeSettings,
+}
+
+/// The tracking base URL, split into what URLs and nginx need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl {
+    /// `https://t.example.com/prefix`, without a trailing slash.
+    pub url: String,
+    /// The host name, for nginx's `server_name`.
+    pub host: String,
+    /// The path prefix, `""` or `/prefix` (no trailing slash).
+    pub path_prefix: String,
+}
+
+impl BaseUrl {
+    /// Validates a base URL: absolute http(s), a host, no query or fragment, and a path of plain
+    /// characters only (it ends up in nginx `location` patterns).
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        let parsed =
+            url::Url::parse(text).map_err(|e| format!("base URL {text:?} is not a URL: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(format!(
+                "base URL {text:?} must start with http:// or https://"
+            ));
+        }
+        let host = parsed
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| format!("base URL {text:?} has no host"))?
+            .to_string();
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err(format!(
+                "base URL {text:?} must not have a query or fragment"
+            ));
+        }
+        let path = parsed.path().trim_end_matches('/');
+        if !path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.'))
+        {
+            return Err(format!(
+                "base URL path {path:?} may only use letters, digits, '/', '-', '_' and '.'"
+            ));
+        }
+        let url = format!("{}{}", parsed.origin().ascii_serialization(), path);
+        Ok(BaseUrl {
+            url,
+            host,
+            path_prefix: path.to_string(),
+        })
+    }
+
+    /// The pixel URL for an open token.
+    pub fn open_url(&self, token: &str) -> String {
+        format!("{}/o/{token}.png", self.url)
+    }
+
+    /// The tracked URL for a click token.
+    pub fn click_url(&self, token: &str) -> String {
+        format!("{}/c/{token}", self.url)
+    }
+}
+
+/// Settings for the generated nginx configuration.
+#[derive(Debug, Clone, Default)]
+pub struct NginxSettings {
+    /// `listen` directive values, one directive each.
+    pub listen: Vec<String>,
+    /// The `server_name`; defaults to the base URL's host.
+    pub server_name: String,
+    /// Where nginx writes the pxtrack access log.
+    pub access_log: PathBuf,
+    /// Addresses of load balancers whose `X-Forwarded-For` nginx may trust (`set_real_ip_from`).
+    pub real_ip_from: Vec<IpNet>,
+}
+
+/// Settings for analysis.
+#[derive(Debug, Clone)]
+pub struct AnalyzeSettings {
+    /// Logs read when `analyze` is given no path.
+    pub logs: Vec<PathBuf>,
+    /// Repeats of one token from one client within this many seconds are `duplicate`.
+    pub duplicate_window_secs: u32,
+    /// Your own networks: hits from them are `internal` (test sends, previews).
+    pub internal_networks: Vec<IpNet>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    base_url: String,
+    #[serde(default = "default_key_file")]
+    key_file: PathBuf,
+    #[serde(default = "default_manifest")]
+    manifest: PathBuf,
+    #[serde(default)]
+    nginx: RawNginx,
+    #[serde(default)]
+    analyze: RawAnalyze,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNginx {
+    listen: Option<Vec<String>>,
+    server_name: Option<String>,
+    access_log: Option<PathBuf>,
+    #[serde(default)]
+    real_ip_from: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAnalyze {
+    logs: Option<Vec<PathBuf>>,
+    duplicate_window_secs: Option<u32>,
+    #[serde(default)]
+    internal_networks: Vec<String>,
+}
+
+fn default_key_file() -> PathBuf {
+    "pxtrack.key".into()
+}
+
+fn default_manifest() -> PathBuf {
+    "manifest.csv".into()
+}
+
+/// The access log nginx writes unless the config says otherwise (Debian's log directory).
+pub const DEFAULT_ACCESS_LOG: &str = "/var/log/nginx/pxtrack.access.log";
+
+/// The default duplicate window: retry storms from proxies land within seconds, while a person
+/// opening the same message again a few minutes later is a genuine extra open.
+pub const DEFAULT_DUPLICATE_WINDOW_SECS: u32 = 60;
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses config text; `path` locates relative paths and names errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let err = |message: String| Error::Config {
+            path: path.to_path_buf(),
+            message,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &Path| -> PathBuf {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                dir.join(p)
+            }
+        };
+        let base_url = BaseUrl::parse(&raw.base_url).map_err(err)?;
+        let nets = |list: &[String], what: &str| -> Result<Vec<IpNet>> {
+            list.iter()
+                .map(|s| parse_net(s).map_err(|m| err(format!("{what}: {m}"))))
+                .collect()
+        };
+        let nginx = NginxSettings {
+            listen: raw
+                .nginx
+                .listen
+                .unwrap_or_else(|| vec!["80".into(), "[::]:80".into()]),
+            server_name: raw
+                .nginx
+                .server_name
+                .unwrap_or_else(|| base_url.host.clone()),
+            access_log: resolve(
+                &raw.nginx
+                    .access_log
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_ACCESS_LOG)),
+            ),
+            real_ip_from: nets(&raw.nginx.real_ip_from, "nginx.real_ip_from")?,
+        };
+        let logs = match raw.analyze.logs {
+            Some(list) => list.iter().map(|p| resolve(p)).collect(),
+            None => vec![nginx.access_log.clone()],
+        };
+        let analyze = AnalyzeSettings {
+            logs,
+            duplicate_window_secs: raw
+                .analyze
+                .duplicate_window_secs
+                .unwrap_or(DEFAULT_DUPLICATE_WINDOW_SECS),
+            internal_networks: nets(&raw.analyze.internal_networks, "analyze.internal_networks")?,
+        };
+        Ok(Config {
+            path: path.to_path_buf(),
+            base_url,
+            key_file: resolve(&raw.key_file),
+            manifest: resolve(&raw.manifest),
+            nginx,
+            analyze,
+        })
+    }
+
+    /// The text `init` writes: every setting, commented, with its default.
+    pub fn template(base_url: &BaseUrl) -> String {
+        format!(
+            r#"# pxtrack configuration. Relative paths are relative to this file.
+# Every command finds it by --config FILE, else $PXTRACK_CONFIG, else ./pxtrack.toml.
+
+# The public base of every tracking URL: pixels are BASE/o/<token>.png, links BASE/c/<token>.
+base_url = "{url}"
+
+# The secret signing key (mode 0600). PXTRACK_KEY, when set, is used instead.
+key_file = "pxtrack.key"
+
+# Every minted token, one CSV row each. No secret is ever written here.
+manifest = "manifest.csv"
+
+[nginx]
+# One `listen` directive each.
+listen = ["80", "[::]:80"]
+# server_name defaults to the base URL's host.
+server_name = "{host}"
+# Where nginx writes pxtrack's access log (the format is documented in the README).
+access_log = "{log}"
+# Load balancers or CDNs in front of nginx whose X-Forwarded-For may be trusted.
+real_ip_from = []
+
+[analyze]
+# Logs read when `pxtrack analyze` is given no path (rotated and .gz siblings included).
+logs = ["{log}"]
+# Repeats of one token from one client within this window are counted as duplicates.
+duplicate_window_secs = {window}
+# Your own networks (office, VPN): hits from them are internal tests, not recipients.
+internal_networks = []
+"#,
+            url = base_url.url,
+            host = base_url.host,
+            log = DEFAULT_ACCESS_LOG,
+            window = DEFAULT_DUPLICATE_WINDOW_SECS,
+        )
+    }
+}
+
+/// Parses `10.0.0.0/8`, `2001:db8::/32` or a bare address (a /32 or /128).
+pub fn parse_net(text: &str) -> std::result::Result<IpNet, String> {
+    let t = text.trim();
+    t.parse::<IpNet>()
+        .or_else(|_| t.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map(|n| n.trunc())
+        .map_err(|_| format!("expected an address or CIDR network, found {t:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_forms() {
+        let b = BaseUrl::parse("https://T.Example.com/").unwrap();
+        assert_eq!(b.url, "https://t.example.com");
+        assert_eq!(b.path_prefix, "");
+        assert_eq!(b.open_url("X"), "https://t.example.com/o/X.png");
+        let b = BaseUrl::parse("http://example.com:8080/track/").unwrap();
+        assert_eq!(b.url, "http://example.com:8080/track");
+        assert_eq!(b.click_url("Y"), "http://example.com:8080/track/c/Y");
+        assert!(BaseUrl::parse("ftp://x").is_err());
+        assert!(BaseUrl::parse("https://x/?q=1").is_err());
+        assert!(BaseUrl::parse("https://x/a$b").is_err());
+        assert!(BaseUrl::parse("not a url").is_err());
+    }
+
+    #[test]
+    fn template_round_trips_and_resolves_paths() {
+        let b = BaseUrl::parse("https://t.example.com").unwrap();
+        let c = Config::parse(&Config::template(&b), Path::new("/etc/px/pxtrack.toml")).unwrap();
+        assert_eq!(c.key_file, Path::new("/etc/px/pxtrack.key"));
+        assert_eq!(c.manifest, Path::new("/etc/px/manifest.csv"));
+        assert_eq!(c.nginx.server_name, "t.example.com");
+        assert_eq!(c.analyze.logs, vec![PathBuf::from(DEFAULT_ACCESS_LOG)]);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_networks_are_errors() {
+        let p = Path::new("c.toml");
+        let e = Config::parse("base_url = \"https://x\"\nbsae = 1\n", p).unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "{e}");
+        let e = Config::parse(
+            "base_url = \"https://x\"\n[analyze]\ninternal_networks = [\"10.0.0.0/33\"]\n",
+            p,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("analyze.internal_networks"), "{e}");
+    }
+
+    #[test]
+    fn bare_addresses_are_host_networks() {
+        assert_eq!(parse_net("192.0.2.7").unwrap().to_string(), "192.0.2.7/32");
+        assert_eq!(parse_net("10.1.2.3/8").unwrap().to_string(), "10.0.0.0/8");
+    }
+}

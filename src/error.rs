@@ -1,0 +1,90 @@
+//! The library's one error type.
+//!
+//! Variants are grouped by pipeline stage. Messages are lower case and, where input came from a
+//! file, name the file and line (`manifest.csv:12: ...`) so a user can go straight to the fault.
+//! The command layer adds context with `anyhow`; the library never prints.
+
+use std::path::PathBuf;
+
+/// Everything the pxtrack library can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file involved.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The configuration file is not valid.
+    #[error("{}: {message}", path.display())]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong, in words.
+        message: String,
+    },
+
+    /// The key file or `PXTRACK_KEY` is not valid.
+    #[error("{origin}: {message}")]
+    Key {
+        /// Where the key text came from (a path or the variable's name).
+        origin: String,
+        /// What is wrong, in words.
+        message: String,
+    },
+
+    /// A manifest row is not valid.
+    #[error("{}:{line}: {message}", path.display())]
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// 1-based line number of the offending record.
+        line: u64,
+        /// What is wrong, in words.
+        message: String,
+    },
+
+    /// A value given to `mint` was refused; nothing was written.
+    #[error("{0}")]
+    Mint(String),
+
+    /// A value cannot be written into nginx configuration safely.
+    #[error("{0}")]
+    Nginx(String),
+
+    /// A template failed to render.
+    #[error("report template {template}: {message}")]
+    Template {
+        /// The template's name.
+        template: String,
+        /// Tera's explanation, with its causes.
+        message: String,
+    },
+
+    /// CSV writing failed.
+    #[error("{}: {source}", path.display())]
+    Csv {
+        /// The CSV file.
+        path: PathBuf,
+        /// What the csv crate said.
+        #[source]
+        source: csv::Error,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

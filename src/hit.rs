@@ -1,0 +1,357 @@
+//! From a parsed log line to an [`Event`]: which tracked URL it asked for, whether its token is
+//! genuine, and what it refers to in the manifest.
+//!
+//! Token checks are cached per distinct token text, so a token seen a million times is verified
+//! once. Events own their data (decoded from nginx's escapes); user agents are interned so that a
+//! million hits from one proxy share one string.
+//!
+//! Key types: [`Event`], [`HitKind`], [`TokenStatus`], [`Resolver`].
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::logparse::{LogLine, decode};
+use crate::manifest::Manifest;
+use crate::token::{self, Forgery, KeyRing, TokenKind};
+
+/// What a request asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HitKind {
+    /// A pixel URL.
+    Open,
+    /// A tracked link.
+    Click,
+    /// Anything else (favicons, scanners probing, junk request lines).
+    Other,
+}
+
+impl HitKind {
+    /// The name in `events.csv`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HitKind::Open => "open",
+            HitKind::Click => "click",
+            HitKind::Other => "other",
+        }
+    }
+}
+
+/// What the token in a request turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TokenStatus {
+    /// Genuine, in the manifest, not expired at the time of the request.
+    Valid,
+    /// Malformed, signed with an unknown key, or with a signature that does not match.
+    Forged,
+    /// Genuine and in the manifest, but requested after its expiry.
+    Expired,
+    /// Genuinely signed but not in this manifest (another manifest, or a deleted row).
+    Unknown,
+    /// The request carried no token (kind `other`).
+    None,
+}
+
+impl TokenStatus {
+    /// The name in `events.csv`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenStatus::Valid => "valid",
+            TokenStatus::Forged => "forged",
+            TokenStatus::Expired => "expired",
+            TokenStatus::Unknown => "unknown",
+            TokenStatus::None => "none",
+        }
+    }
+}
+
+/// Where a line came from: an index into the list of files read, and a 1-based line number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Source {
+    /// Index into the analysis' file list.
+    pub file: u32,
+    /// 1-based line number.
+    pub line: u64,
+}
+
+/// One request line, resolved against the manifest. Every string is decoded text from the log and
+/// must be escaped wherever it is shown.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Request time, milliseconds since the epoch, UTC.
+    pub time_ms: i64,
+    /// Pixel, link or other.
+    pub kind: HitKind,
+    /// The token's verdict.
+    pub token_status: TokenStatus,
+    /// Why a forged token failed (`bad-signature`, `malformed`, `unknown-key`).
+    pub forgery: Option<Forgery>,
+    /// The manifest row, for valid and expired tokens.
+    pub row: Option<usize>,
+    /// The token text (for kinds open and click), as requested.
+    pub token: Box<str>,
+    /// Client address.
+    pub client: IpAddr,
+    /// Request method; empty for a junk request line.
+    pub method: Box<str>,
+    /// Request target (or the whole junk request line).
+    pub uri: Box<str>,
+    /// Response status.
+    pub status: u16,
+    /// Body bytes sent.
+    pub bytes_sent: u64,
+    /// User agent, interned.
+    pub user_agent: Arc<str>,
+    /// Referer.
+    pub referer: Box<str>,
+    /// `X-Requested-With`.
+    pub requested_with: Box<str>,
+    /// `Sec-Purpose` or, failing that, `Purpose`.
+    pub purpose: Box<str>,
+    /// `Accept-Language`.
+    pub accept_language: Box<str>,
+    /// Where the line came from.
+    pub source: Source,
+}
+
+/// The longest URI kept per event; longer ones are cut (scanners send megabytes of path).
+const MAX_URI_CHARS: usize = 2048;
+
+/// Resolves log lines into events, caching token checks and interning user agents.
+pub struct Resolver<'m> {
+    manifest: &'m Manifest,
+    keys: &'m KeyRing,
+    open_prefix: Vec<u8>,
+    click_prefix: Vec<u8>,
+    tokens: HashMap<(TokenKind, Box<[u8]>), TokenLookup>,
+    user_agents: HashMap<Box<str>, Arc<str>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum TokenLookup {
+    Found {
+        row: usize,
+        expires_at_secs: Option<i64>,
+    },
+    NotInManifest,
+    Forged(Forgery),
+}
+
+impl<'m> Resolver<'m> {
+    /// A resolver for URLs under `path_prefix` (the base URL's path, `""` or `/prefix`).
+    pub fn new(manifest: &'m Manifest, keys: &'m KeyRing, path_prefix: &str) -> Self {
+        Resolver {
+            manifest,
+            keys,
+            open_prefix: format!("{path_prefix}/o/").into_bytes(),
+            click_prefix: format!("{path_prefix}/c/").into_bytes(),
+            tokens: HashMap::new(),
+            user_agents: HashMap::new(),
+        }
+    }
+
+    /// Which tracked URL a raw request target names, and the token text in it.
+    pub fn target<'a>(&self, uri: &'a [u8]) -> Option<(TokenKind, &'a [u8])> {
+        let path = uri.split(|&b| b == b'?' || b == b'#').next().unwrap_or(uri);
+        if let Some(rest) = path.strip_prefix(self.open_prefix.as_slice()) {
+            return rest.strip_suffix(b".png").map(|t| (TokenKind::Open, t));
+        }
+        path.strip_prefix(self.click_prefix.as_slice())
+            .map(|t| (TokenKind::Click, t))
+    }
+
+    fn lookup(&mut self, kind: TokenKind, text: &[u8]) -> TokenLookup {
+        if let Some(hit) = self.tokens.get(&(kind, text.into())) {
+            return *hit;
+        }
+        let found = match token::verify(kind, text, self.keys) {
+            Err(f) => TokenLookup::Forged(f),
+            Ok(claims) => {
+                // verify() accepted it, so it is ASCII base64url.
+                let text = std::str::from_utf8(text).unwrap_or_default();
+                match self.manifest.find(text) {
+                    Some(row) if self.manifest.rows[row].kind == kind => TokenLookup::Found {
+                        row,
+                        expires_at_secs: claims.expires_at_secs,
+                    },
+                    _ => TokenLookup::NotInManifest,
+                }
+            }
+        };
+        // Forged tokens are attacker-chosen; cache only the first few thousand so a flood of
+        // distinct junk cannot grow the cache without bound.
+        if !matches!(found, TokenLookup::Forged(_)) || self.tokens.len() < 100_000 {
+            self.tokens.insert((kind, text.into()), found);
+        }
+        found
+    }
+
+    fn intern(&mut self, ua: &[u8]) -> Arc<str> {
+        let text = decode(ua);
+        if let Some(a) = self.user_agents.get(text.as_ref()) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(text.as_ref());
+        if self.user_agents.len() < 1_000_000 {
+            self.user_agents.insert(text.into(), a.clone());
+        }
+        a
+    }
+
+    /// Resolves one parsed line.
+    pub fn resolve(&mut self, line: &LogLine<'_>, source: Source) -> Event {
+        let (kind, token_text) = match self.target(line.request.uri) {
+            Some((TokenKind::Open, t)) => (HitKind::Open, Some((TokenKind::Open, t))),
+            Some((TokenKind::Click, t)) => (HitKind::Click, Some((TokenKind::Click, t))),
+            None => (HitKind::Other, None),
+        };
+        let (token_status, forgery, row, token) = match token_text {
+            None => (TokenStatus::None, None, None, Box::from("")),
+            Some((tk, text)) => {
+                let shown: Box<str> = decode(&text[..text.len().min(256)]).into();
+                match self.lookup(tk, text) {
+                    TokenLookup::Forged(f) => (TokenStatus::Forged, Some(f), None, shown),
+                    TokenLookup::NotInManifest => (TokenStatus::Unknown, None, None, shown),
+                    TokenLookup::Found {
+                        row,
+                        expires_at_secs,
+                    } => {
+                        let expired = expires_at_secs.is_some_and(|e| line.time_ms > e * 1000);
+                        let status = if expired {
+                            TokenStatus::Expired
+                        } else {
+                            TokenStatus::Valid
+                        };
+                        (status, None, Some(row), shown)
+                    }
+                }
+            }
+        };
+        let uri_raw = if line.request.is_junk() {
+            line.request.raw
+        } else {
+            line.request.uri
+        };
+        let mut uri = decode(uri_raw).into_owned();
+        if uri.len() > MAX_URI_CHARS {
+            let cut = (0..=MAX_URI_CHARS)
+                .rev()
+                .find(|&i| uri.is_char_boundary(i))
+                .unwrap_or(0);
+            uri.truncate(cut);
+            uri.push('…');
+        }
+        let purpose = if line.sec_purpose.is_empty() {
+            line.purpose
+        } else {
+            line.sec_purpose
+        };
+        Event {
+            time_ms: line.time_ms,
+            kind,
+            token_status,
+            forgery,
+            row,
+            token,
+            client: line.client,
+            method: decode(line.request.method).into(),
+            uri: uri.into(),
+            status: line.status,
+            bytes_sent: line.bytes_sent,
+            user_agent: self.intern(line.user_agent),
+            referer: decode(line.referer).into(),
+            requested_with: decode(line.requested_with).into(),
+            purpose: decode(purpose).into(),
+            accept_language: decode(line.accept_language).into(),
+            source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logparse::parse_line;
+    use crate::manifest::ManifestRow;
+    use crate::token::SecretKey;
+
+    fn setup() -> (Manifest, KeyRing, String, String, String) {
+        let keys = KeyRing::single(SecretKey::new(1, [5; 32]));
+        let open = token::mint(TokenKind::Open, keys.active(), None);
+        let click = token::mint(TokenKind::Click, keys.active(), Some(1_000_000_000));
+        let stray = token::mint(TokenKind::Open, keys.active(), None);
+        let row = |kind, token: &str| ManifestRow {
+            created: chrono::DateTime::UNIX_EPOCH,
+            kind,
+            token: token.into(),
+            campaign: "c".into(),
+            recipient: "r".into(),
+            label: String::new(),
+            target: String::new(),
+            expires: None,
+        };
+        let m = Manifest::new(vec![
+            row(TokenKind::Open, &open),
+            row(TokenKind::Click, &click),
+        ]);
+        (m, keys, open, click, stray)
+    }
+
+    fn event(r: &mut Resolver<'_>, uri: &str, epoch_secs: i64) -> Event {
+        let line = format!(
+            "pxt1\t{epoch_secs}.000\t192.0.2.1\t-\tGET\t{uri}\tHTTP/1.1\t200\t67\t0.000\t-\tcurl/8\t-\t-\t-\t-"
+        );
+        let l = parse_line(line.as_bytes()).unwrap();
+        r.resolve(&l, Source { file: 0, line: 1 })
+    }
+
+    #[test]
+    fn statuses() {
+        let (m, keys, open, click, stray) = setup();
+        let mut r = Resolver::new(&m, &keys, "");
+        let e = event(&mut r, &format!("/o/{open}.png?utm=1"), 100);
+        assert_eq!(
+            (e.kind, e.token_status, e.row),
+            (HitKind::Open, TokenStatus::Valid, Some(0))
+        );
+        let e = event(&mut r, &format!("/c/{click}"), 100);
+        assert_eq!(
+            (e.kind, e.token_status),
+            (HitKind::Click, TokenStatus::Valid)
+        );
+        let e = event(&mut r, &format!("/c/{click}"), 1_000_000_001);
+        assert_eq!(e.token_status, TokenStatus::Expired);
+        let e = event(&mut r, &format!("/c/{open}"), 100);
+        assert_eq!(
+            (e.kind, e.token_status, e.forgery),
+            (
+                HitKind::Click,
+                TokenStatus::Forged,
+                Some(Forgery::BadSignature)
+            )
+        );
+        let e = event(&mut r, &format!("/o/{stray}.png"), 100);
+        assert_eq!(e.token_status, TokenStatus::Unknown);
+        let e = event(&mut r, "/favicon.ico", 100);
+        assert_eq!(
+            (e.kind, e.token_status),
+            (HitKind::Other, TokenStatus::None)
+        );
+        let e = event(&mut r, "/o/short", 100);
+        assert_eq!(e.kind, HitKind::Other);
+    }
+
+    #[test]
+    fn path_prefix() {
+        let (m, keys, open, _, _) = setup();
+        let mut r = Resolver::new(&m, &keys, "/t");
+        assert_eq!(
+            event(&mut r, &format!("/o/{open}.png"), 1).kind,
+            HitKind::Other
+        );
+        assert_eq!(
+            event(&mut r, &format!("/t/o/{open}.png"), 1).token_status,
+            TokenStatus::Valid
+        );
+    }
+}

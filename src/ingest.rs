@@ -1,0 +1,157 @@
+//! Ingestion: raw lines in, events and rejected-line tallies out.
+//!
+//! This is the per-line loop of `analyze`: parse, resolve the token, keep the event; or count the
+//! line as rejected under its reason, with a few examples for the report. It keeps the books that
+//! must reconcile: every line read is an event (a hit or another request) or a rejected line.
+//!
+//! Key types: [`Ingest`], [`FileTally`], [`Rejects`], [`RejectedLine`].
+
+use std::collections::BTreeMap;
+
+use crate::hit::{Event, HitKind, Resolver, Source};
+use crate::logparse::{Expected, LogFormat, parse_line};
+
+/// How many example lines are kept per reject reason.
+pub const EXAMPLES_PER_REASON: usize = 5;
+
+/// The longest example line kept, in bytes; the rest is cut.
+const MAX_EXAMPLE_BYTES: usize = 500;
+
+/// One rejected line kept as an example.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedLine {
+    /// Index into the file list.
+    pub file: u32,
+    /// 1-based line number.
+    pub line: u64,
+    /// Byte offset where parsing stopped.
+    pub offset: usize,
+    /// The line, lossily decoded and cut to a few hundred bytes. Hostile: escape it.
+    pub text: String,
+}
+
+/// Rejected lines, counted by reason.
+#[derive(Debug, Clone, Default)]
+pub struct Rejects {
+    /// Count and examples per reason.
+    pub by_reason: BTreeMap<Expected, (u64, Vec<RejectedLine>)>,
+}
+
+impl Rejects {
+    /// All rejected lines.
+    pub fn total(&self) -> u64 {
+        self.by_reason.values().map(|(n, _)| n).sum()
+    }
+}
+
+/// What one file contributed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileTally {
+    /// Lines read.
+    pub lines: u64,
+    /// Requests for pixels or links.
+    pub hits: u64,
+    /// Other requests.
+    pub other: u64,
+    /// Rejected lines.
+    pub rejected: u64,
+    /// Lines in pxtrack's format.
+    pub pxtrack_format: u64,
+    /// Lines in `combined`.
+    pub combined_format: u64,
+    /// A read error that ended the file early (a truncated `.gz`, say).
+    pub error: Option<String>,
+}
+
+/// The per-line loop's state.
+pub struct Ingest<'m> {
+    resolver: Resolver<'m>,
+    /// Every event, in input order.
+    pub events: Vec<Event>,
+    /// Rejected lines.
+    pub rejects: Rejects,
+    /// Per-file tallies, indexed like the file list.
+    pub files: Vec<FileTally>,
+}
+
+impl<'m> Ingest<'m> {
+    /// Starts with a resolver.
+    pub fn new(resolver: Resolver<'m>) -> Self {
+        Ingest {
+            resolver,
+            events: Vec::new(),
+            rejects: Rejects::default(),
+            files: Vec::new(),
+        }
+    }
+
+    /// Registers the next file and returns its index.
+    pub fn start_file(&mut self) -> u32 {
+        self.files.push(FileTally::default());
+        (self.files.len() - 1) as u32
+    }
+
+    /// Records that reading `file` stopped early.
+    pub fn file_error(&mut self, file: u32, message: String) {
+        self.files[file as usize].error = Some(message);
+    }
+
+    /// Takes one line (without its line ending).
+    pub fn line(&mut self, file: u32, line_no: u64, bytes: &[u8]) {
+        let tally = &mut self.files[file as usize];
+        tally.lines += 1;
+        match parse_line(bytes) {
+            Ok(parsed) => {
+                match parsed.format {
+                    LogFormat::Pxtrack => tally.pxtrack_format += 1,
+                    LogFormat::Combined => tally.combined_format += 1,
+                }
+                let ev = self.resolver.resolve(
+                    &parsed,
+                    Source {
+                        file,
+                        line: line_no,
+                    },
+                );
+                if ev.kind == HitKind::Other {
+                    tally.other += 1;
+                } else {
+                    tally.hits += 1;
+                }
+                self.events.push(ev);
+            }
+            Err(e) => {
+                tally.rejected += 1;
+                let entry = self.rejects.by_reason.entry(e.expected).or_default();
+                entry.0 += 1;
+                if entry.1.len() < EXAMPLES_PER_REASON {
+                    let cut = &bytes[..bytes.len().min(MAX_EXAMPLE_BYTES)];
+                    let mut text = String::from_utf8_lossy(cut).into_owned();
+                    if cut.len() < bytes.len() {
+                        text.push('…');
+                    }
+                    entry.1.push(RejectedLine {
+                        file,
+                        line: line_no,
+                        offset: e.offset,
+                        text,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Lines read, hits, other requests and rejected lines over all files.
+    pub fn totals(&self) -> FileTally {
+        let mut t = FileTally::default();
+        for f in &self.files {
+            t.lines += f.lines;
+            t.hits += f.hits;
+            t.other += f.other;
+            t.rejected += f.rejected;
+            t.pxtrack_format += f.pxtrack_format;
+            t.combined_format += f.combined_format;
+        }
+        t
+    }
+}

@@ -1,0 +1,28 @@
+//! pxtrack: email open and click tracking with no application server and no database.
+//!
+//! The library is a pipeline, one module per stage:
+//!
+//! ```text
+//! mint:    token (sign) -> manifest (CSV row)                  nginx (config from the manifest)
+//! analyze: logfiles -> logparse::LogLine -> hit::Event -> classify::Verdict
+//!          -> aggregate::Stats -> report (views, pages, events.csv)
+//! ```
+//!
+//! `ingest` runs the per-line part of analyze (parse, resolve, count rejects). The binary's
+//! command layer (`src/cmd/`) parses the command line, opens files and wires the stages together;
+//! no module here touches the command line or prints.
+
+pub mod aggregate;
+pub mod classify;
+pub mod config;
+pub mod error;
+pub mod hit;
+pub mod ingest;
+pub mod logfiles;
+pub mod logparse;
+pub mod manifest;
+pub mod nginx;
+pub mod report;
+pub mod token;
+
+pub use error::{Error, Result};

@@ -1,0 +1,230 @@
+//! Finding and opening access logs: files and directories, logrotate's numbered siblings, and
+//! gzip (recognised by its magic bytes, not its name).
+//!
+//! Order matters for duplicate detection, so files are read oldest first: for one base name,
+//! `access.log.3.gz`, `access.log.2.gz`, `access.log.1`, then `access.log`.
+//!
+//! Key functions: [`discover`], [`with_rotations`], [`open`], [`for_each_line`].
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use walkdir::WalkDir;
+
+/// Splits `access.log.2.gz` into (`access.log`, 2); a name with no rotation number gets 0.
+fn rotation_key(name: &str) -> (String, u32) {
+    let stem = name.strip_suffix(".gz").unwrap_or(name);
+    if let Some((base, n)) = stem.rsplit_once('.')
+        && let Ok(n) = n.parse::<u32>()
+    {
+        return (base.to_string(), n);
+    }
+    (stem.to_string(), 0)
+}
+
+/// Sorts paths oldest first: by directory and base name, then by rotation number descending.
+pub fn sort_oldest_first(paths: &mut [PathBuf]) {
+    paths.sort_by_cached_key(|p| {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (base, n) = rotation_key(&name);
+        (
+            p.parent().map(Path::to_path_buf),
+            base,
+            std::cmp::Reverse(n),
+        )
+    });
+}
+
+/// Whether a file found in a directory looks like an access log: its name, without rotation
+/// suffixes, ends in `.log` or mentions `access`. Hidden files are skipped.
+fn looks_like_log(name: &str) -> bool {
+    if name.starts_with('.') {
+        return false;
+    }
+    let (base, _) = rotation_key(name);
+    base.ends_with(".log") || base.contains("access")
+}
+
+/// Expands the user's paths: a file is read as given; a directory is walked for log files.
+/// Returns an error naming a path that does not exist.
+pub fn discover(inputs: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for input in inputs {
+        let meta = std::fs::metadata(input)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", input.display())))?;
+        if meta.is_dir() {
+            let mut found = Vec::new();
+            for entry in WalkDir::new(input).follow_links(true) {
+                let entry =
+                    entry.map_err(|e| io::Error::other(format!("{}: {e}", input.display())))?;
+                if entry.file_type().is_file()
+                    && looks_like_log(&entry.file_name().to_string_lossy())
+                {
+                    found.push(entry.into_path());
+                }
+            }
+            sort_oldest_first(&mut found);
+            out.extend(found);
+        } else {
+            out.push(input.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// A log path plus its rotated siblings (`path.1`, `path.2.gz`, ...), oldest first. Used for the
+/// config's default logs. Missing siblings are fine; a missing `path` with no siblings is not.
+pub fn with_rotations(path: &Path) -> io::Result<Vec<PathBuf>> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut found = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let n = entry.file_name().to_string_lossy().into_owned();
+            let (base, _) = rotation_key(&n);
+            if (n == name || base == name) && entry.path().is_file() {
+                found.push(entry.path());
+            }
+        }
+    }
+    if found.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "{}: no such log file (nor rotated copies of it)",
+                path.display()
+            ),
+        ));
+    }
+    sort_oldest_first(&mut found);
+    Ok(found)
+}
+
+/// Opens a log for reading, decompressing gzip (all members, as logrotate may concatenate).
+pub fn open(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
+    let mut file = BufReader::with_capacity(1 << 16, File::open(path)?);
+    let magic = file.fill_buf()?;
+    if magic.starts_with(&[0x1f, 0x8b]) {
+        let gz = flate2::bufread::MultiGzDecoder::new(file);
+        Ok(Box::new(BufReader::with_capacity(1 << 16, gz)))
+    } else {
+        Ok(Box::new(file))
+    }
+}
+
+/// Calls `f(line_number, line)` for every line (without `\n` or `\r\n`), reusing one buffer.
+/// Returns the number of lines, or the I/O error that ended reading early together with the
+/// number of lines read before it.
+pub fn for_each_line(
+    mut reader: impl BufRead,
+    mut f: impl FnMut(u64, &[u8]),
+) -> Result<u64, (u64, io::Error)> {
+    let mut buf = Vec::with_capacity(4096);
+    let mut n = 0u64;
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) => return Ok(n),
+            Ok(_) => {
+                n += 1;
+                let mut line = buf.as_slice();
+                if let Some(l) = line.strip_suffix(b"\n") {
+                    line = l;
+                }
+                if let Some(l) = line.strip_suffix(b"\r") {
+                    line = l;
+                }
+                f(n, line);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err((n, e)),
+        }
+    }
+}
+
+/// Reads a whole file into memory through [`open`]; for tests and small inputs.
+pub fn read_all(path: &Path) -> io::Result<Vec<u8>> {
+    let mut v = Vec::new();
+    open(path)?.read_to_end(&mut v)?;
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn rotation_order() {
+        let mut v: Vec<PathBuf> = [
+            "d/access.log",
+            "d/access.log.1",
+            "d/access.log.10.gz",
+            "d/access.log.2.gz",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+        sort_oldest_first(&mut v);
+        let names: Vec<_> = v.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        assert_eq!(
+            names,
+            [
+                "d/access.log.10.gz",
+                "d/access.log.2.gz",
+                "d/access.log.1",
+                "d/access.log"
+            ]
+        );
+    }
+
+    #[test]
+    fn directories_walk_only_logs_and_gzip_is_detected() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("access.log"), "b\n").unwrap();
+        std::fs::write(d.path().join("pxtrack.toml"), "x").unwrap();
+        std::fs::write(d.path().join(".hidden.log"), "x").unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(b"a1\r\na2").unwrap();
+        std::fs::write(d.path().join("access.log.2.gz"), gz.finish().unwrap()).unwrap();
+        let files = discover(&[d.path().to_path_buf()]).unwrap();
+        let names: Vec<_> = files
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["access.log.2.gz", "access.log"]);
+        let mut lines = Vec::new();
+        for_each_line(open(&files[0]).unwrap(), |n, l| lines.push((n, l.to_vec()))).unwrap();
+        assert_eq!(lines, [(1, b"a1".to_vec()), (2, b"a2".to_vec())]);
+        assert_eq!(
+            with_rotations(&d.path().join("access.log")).unwrap().len(),
+            2
+        );
+        assert!(discover(&[d.path().join("missing")]).is_err());
+    }
+
+    #[test]
+    fn truncated_gzip_reports_lines_read_before_the_error() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        for i in 0..10_000 {
+            writeln!(gz, "line {i}").unwrap();
+        }
+        let bytes = gz.finish().unwrap();
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.log.gz");
+        std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+        let r = for_each_line(open(&p).unwrap(), |_, _| {});
+        let (n, _) = r.unwrap_err();
+        assert!(n > 0 && n < 10_000, "{n}");
+    }
+}

@@ -1,0 +1,30 @@
+//! The `pxtrack` binary: parse the command line, run the command, map the outcome to an exit
+//! code (0 success, 2 error). A closed stdout (`pxtrack mint ... | head -1`) is not an error.
+
+mod cli;
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cmd::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            if err
+                .chain()
+                .filter_map(|c| c.downcast_ref::<std::io::Error>())
+                .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!(
+                "pxtrack: error: {}",
+                cmd::terminal_safe(&format!("{err:#}"))
+            );
+            ExitCode::from(2)
+        }
+    }
+}

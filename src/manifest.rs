@@ -1,0 +1,416 @@
+//! The manifest: one CSV row per minted token, the only link between an opaque token and the
+//! campaign, recipient and target behind it.
+//!
+//! Appending never leaves a half-written file: under an exclusive lock on a sidecar lock file the
+//! current manifest is copied to a temporary file in the same directory, the new rows are added,
+//! the temporary file is synced and renamed over the manifest. Readers never see a partial row;
+//! concurrent `mint` runs queue on the lock instead of interleaving.
+//!
+//! Key types: [`ManifestRow`], [`Manifest`] (an index for analysis), [`validate_target`].
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::error::{Error, Result};
+use crate::token::TokenKind;
+
+/// The manifest's header, in column order. Scripts may rely on these names.
+pub const HEADER: [&str; 8] = [
+    "created",
+    "kind",
+    "token",
+    "campaign",
+    "recipient",
+    "label",
+    "target",
+    "expires",
+];
+
+/// One minted token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestRow {
+    /// When it was minted.
+    pub created: DateTime<Utc>,
+    /// Open or click.
+    pub kind: TokenKind,
+    /// The token text as it appears in URLs.
+    pub token: String,
+    /// The campaign name.
+    pub campaign: String,
+    /// The recipient (usually an address); never in any URL.
+    pub recipient: String,
+    /// A free label: a link name for clicks, anything for opens.
+    pub label: String,
+    /// The click target; empty for opens.
+    pub target: String,
+    /// When the token stops being valid, if ever.
+    pub expires: Option<DateTime<Utc>>,
+}
+
+impl ManifestRow {
+    fn record(&self) -> [String; 8] {
+        [
+            self.created.to_rfc3339_opts(SecondsFormat::Secs, true),
+            self.kind.as_str().to_string(),
+            self.token.clone(),
+            self.campaign.clone(),
+            self.recipient.clone(),
+            self.label.clone(),
+            self.target.clone(),
+            self.expires
+                .map(|e| e.to_rfc3339_opts(SecondsFormat::Secs, true))
+                .unwrap_or_default(),
+        ]
+    }
+}
+
+/// Checks a campaign, recipient or label: no control characters (they would reach terminals and
+/// nginx comments), and a campaign must not be empty.
+pub fn validate_text(what: &str, value: &str, required: bool) -> std::result::Result<(), String> {
+    if required && value.trim().is_empty() {
+        return Err(format!("{what} must not be empty"));
+    }
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "{what} {value:?} contains the control character {c:?}"
+        ));
+    }
+    if value.len() > 1024 {
+        return Err(format!("{what} is longer than 1024 bytes"));
+    }
+    Ok(())
+}
+
+/// Validates a click target and returns the form that is stored and redirected to.
+///
+/// The target must be an absolute http(s) URL with a host and no control characters or white
+/// space. Every other byte is kept as given (`$`, `;`, quotes, braces, `%`, backslashes), so the
+/// redirect goes exactly where the user asked; only non-ASCII characters are percent-encoded as
+/// UTF-8 (RFC 3987, section 3.1), because a `Location` header carries ASCII.
+pub fn validate_target(target: &str) -> std::result::Result<String, String> {
+    if let Some(c) = target.chars().find(|c| c.is_control() || c.is_whitespace()) {
+        return Err(format!(
+            "target URL {target:?} contains {c:?}: control characters and spaces are not allowed \
+             (percent-encode a space as %20)"
+        ));
+    }
+    if target.len() > 8192 {
+        return Err("target URL is longer than 8192 bytes".into());
+    }
+    let mut stored = String::with_capacity(target.len());
+    for c in target.chars() {
+        if c.is_ascii() {
+            stored.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                stored.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    let lower = stored.to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        return Err(format!(
+            "target URL {target:?} must be absolute and start with http:// or https://"
+        ));
+    }
+    let authority = &stored[stored.find("://").map_or(0, |i| i + 3)..];
+    if authority.is_empty() || authority.starts_with(['/', '\\', '?', '#']) {
+        return Err(format!("target URL {target:?} has no host"));
+    }
+    let parsed =
+        url::Url::parse(&stored).map_err(|e| format!("target URL {target:?} is not valid: {e}"))?;
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(format!("target URL {target:?} has no host"));
+    }
+    Ok(stored)
+}
+
+/// Appends rows to the manifest at `path`, atomically and under a lock. Creates the manifest
+/// (with its header) when it does not exist.
+pub fn append(path: &Path, rows: &[ManifestRow]) -> Result<()> {
+    let lock_path = hidden_sidecar(path, ".lock");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| Error::io(&lock_path, e))?;
+    lock.lock().map_err(|e| Error::io(&lock_path, e))?;
+
+    let tmp_path = hidden_sidecar(path, &format!(".tmp-{}", std::process::id()));
+    let result = write_with_rows(path, &tmp_path, rows);
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp_path);
+    }
+    // The lock is released when `lock` drops, after the rename.
+    result
+}
+
+fn write_with_rows(path: &Path, tmp_path: &Path, rows: &[ManifestRow]) -> Result<()> {
+    let tmp = File::create(tmp_path).map_err(|e| Error::io(tmp_path, e))?;
+    let mut out = BufWriter::with_capacity(1 << 20, tmp);
+    let io_tmp = |e: io::Error| Error::io(tmp_path, e);
+    match File::open(path) {
+        Ok(mut existing) => {
+            io::copy(&mut existing, &mut out).map_err(|e| Error::io(path, e))?;
+            // A hand-edited manifest may lack its final newline; never glue two rows together.
+            let len = existing.metadata().map_err(|e| Error::io(path, e))?.len();
+            if len > 0 {
+                let mut last = [0u8; 1];
+                existing
+                    .seek(io::SeekFrom::Start(len - 1))
+                    .and_then(|_| existing.read_exact(&mut last))
+                    .map_err(|e| Error::io(path, e))?;
+                if last[0] != b'\n' {
+                    out.write_all(b"\n").map_err(io_tmp)?;
+                }
+            } else {
+                write_header(&mut out, tmp_path)?;
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => write_header(&mut out, tmp_path)?,
+        Err(e) => return Err(Error::io(path, e)),
+    }
+    {
+        let mut w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(&mut out);
+        for row in rows {
+            w.write_record(row.record()).map_err(|e| Error::Csv {
+                path: tmp_path.to_path_buf(),
+                source: e,
+            })?;
+        }
+        w.flush().map_err(io_tmp)?;
+    }
+    let file = out.into_inner().map_err(|e| io_tmp(e.into_error()))?;
+    file.sync_all().map_err(io_tmp)?;
+    drop(file);
+    fs::rename(tmp_path, path).map_err(|e| Error::io(path, e))?;
+    // Make the rename itself durable.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Ok(d) = File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+fn write_header(out: &mut impl Write, path: &Path) -> Result<()> {
+    writeln!(out, "{}", HEADER.join(",")).map_err(|e| Error::io(path, e))
+}
+
+/// Creates an empty manifest (header only), atomically.
+pub fn create_empty(path: &Path) -> Result<()> {
+    append(path, &[])
+}
+
+/// `dir/.manifest.csv<suffix>`: lock and temporary files sit beside the manifest, hidden.
+fn hidden_sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = std::ffi::OsString::from(".");
+    name.push(path.file_name().unwrap_or_else(|| "manifest.csv".as_ref()));
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+/// Reads every row of a manifest. Errors name the file and line.
+pub fn read(path: &Path) -> Result<Vec<ManifestRow>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    read_from(file, path)
+}
+
+/// Reads rows from any reader; `path` names errors.
+pub fn read_from(input: impl Read, path: &Path) -> Result<Vec<ManifestRow>> {
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(input);
+    let bad = |line: u64, message: String| Error::Manifest {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    let headers = reader.headers().map_err(|e| bad(1, e.to_string()))?.clone();
+    if headers.iter().collect::<Vec<_>>() != HEADER {
+        return Err(bad(
+            1,
+            format!(
+                "expected the header {:?}, found {:?}",
+                HEADER.join(","),
+                headers
+            ),
+        ));
+    }
+    let mut rows = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = reader.position().line();
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(line);
+                return Err(bad(line, e.to_string()));
+            }
+        }
+        let line = record.position().map(|p| p.line()).unwrap_or(line);
+        let time = |s: &str, what: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| {
+                    bad(
+                        line,
+                        format!("expected an RFC 3339 time in {what}, found {s:?}"),
+                    )
+                })
+        };
+        let kind = TokenKind::parse(&record[1]).ok_or_else(|| {
+            bad(
+                line,
+                format!(
+                    "expected kind \"open\" or \"click\", found {:?}",
+                    &record[1]
+                ),
+            )
+        })?;
+        let expires = match &record[7] {
+            "" => None,
+            s => Some(time(s, "expires")?),
+        };
+        rows.push(ManifestRow {
+            created: time(&record[0], "created")?,
+            kind,
+            token: record[2].to_string(),
+            campaign: record[3].to_string(),
+            recipient: record[4].to_string(),
+            label: record[5].to_string(),
+            target: record[6].to_string(),
+            expires,
+        });
+    }
+    Ok(rows)
+}
+
+/// The manifest indexed by token, for analysis.
+#[derive(Debug, Default)]
+pub struct Manifest {
+    /// All rows, in file order.
+    pub rows: Vec<ManifestRow>,
+    by_token: HashMap<String, usize>,
+}
+
+impl Manifest {
+    /// Indexes rows by token. A token that appears twice keeps its first row.
+    pub fn new(rows: Vec<ManifestRow>) -> Self {
+        let mut by_token = HashMap::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            by_token.entry(row.token.clone()).or_insert(i);
+        }
+        Manifest { rows, by_token }
+    }
+
+    /// The row index for a token.
+    pub fn find(&self, token: &str) -> Option<usize> {
+        self.by_token.get(token).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(token: &str, target: &str) -> ManifestRow {
+        ManifestRow {
+            created: DateTime::parse_from_rfc3339("2026-11-20T10:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            kind: if target.is_empty() {
+                TokenKind::Open
+            } else {
+                TokenKind::Click
+            },
+            token: token.into(),
+            campaign: "launch, \"autumn\"".into(),
+            recipient: "ana@example.com".into(),
+            label: "=cmd()".into(),
+            target: target.into(),
+            expires: None,
+        }
+    }
+
+    #[test]
+    fn append_creates_then_appends_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest.csv");
+        append(&path, &[row("a", "")]).unwrap();
+        append(&path, &[row("b", "https://x.example/$;\"{}")]).unwrap();
+        let rows = read(&path).unwrap();
+        assert_eq!(
+            rows,
+            vec![row("a", ""), row("b", "https://x.example/$;\"{}")]
+        );
+        // No temporary file is left behind.
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(names.iter().all(|n| !n.contains(".tmp-")), "{names:?}");
+    }
+
+    #[test]
+    fn append_repairs_a_missing_final_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.csv");
+        append(&path, &[row("a", "")]).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        fs::write(&path, text.trim_end()).unwrap();
+        append(&path, &[row("b", "")]).unwrap();
+        assert_eq!(read(&path).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn read_errors_name_file_and_line() {
+        let text = format!(
+            "{}\n2026-11-20T10:00:00Z,open,t,c,r,,,\nnot-a-time,open,t,c,r,,,\n",
+            HEADER.join(",")
+        );
+        let e = read_from(text.as_bytes(), Path::new("m.csv")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "m.csv:3: expected an RFC 3339 time in created, found \"not-a-time\""
+        );
+        let e = read_from("a,b\n".as_bytes(), Path::new("m.csv")).unwrap_err();
+        assert!(
+            e.to_string().starts_with("m.csv:1: expected the header"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn targets() {
+        assert_eq!(
+            validate_target("https://example.com/a$b;c\"d{e}f%g\\h?q=ü").unwrap(),
+            "https://example.com/a$b;c\"d{e}f%g\\h?q=%C3%BC"
+        );
+        for bad in [
+            "ftp://example.com/",
+            "/relative",
+            "https://example.com/a b",
+            "https://example.com/\n",
+            "javascript:alert(1)",
+            "https://",
+            "https:///path",
+        ] {
+            assert!(validate_target(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn text_fields() {
+        assert!(validate_text("campaign", "", true).is_err());
+        assert!(validate_text("campaign", "a\u{1b}[31m", true).is_err());
+        assert!(validate_text("label", "", false).is_ok());
+    }
+}

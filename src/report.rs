@@ -1,0 +1,759 @@
+//! The report site: view structs for the templates, rendering with tera, `events.csv`, and the
+//! atomic replacement of the previous site.
+//!
+//! Templates see only the `*View` structs here, never domain types. Autoescaping is on for every
+//! template (all are named `*.html`), so text from logs and the manifest reaches pages escaped.
+//! CSV cells that a spreadsheet would run as a formula are prefixed with `'`.
+//!
+//! The site is built in a temporary sibling directory and swapped in at the end: a crash mid-build
+//! leaves the previous report as it was. A directory is only ever replaced if it is empty or holds
+//! pxtrack's marker file, so `--out ~` cannot clobber a home directory.
+//!
+//! Key types: [`Report`], [`OverviewView`], [`CampaignView`], [`write_site`].
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::aggregate::{CampaignStats, Classified, Stats, counts};
+use crate::classify::HitClass;
+use crate::error::{Error, Result};
+use crate::hit::HitKind;
+use crate::ingest::{FileTally, Rejects};
+use crate::manifest::Manifest;
+
+/// The file that marks a directory as a pxtrack report, safe to replace.
+pub const MARKER_FILE: &str = ".pxtrack-report";
+
+/// Hits listed on one campaign page; the rest are in `events.csv`.
+pub const MAX_HITS_PER_PAGE: usize = 5_000;
+
+/// The embedded default templates, by name.
+pub const TEMPLATES: [(&str, &str); 3] = [
+    ("base.html", include_str!("../templates/base.html")),
+    ("index.html", include_str!("../templates/index.html")),
+    ("campaign.html", include_str!("../templates/campaign.html")),
+];
+
+/// `events.csv` columns, in order. The first twelve are the contract; more may be added at the end.
+pub const EVENTS_HEADER: [&str; 21] = [
+    "time",
+    "kind",
+    "token_status",
+    "campaign",
+    "recipient",
+    "label",
+    "class",
+    "detail",
+    "method",
+    "status",
+    "ip",
+    "user_agent",
+    "reason",
+    "target",
+    "uri",
+    "referer",
+    "requested_with",
+    "purpose",
+    "accept_language",
+    "token",
+    "source",
+];
+
+/// Formats epoch milliseconds as RFC 3339 UTC with milliseconds.
+pub fn rfc3339(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+/// Formats epoch milliseconds for people: `2026-11-22 10:00:05 UTC`.
+pub fn human_time(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_default()
+}
+
+fn opt_time(ms: Option<i64>) -> String {
+    ms.map(human_time).unwrap_or_else(|| "—".into())
+}
+
+/// Makes a CSV cell safe to open in a spreadsheet: a leading `=`, `+`, `-`, `@`, tab or carriage
+/// return would start a formula, so such a cell gets a leading `'`.
+pub fn csv_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+/// A file name for a campaign page: a readable slug plus a hash of the exact name, so two names
+/// that slug alike never collide and no name can escape the directory.
+pub fn campaign_file(name: &str) -> String {
+    let mut slug: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    slug = slug
+        .split('-')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    slug.truncate(40);
+    let hash = Sha256::digest(name.as_bytes());
+    let hex: String = hash[..4].iter().map(|b| format!("{b:02x}")).collect();
+    if slug.is_empty() {
+        format!("campaign-{hex}.html")
+    } else {
+        format!("campaign-{slug}-{hex}.html")
+    }
+}
+
+/// One row of a class breakdown.
+#[derive(Debug, Serialize)]
+pub struct ClassRowView {
+    /// Class name.
+    pub class: &'static str,
+    /// Open hits.
+    pub opens: u64,
+    /// Click hits.
+    pub clicks: u64,
+    /// Whether hits of this class count as opens and clicks.
+    pub counted: bool,
+}
+
+/// A campaign's headline figures (overview row and campaign page).
+#[derive(Debug, Serialize)]
+pub struct FiguresView {
+    /// Campaign name.
+    pub name: String,
+    /// Page file name.
+    pub href: String,
+    /// Distinct recipients minted.
+    pub recipients: u64,
+    /// Open tokens minted.
+    pub open_tokens: u64,
+    /// Click tokens minted.
+    pub click_tokens: u64,
+    /// Recipients with a counted open.
+    pub unique_opens: u64,
+    /// Recipients with a human-looking open.
+    pub unique_human_opens: u64,
+    /// Counted opens.
+    pub total_opens: u64,
+    /// Human-looking opens.
+    pub human_opens: u64,
+    /// Proxy opens.
+    pub proxy_opens: u64,
+    /// Recipients with a counted click.
+    pub unique_clicks: u64,
+    /// Counted clicks.
+    pub total_clicks: u64,
+    /// Scanner and bot hits.
+    pub machine_hits: u64,
+    /// Last counted activity.
+    pub last_activity: String,
+}
+
+impl FiguresView {
+    fn new(c: &CampaignStats) -> Self {
+        FiguresView {
+            name: c.name.clone(),
+            href: campaign_file(&c.name),
+            recipients: c.recipients,
+            open_tokens: c.open_tokens,
+            click_tokens: c.click_tokens,
+            unique_opens: c.unique_opens,
+            unique_human_opens: c.unique_human_opens,
+            total_opens: c.total_opens(),
+            human_opens: c.opens[HitClass::Human.index()],
+            proxy_opens: c.opens[HitClass::Proxy.index()],
+            unique_clicks: c.unique_clicks,
+            total_clicks: c.total_clicks(),
+            machine_hits: c.machine_hits(),
+            last_activity: opt_time(c.last_activity_ms),
+        }
+    }
+}
+
+/// One log file on the overview.
+#[derive(Debug, Serialize)]
+pub struct FileView {
+    /// Path as given or found.
+    pub path: String,
+    /// Lines read.
+    pub lines: u64,
+    /// Hits.
+    pub hits: u64,
+    /// Other requests.
+    pub other: u64,
+    /// Rejected lines.
+    pub rejected: u64,
+    /// Read error, if the file ended early.
+    pub error: Option<String>,
+}
+
+/// One reject reason with examples.
+#[derive(Debug, Serialize)]
+pub struct RejectView {
+    /// The reason in words.
+    pub reason: &'static str,
+    /// How many lines.
+    pub count: u64,
+    /// Example lines.
+    pub examples: Vec<RejectExampleView>,
+}
+
+/// One example rejected line.
+#[derive(Debug, Serialize)]
+pub struct RejectExampleView {
+    /// File path.
+    pub file: String,
+    /// Line number.
+    pub line: u64,
+    /// Column (1-based byte offset) where parsing stopped.
+    pub column: usize,
+    /// The line text.
+    pub text: String,
+}
+
+/// One hit in a hit log.
+#[derive(Debug, Serialize)]
+pub struct HitView {
+    /// Time, for people.
+    pub time: String,
+    /// open / click / other.
+    pub kind: &'static str,
+    /// Class.
+    pub class: &'static str,
+    /// Detail.
+    pub detail: String,
+    /// Reason in words.
+    pub reason: String,
+    /// Token status.
+    pub token_status: &'static str,
+    /// Recipient.
+    pub recipient: String,
+    /// Label.
+    pub label: String,
+    /// Client address.
+    pub ip: String,
+    /// User agent.
+    pub user_agent: String,
+    /// Method.
+    pub method: String,
+    /// HTTP status.
+    pub status: u16,
+    /// `file:line`.
+    pub source: String,
+}
+
+/// One tracked link of a campaign.
+#[derive(Debug, Serialize)]
+pub struct LinkView {
+    /// Label.
+    pub label: String,
+    /// Target URL (shown as text, never as a live link).
+    pub target: String,
+    /// Tokens minted.
+    pub tokens: u64,
+    /// Recipients with a counted click.
+    pub unique_clicks: u64,
+    /// Counted clicks.
+    pub total_clicks: u64,
+    /// Scanner and bot clicks.
+    pub machine_clicks: u64,
+    /// First counted click.
+    pub first_click: String,
+    /// Last counted click.
+    pub last_click: String,
+}
+
+/// One recipient of a campaign.
+#[derive(Debug, Serialize)]
+pub struct RecipientView {
+    /// Recipient.
+    pub recipient: String,
+    /// Status phrase.
+    pub status: &'static str,
+    /// Counted opens.
+    pub opens: u64,
+    /// Human-looking opens.
+    pub human_opens: u64,
+    /// Counted clicks.
+    pub clicks: u64,
+    /// Machine hits.
+    pub machine_hits: u64,
+    /// First counted open.
+    pub first_open: String,
+    /// Last activity.
+    pub last_activity: String,
+}
+
+/// The overview page.
+#[derive(Debug, Serialize)]
+pub struct OverviewView {
+    /// pxtrack version.
+    pub version: &'static str,
+    /// When the report was built (the one line that changes between identical runs).
+    pub generated_at: String,
+    /// First and last request time seen.
+    pub window_from: String,
+    /// Last request time seen.
+    pub window_to: String,
+    /// Files read.
+    pub files: Vec<FileView>,
+    /// Lines read.
+    pub lines: u64,
+    /// Hits on pixels and links.
+    pub hits: u64,
+    /// Other requests.
+    pub other: u64,
+    /// Rejected lines.
+    pub rejected: u64,
+    /// Whether lines = hits + other + rejected.
+    pub reconciled: bool,
+    /// Reject reasons.
+    pub rejects: Vec<RejectView>,
+    /// Campaigns.
+    pub campaigns: Vec<FiguresView>,
+    /// Pixel hits with forged or unknown tokens.
+    pub unattributed_opens: u64,
+    /// Link hits with forged or unknown tokens.
+    pub unattributed_clicks: u64,
+    /// Hits on pixels and links that name no campaign (forged, unknown), newest last.
+    pub unattributed_hits: Vec<HitView>,
+    /// All events by class.
+    pub classes: Vec<ClassRowView>,
+}
+
+/// A campaign page.
+#[derive(Debug, Serialize)]
+pub struct CampaignView {
+    /// pxtrack version.
+    pub version: &'static str,
+    /// When the report was built.
+    pub generated_at: String,
+    /// Headline figures.
+    pub figures: FiguresView,
+    /// First counted activity.
+    pub first_activity: String,
+    /// Class breakdown.
+    pub classes: Vec<ClassRowView>,
+    /// Links.
+    pub links: Vec<LinkView>,
+    /// Recipients.
+    pub recipients: Vec<RecipientView>,
+    /// The hit log (opens and clicks), capped at [`MAX_HITS_PER_PAGE`].
+    pub hits: Vec<HitView>,
+    /// Hits in all.
+    pub hits_total: usize,
+}
+
+/// Everything needed to write a report.
+pub struct Report<'a> {
+    /// The manifest.
+    pub manifest: &'a Manifest,
+    /// Files read, in order, as shown.
+    pub file_names: &'a [String],
+    /// Per-file tallies.
+    pub files: &'a [FileTally],
+    /// Rejected lines.
+    pub rejects: &'a Rejects,
+    /// Classified events, in time order.
+    pub events: &'a [Classified],
+    /// Figures.
+    pub stats: &'a Stats,
+    /// Generation time, ms.
+    pub generated_at_ms: i64,
+}
+
+impl Report<'_> {
+    fn hit_view(&self, c: &Classified) -> HitView {
+        let ev = &c.event;
+        let row = ev.row.map(|r| &self.manifest.rows[r]);
+        HitView {
+            time: human_time(ev.time_ms),
+            kind: ev.kind.as_str(),
+            class: c.verdict.class.as_str(),
+            detail: c.verdict.detail.to_string(),
+            reason: c.verdict.reason.to_string(),
+            token_status: ev.token_status.as_str(),
+            recipient: row.map(|r| r.recipient.clone()).unwrap_or_default(),
+            label: row.map(|r| r.label.clone()).unwrap_or_default(),
+            ip: ev.client.to_string(),
+            user_agent: ev.user_agent.to_string(),
+            method: ev.method.to_string(),
+            status: ev.status,
+            source: self.source(ev.source),
+        }
+    }
+
+    fn source(&self, s: crate::hit::Source) -> String {
+        let name = self
+            .file_names
+            .get(s.file as usize)
+            .map_or("?", String::as_str);
+        format!("{name}:{}", s.line)
+    }
+
+    fn class_rows(opens: &[u64; 7], clicks: &[u64; 7]) -> Vec<ClassRowView> {
+        HitClass::ALL
+            .iter()
+            .map(|c| ClassRowView {
+                class: c.as_str(),
+                opens: opens[c.index()],
+                clicks: clicks[c.index()],
+                counted: counts(*c),
+            })
+            .collect()
+    }
+
+    /// The overview page's view.
+    pub fn overview(&self) -> OverviewView {
+        let totals = {
+            let mut t = FileTally::default();
+            for f in self.files {
+                t.lines += f.lines;
+                t.hits += f.hits;
+                t.other += f.other;
+                t.rejected += f.rejected;
+            }
+            t
+        };
+        let mut opens = [0u64; 7];
+        let mut clicks = [0u64; 7];
+        for c in self.events {
+            match c.event.kind {
+                HitKind::Open => opens[c.verdict.class.index()] += 1,
+                HitKind::Click => clicks[c.verdict.class.index()] += 1,
+                HitKind::Other => {}
+            }
+        }
+        let unattributed_hits: Vec<HitView> = self
+            .events
+            .iter()
+            .filter(|c| c.event.row.is_none() && c.event.kind != HitKind::Other)
+            .take(1000)
+            .map(|c| self.hit_view(c))
+            .collect();
+        OverviewView {
+            version: env!("CARGO_PKG_VERSION"),
+            generated_at: human_time(self.generated_at_ms),
+            window_from: opt_time(self.events.first().map(|c| c.event.time_ms)),
+            window_to: opt_time(self.events.last().map(|c| c.event.time_ms)),
+            files: self
+                .files
+                .iter()
+                .zip(self.file_names)
+                .map(|(f, name)| FileView {
+                    path: name.clone(),
+                    lines: f.lines,
+                    hits: f.hits,
+                    other: f.other,
+                    rejected: f.rejected,
+                    error: f.error.clone(),
+                })
+                .collect(),
+            lines: totals.lines,
+            hits: totals.hits,
+            other: totals.other,
+            rejected: totals.rejected,
+            reconciled: totals.lines == totals.hits + totals.other + totals.rejected,
+            rejects: self
+                .rejects
+                .by_reason
+                .iter()
+                .map(|(reason, (count, examples))| RejectView {
+                    reason: reason.describe(),
+                    count: *count,
+                    examples: examples
+                        .iter()
+                        .map(|e| RejectExampleView {
+                            file: self
+                                .file_names
+                                .get(e.file as usize)
+                                .cloned()
+                                .unwrap_or_default(),
+                            line: e.line,
+                            column: e.offset + 1,
+                            text: e.text.clone(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            campaigns: self.stats.campaigns.iter().map(FiguresView::new).collect(),
+            unattributed_opens: self.stats.unattributed[0],
+            unattributed_clicks: self.stats.unattributed[1],
+            unattributed_hits,
+            classes: Self::class_rows(&opens, &clicks),
+        }
+    }
+
+    /// A campaign page's view.
+    pub fn campaign(&self, c: &CampaignStats) -> CampaignView {
+        CampaignView {
+            version: env!("CARGO_PKG_VERSION"),
+            generated_at: human_time(self.generated_at_ms),
+            figures: FiguresView::new(c),
+            first_activity: opt_time(c.first_activity_ms),
+            classes: Self::class_rows(&c.opens, &c.clicks),
+            links: c
+                .links
+                .iter()
+                .map(|l| LinkView {
+                    label: l.label.clone(),
+                    target: l.target.clone(),
+                    tokens: l.tokens,
+                    unique_clicks: l.unique_clicks,
+                    total_clicks: l.total_clicks,
+                    machine_clicks: l.machine_clicks,
+                    first_click: opt_time(l.first_click_ms),
+                    last_click: opt_time(l.last_click_ms),
+                })
+                .collect(),
+            recipients: c
+                .recipient_stats
+                .iter()
+                .map(|r| RecipientView {
+                    recipient: r.recipient.clone(),
+                    status: r.status(),
+                    opens: r.opens,
+                    human_opens: r.human_opens,
+                    clicks: r.clicks,
+                    machine_hits: r.machine_hits,
+                    first_open: opt_time(r.first_open_ms),
+                    last_activity: opt_time(r.last_activity_ms),
+                })
+                .collect(),
+            hits: c
+                .events
+                .iter()
+                .take(MAX_HITS_PER_PAGE)
+                .map(|&i| self.hit_view(&self.events[i]))
+                .collect(),
+            hits_total: c.events.len(),
+        }
+    }
+
+    /// Writes `events.csv`: one row per event, in time order.
+    pub fn write_events_csv(&self, path: &Path) -> Result<()> {
+        let file = fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, file));
+        let csv_err = |e| Error::Csv {
+            path: path.to_path_buf(),
+            source: e,
+        };
+        w.write_record(EVENTS_HEADER).map_err(csv_err)?;
+        for c in self.events {
+            let ev = &c.event;
+            let row = ev.row.map(|r| &self.manifest.rows[r]);
+            let text = |f: fn(&crate::manifest::ManifestRow) -> &str| row.map(f).unwrap_or("");
+            let status = ev.status.to_string();
+            let ip = ev.client.to_string();
+            let source = self.source(ev.source);
+            let record: [&str; 21] = [
+                &rfc3339(ev.time_ms),
+                ev.kind.as_str(),
+                ev.token_status.as_str(),
+                text(|r| &r.campaign),
+                text(|r| &r.recipient),
+                text(|r| &r.label),
+                c.verdict.class.as_str(),
+                &c.verdict.detail,
+                &ev.method,
+                &status,
+                &ip,
+                &ev.user_agent,
+                &c.verdict.reason,
+                text(|r| &r.target),
+                &ev.uri,
+                &ev.referer,
+                &ev.requested_with,
+                &ev.purpose,
+                &ev.accept_language,
+                &ev.token,
+                &source,
+            ];
+            w.write_record(record.iter().map(|cell| csv_safe(cell).into_owned()))
+                .map_err(csv_err)?;
+        }
+        let mut inner = w
+            .into_inner()
+            .map_err(|e| Error::io(path, e.into_error()))?;
+        inner.flush().map_err(|e| Error::io(path, e))?;
+        Ok(())
+    }
+}
+
+/// Loads the templates: the embedded defaults, each replaced by a same-named file in
+/// `override_dir` when one is given and exists.
+pub fn templates(override_dir: Option<&Path>) -> Result<tera::Tera> {
+    let mut loaded: Vec<(String, String)> = Vec::new();
+    for (name, text) in TEMPLATES {
+        let custom = override_dir.map(|d| d.join(name)).filter(|p| p.is_file());
+        let text = match custom {
+            Some(p) => fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?,
+            None => text.to_string(),
+        };
+        loaded.push((name.to_string(), text));
+    }
+    let mut tera = tera::Tera::default();
+    tera.add_raw_templates(loaded)
+        .map_err(|e| template_error("(loading)", &e))?;
+    Ok(tera)
+}
+
+fn template_error(name: &str, e: &tera::Error) -> Error {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    Error::Template {
+        template: name.to_string(),
+        message,
+    }
+}
+
+fn render(tera: &tera::Tera, name: &str, view: &impl Serialize) -> Result<String> {
+    let ctx = tera::Context::from_serialize(view).map_err(|e| template_error(name, &e))?;
+    tera.render(name, &ctx)
+        .map_err(|e| template_error(name, &e))
+}
+
+/// Builds the whole site into a temporary directory beside `out`, then swaps it in.
+pub fn write_site(report: &Report<'_>, tera: &tera::Tera, out: &Path) -> Result<()> {
+    check_replaceable(out)?;
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "report".into());
+    let tmp = parent.join(format!(".{name}.building-{}", std::process::id()));
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    }
+    fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let built = build_into(report, tera, &tmp);
+    if let Err(e) = built {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+    let had_old = out.exists();
+    if had_old {
+        fs::rename(out, &old).map_err(|e| Error::io(out, e))?;
+    }
+    if let Err(e) = fs::rename(&tmp, out) {
+        if had_old {
+            let _ = fs::rename(&old, out);
+        }
+        return Err(Error::io(out, e));
+    }
+    if had_old {
+        fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+    }
+    Ok(())
+}
+
+fn check_replaceable(out: &Path) -> Result<()> {
+    if !out.exists() {
+        return Ok(());
+    }
+    if !out.is_dir() {
+        return Err(Error::io(
+            out,
+            std::io::Error::other("exists and is not a directory; choose another --out"),
+        ));
+    }
+    let empty = fs::read_dir(out)
+        .map_err(|e| Error::io(out, e))?
+        .next()
+        .is_none();
+    if empty || out.join(MARKER_FILE).is_file() {
+        Ok(())
+    } else {
+        Err(Error::io(
+            out,
+            std::io::Error::other(
+                "is a non-empty directory that is not a pxtrack report; refusing to replace it \
+                 (choose another --out)",
+            ),
+        ))
+    }
+}
+
+fn build_into(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result<()> {
+    let write = |name: &str, bytes: &[u8]| -> Result<()> {
+        let p = dir.join(name);
+        fs::write(&p, bytes).map_err(|e| Error::io(&p, e))
+    };
+    write(
+        MARKER_FILE,
+        b"This directory is a pxtrack report. `pxtrack analyze` replaces it as a whole.\n",
+    )?;
+    write(
+        "index.html",
+        render(tera, "index.html", &report.overview())?.as_bytes(),
+    )?;
+    for c in &report.stats.campaigns {
+        let page = render(tera, "campaign.html", &report.campaign(c))?;
+        write(&campaign_file(&c.name), page.as_bytes())?;
+    }
+    report.write_events_csv(&dir.join("events.csv"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_neutralised() {
+        assert_eq!(csv_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(csv_safe("+1"), "'+1");
+        assert_eq!(csv_safe("-2"), "'-2");
+        assert_eq!(csv_safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_safe("Mozilla/5.0"), "Mozilla/5.0");
+        assert_eq!(csv_safe(""), "");
+    }
+
+    #[test]
+    fn campaign_files_are_safe_and_distinct() {
+        assert!(campaign_file("Autumn launch").starts_with("campaign-autumn-launch-"));
+        assert_ne!(campaign_file("a b"), campaign_file("a-b"));
+        let evil = campaign_file("../../etc/passwd");
+        assert!(!evil.contains('/') && !evil.contains(".."), "{evil}");
+        assert!(campaign_file("<>").starts_with("campaign-"));
+    }
+
+    #[test]
+    fn embedded_templates_compile() {
+        templates(None).unwrap();
+    }
+
+    #[test]
+    fn refuses_to_replace_a_foreign_directory() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("precious.txt"), "x").unwrap();
+        assert!(check_replaceable(d.path()).is_err());
+        fs::write(d.path().join(MARKER_FILE), "").unwrap();
+        assert!(check_replaceable(d.path()).is_ok());
+    }
+}
