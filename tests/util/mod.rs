@@ -1,0 +1,236 @@
+//! Shared helpers for the integration tests: a work directory, the real binary, a real nginx on
+//! 127.0.0.1 and a raw HTTP/1.1 client that shows headers byte for byte.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A temporary work directory with the pxtrack binary at hand.
+pub struct Work {
+    pub dir: tempfile::TempDir,
+}
+
+impl Work {
+    pub fn new() -> Self {
+        Work {
+            dir: tempfile::Builder::new().prefix("pxtrack-test-").tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// `pxtrack ARGS` with the work dir's config; panics with stderr when it fails.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "pxtrack {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `pxtrack ARGS`, whatever the outcome.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_pxtrack"));
+        c.current_dir(self.dir.path())
+            .env("PXTRACK_CONFIG", self.path("pxtrack.toml"))
+            .env_remove("PXTRACK_KEY");
+        c
+    }
+
+    /// Replaces `from` with `to` in a file of the work dir (config edits).
+    pub fn edit(&self, rel: &str, from: &str, to: &str) {
+        let p = self.path(rel);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.contains(from), "{rel} has no {from:?}");
+        std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
+    }
+}
+
+/// The nginx binary: `$PXTRACK_NGINX`, else `nginx` on PATH or in /usr/sbin. A missing nginx is
+/// a test failure, never a skip: the README's test command installs it.
+pub fn nginx_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("PXTRACK_NGINX") {
+        return PathBuf::from(p);
+    }
+    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/sbin", "/sbin"]) {
+        let p = Path::new(dir).join("nginx");
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!(
+        "nginx is not installed: the end-to-end tests need Debian's nginx \
+         (`apt-get install nginx`, or run scripts/test, which installs it)"
+    );
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running nginx with its own prefix directory; stopped when dropped, even on a failed test.
+pub struct Nginx {
+    child: Child,
+    pub port: u16,
+    pub prefix: PathBuf,
+}
+
+impl Nginx {
+    /// Writes a minimal nginx.conf that includes `include` in its http block (plus `extra_http`),
+    /// checks it with `nginx -t`, starts nginx in the foreground and waits for the port.
+    pub fn start(prefix: &Path, port: u16, include: &Path, extra_http: &str) -> Nginx {
+        std::fs::create_dir_all(prefix.join("logs")).unwrap();
+        let p = prefix.display();
+        let conf = format!(
+            "error_log {p}/logs/error.log;\npid {p}/nginx.pid;\nevents {{ worker_connections 128; }}\n\
+             http {{\n  client_body_temp_path {p}/body; proxy_temp_path {p}/proxy;\n  \
+             fastcgi_temp_path {p}/fastcgi; uwsgi_temp_path {p}/uwsgi; scgi_temp_path {p}/scgi;\n  \
+             {extra_http}\n  include \"{}\";\n}}\n",
+            include.display()
+        );
+        let conf_path = prefix.join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let nginx = nginx_binary();
+        let base_args = |c: &mut Command| {
+            c.arg("-p").arg(prefix).arg("-c").arg(&conf_path).arg("-e").arg(prefix.join("logs/error.log"));
+        };
+        let mut t = Command::new(&nginx);
+        base_args(&mut t);
+        let test = t.arg("-t").output().unwrap();
+        assert!(
+            test.status.success(),
+            "nginx -t failed:\n{}",
+            String::from_utf8_lossy(&test.stderr)
+        );
+        let mut c = Command::new(&nginx);
+        base_args(&mut c);
+        // Single process in the foreground: it runs as the test's user and dies with the guard.
+        let child = c
+            .args(["-g", "daemon off; master_process off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut n = Nginx {
+            child,
+            port,
+            prefix: prefix.to_path_buf(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = n.child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut s) = n.child.stderr.take() {
+                    let _ = s.read_to_string(&mut err);
+                }
+                let log = std::fs::read_to_string(prefix.join("logs/error.log")).unwrap_or_default();
+                panic!("nginx exited ({status}) before listening:\n{err}\n{log}");
+            }
+            assert!(Instant::now() < deadline, "nginx did not listen on {port} within 10 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        n
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A response, headers kept as raw bytes.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    pub fn header_str(&self, name: &str) -> Option<String> {
+        self.header(name).map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+}
+
+/// Sends raw bytes and reads the whole answer (the connection is closed by the request).
+pub fn raw(port: u16, bytes: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(bytes).unwrap();
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+/// An HTTP/1.1 request with `Connection: close`; `headers` are extra header lines.
+pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    let bytes = raw(port, req.as_bytes());
+    parse_response(&bytes, method == "HEAD")
+}
+
+fn parse_response(bytes: &[u8], head: bool) -> Response {
+    let end = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(bytes)));
+    let head_text = &bytes[..end];
+    let mut lines = head_text.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let status_line = String::from_utf8_lossy(lines.next().unwrap()).into_owned();
+    let status: u16 = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+    let headers = lines
+        .map(|l| {
+            let colon = l.iter().position(|&b| b == b':').unwrap();
+            let name = String::from_utf8_lossy(&l[..colon]).into_owned();
+            let mut v = &l[colon + 1..];
+            while v.first() == Some(&b' ') {
+                v = &v[1..];
+            }
+            (name, v.to_vec())
+        })
+        .collect();
+    let body = if head { Vec::new() } else { bytes[end + 4..].to_vec() };
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Reads `events.csv` into maps from column name to value.
+pub fn read_events(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let headers = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            headers.iter().zip(rec.iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect()
+        })
+        .collect()
+}
