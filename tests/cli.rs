@@ -7,20 +7,38 @@ use util::Work;
 #[test]
 fn init_writes_a_private_key_and_refuses_to_overwrite_it() {
     let w = Work::new();
-    w.ok(&["init", "--dir", "px", "--base-url", "https://t.example.com/"]);
+    w.ok(&[
+        "init",
+        "--dir",
+        "px",
+        "--base-url",
+        "https://t.example.com/",
+    ]);
     let key = w.path("px/pxtrack.key");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     let before = std::fs::read(&key).unwrap();
-    let out = w.run(&["init", "--dir", "px", "--base-url", "https://t.example.com/"]);
+    let out = w.run(&[
+        "init",
+        "--dir",
+        "px",
+        "--base-url",
+        "https://t.example.com/",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to overwrite a key"));
     assert_eq!(std::fs::read(&key).unwrap(), before);
     let manifest = std::fs::read_to_string(w.path("px/manifest.csv")).unwrap();
-    assert_eq!(manifest, "created,kind,token,campaign,recipient,label,target,expires\n");
+    assert_eq!(
+        manifest,
+        "created,kind,token,campaign,recipient,label,target,expires\n"
+    );
 }
 
 #[test]
@@ -28,26 +46,59 @@ fn config_is_found_by_flag_env_or_working_directory() {
     let w = Work::new();
     w.ok(&["init", "--base-url", "https://t.example.com"]);
     // --config beats PXTRACK_CONFIG.
-    let url = w.ok(&["--config", "pxtrack.toml", "mint", "open", "--campaign", "c", "--recipient", "r"]);
+    let url = w.ok(&[
+        "--config",
+        "pxtrack.toml",
+        "mint",
+        "open",
+        "--campaign",
+        "c",
+        "--recipient",
+        "r",
+    ]);
     assert!(url.starts_with("https://t.example.com/o/"));
     // ./pxtrack.toml when nothing is set.
-    let out = w.cmd().env_remove("PXTRACK_CONFIG").args(["mint", "open", "--campaign", "c", "--recipient", "r"]).output().unwrap();
+    let out = w
+        .cmd()
+        .env_remove("PXTRACK_CONFIG")
+        .args(["mint", "open", "--campaign", "c", "--recipient", "r"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     // A clear message when there is none.
-    let out = w.cmd().env("PXTRACK_CONFIG", "missing.toml").args(["mint", "open", "--campaign", "c", "--recipient", "r"]).output().unwrap();
+    let out = w
+        .cmd()
+        .env("PXTRACK_CONFIG", "missing.toml")
+        .args(["mint", "open", "--campaign", "c", "--recipient", "r"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no config at missing.toml") && err.contains("pxtrack init"), "{err}");
+    assert!(
+        err.contains("no config at missing.toml") && err.contains("pxtrack init"),
+        "{err}"
+    );
 }
 
 #[test]
 fn key_from_environment_and_bad_key_errors_name_the_line() {
     let w = Work::new();
     w.ok(&["init", "--base-url", "https://t.example.com"]);
-    let out = w.cmd().env("PXTRACK_KEY", "1 not-base64!").args(["mint", "open", "--campaign", "c", "--recipient", "r"]).output().unwrap();
+    let out = w
+        .cmd()
+        .env("PXTRACK_KEY", "1 not-base64!")
+        .args(["mint", "open", "--campaign", "c", "--recipient", "r"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("PXTRACK_KEY:1: expected the secret in base64url"));
-    let rows_before = std::fs::read_to_string(w.path("manifest.csv")).unwrap().lines().count();
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("PXTRACK_KEY:1: expected the secret in base64url")
+    );
+    let rows_before = std::fs::read_to_string(w.path("manifest.csv"))
+        .unwrap()
+        .lines()
+        .count();
     assert_eq!(rows_before, 1, "nothing written on error");
 }
 
@@ -55,8 +106,20 @@ fn key_from_environment_and_bad_key_errors_name_the_line() {
 fn recipients_from_a_csv_keep_file_order() {
     let w = Work::new();
     w.ok(&["init", "--base-url", "https://t.example.com"]);
-    std::fs::write(w.path("r.csv"), "name,recipient\nZoe,z@example.com\nAl,a@example.com\n").unwrap();
-    let out = w.ok(&["mint", "click", "--campaign", "c", "--recipients", "r.csv", "https://example.com/"]);
+    std::fs::write(
+        w.path("r.csv"),
+        "name,recipient\nZoe,z@example.com\nAl,a@example.com\n",
+    )
+    .unwrap();
+    let out = w.ok(&[
+        "mint",
+        "click",
+        "--campaign",
+        "c",
+        "--recipients",
+        "r.csv",
+        "https://example.com/",
+    ]);
     assert_eq!(out.lines().count(), 2);
     let rows = pxtrack::manifest::read(&w.path("manifest.csv")).unwrap();
     let who: Vec<_> = rows.iter().map(|r| r.recipient.as_str()).collect();
@@ -73,7 +136,14 @@ fn concurrent_mints_lose_no_row() {
     let children: Vec<_> = (0..8)
         .map(|i| {
             w.cmd()
-                .args(["mint", "open", "--campaign", "c", "--recipient", &format!("r{i}")])
+                .args([
+                    "mint",
+                    "open",
+                    "--campaign",
+                    "c",
+                    "--recipient",
+                    &format!("r{i}"),
+                ])
                 .stdout(std::process::Stdio::null())
                 .spawn()
                 .unwrap()
@@ -90,7 +160,13 @@ fn concurrent_mints_lose_no_row() {
 fn help_teaches_by_example() {
     let w = Work::new();
     let help = w.ok(&["--help"]);
-    for needle in ["mint", "nginx", "analyze", "Examples:", "directional signal"] {
+    for needle in [
+        "mint",
+        "nginx",
+        "analyze",
+        "Examples:",
+        "directional signal",
+    ] {
         assert!(help.contains(needle), "--help lacks {needle:?}");
     }
     let help = w.ok(&["mint", "click", "--help"]);
@@ -115,7 +191,10 @@ fn analyze_refuses_to_replace_a_directory_that_is_not_a_report() {
     std::fs::write(w.path("docs/thesis.tex"), "precious").unwrap();
     let out = w.run(&["analyze", "a.log", "--out", "docs"]);
     assert_eq!(out.status.code(), Some(2));
-    assert_eq!(std::fs::read_to_string(w.path("docs/thesis.tex")).unwrap(), "precious");
+    assert_eq!(
+        std::fs::read_to_string(w.path("docs/thesis.tex")).unwrap(),
+        "precious"
+    );
     // A report directory is replaced as a whole.
     w.ok(&["analyze", "a.log", "--out", "rep"]);
     w.ok(&["analyze", "a.log", "--out", "rep"]);

@@ -11,7 +11,8 @@ use util::{Nginx, Work, free_port, raw, read_events, request};
 
 const THUNDERBIRD: &str =
     "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Thunderbird/128.3.0";
-const FIREFOX: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0";
+const FIREFOX: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0";
 const GMAIL: &str =
     "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)";
 const HOSTILE_CAMPAIGN: &str = "<script>alert(1)</script> & \"Q4\"";
@@ -37,46 +38,109 @@ fn mint_everything() -> Minted {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     work.ok(&["init", "--dir", ".", "--base-url", &base]);
-    work.edit("pxtrack.toml", "real_ip_from = []", "real_ip_from = [\"127.0.0.1\"]");
+    work.edit(
+        "pxtrack.toml",
+        "real_ip_from = []",
+        "real_ip_from = [\"127.0.0.1\"]",
+    );
     work.edit(
         "pxtrack.toml",
         "internal_networks = []",
         "internal_networks = [\"198.51.100.0/24\"]",
     );
-    std::fs::write(work.path("list.txt"), "ana@example.com\nbob@example.com\ncara@example.com\n").unwrap();
-    let urls = work.ok(&["mint", "open", "--campaign", HOSTILE_CAMPAIGN, "--recipients", "list.txt"]);
+    std::fs::write(
+        work.path("list.txt"),
+        "ana@example.com\nbob@example.com\ncara@example.com\n",
+    )
+    .unwrap();
+    let urls = work.ok(&[
+        "mint",
+        "open",
+        "--campaign",
+        HOSTILE_CAMPAIGN,
+        "--recipients",
+        "list.txt",
+    ]);
     let lines: Vec<&str> = urls.lines().collect();
     assert_eq!(lines.len(), 3, "one URL per recipient: {urls}");
     let opens: HashMap<String, String> = ["ana", "bob", "cara"]
         .iter()
         .zip(&lines)
         .map(|(name, url)| {
-            assert!(url.starts_with(&format!("{base}/o/")) && url.ends_with(".png"), "{url}");
-            assert!(!url.contains("example.com"), "no personal data in a URL: {url}");
+            assert!(
+                url.starts_with(&format!("{base}/o/")) && url.ends_with(".png"),
+                "{url}"
+            );
+            assert!(
+                !url.contains("example.com"),
+                "no personal data in a URL: {url}"
+            );
             (name.to_string(), token_of(url))
         })
         .collect();
-    let html = work.ok(&["mint", "open", "--campaign", HOSTILE_CAMPAIGN, "--recipient", "dave@example.com", "--expires", "1s", "--html"]);
-    assert!(html.starts_with("<img src=\"http://127.0.0.1:") && html.contains("style=\"display:none\""), "{html}");
+    let html = work.ok(&[
+        "mint",
+        "open",
+        "--campaign",
+        HOSTILE_CAMPAIGN,
+        "--recipient",
+        "dave@example.com",
+        "--expires",
+        "1s",
+        "--html",
+    ]);
+    assert!(
+        html.starts_with("<img src=\"http://127.0.0.1:") && html.contains("style=\"display:none\""),
+        "{html}"
+    );
     let open_expiring = token_of(html.split('"').nth(1).unwrap());
     let click_hostile = token_of(&work.ok(&[
-        "mint", "click", "--campaign", HOSTILE_CAMPAIGN, "--recipient", "ana@example.com", "--label", "pricing", HOSTILE_TARGET,
+        "mint",
+        "click",
+        "--campaign",
+        HOSTILE_CAMPAIGN,
+        "--recipient",
+        "ana@example.com",
+        "--label",
+        "pricing",
+        HOSTILE_TARGET,
     ]));
     let click_plain = token_of(&work.ok(&[
-        "mint", "click", "--campaign", HOSTILE_CAMPAIGN, "--recipient", "bob@example.com", "--label", "docs",
+        "mint",
+        "click",
+        "--campaign",
+        HOSTILE_CAMPAIGN,
+        "--recipient",
+        "bob@example.com",
+        "--label",
+        "docs",
         "https://example.org/docs",
     ]));
     let rows = pxtrack::manifest::read(&work.path("manifest.csv")).unwrap();
-    let stored_target = rows.iter().find(|r| r.token == click_hostile).unwrap().target.clone();
+    let stored_target = rows
+        .iter()
+        .find(|r| r.token == click_hostile)
+        .unwrap()
+        .target
+        .clone();
     assert_eq!(
-        stored_target,
-        "https://example.com/a$b;c\"d{e}f%g\\h/${uri}?q=%C3%BC&x='y'#frag",
+        stored_target, "https://example.com/a$b;c\"d{e}f%g\\h/${uri}?q=%C3%BC&x='y'#frag",
         "only non-ASCII is percent-encoded"
     );
     // The secret never reaches the manifest.
     let key_text = std::fs::read_to_string(work.path("pxtrack.key")).unwrap();
-    let secret = key_text.lines().find(|l| !l.starts_with('#')).unwrap().split(' ').nth(1).unwrap();
-    assert!(!std::fs::read_to_string(work.path("manifest.csv")).unwrap().contains(secret));
+    let secret = key_text
+        .lines()
+        .find(|l| !l.starts_with('#'))
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap();
+    assert!(
+        !std::fs::read_to_string(work.path("manifest.csv"))
+            .unwrap()
+            .contains(secret)
+    );
     Minted {
         work,
         port,
@@ -108,11 +172,22 @@ fn mint_serve_and_analyze_through_real_nginx() {
     let port = m.port;
 
     let out = w.ok(&[
-        "nginx", "--out", "nginx", "--listen", &format!("127.0.0.1:{port}"),
-        "--access-log", "logs/access.log",
+        "nginx",
+        "--out",
+        "nginx",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--access-log",
+        "logs/access.log",
     ]);
-    assert!(out.starts_with("include \"") && out.trim_end().ends_with("pxtrack.conf\";"), "{out}");
-    assert_eq!(std::fs::read(w.path("nginx/pixel.png")).unwrap(), pxtrack::nginx::PIXEL_PNG);
+    assert!(
+        out.starts_with("include \"") && out.trim_end().ends_with("pxtrack.conf\";"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(w.path("nginx/pixel.png")).unwrap(),
+        pxtrack::nginx::PIXEL_PNG
+    );
     std::fs::create_dir_all(w.path("logs")).unwrap();
     // The same nginx also writes the stock `combined` format, to check that the analyzer reads it.
     let conf = w.path("nginx/pxtrack.conf");
@@ -121,7 +196,10 @@ fn mint_serve_and_analyze_through_real_nginx() {
     std::fs::create_dir_all(combined_log.parent().unwrap()).unwrap();
     let text = text.replacen(
         "    access_log ",
-        &format!("    access_log \"{}\" combined;\n    access_log ", combined_log.display()),
+        &format!(
+            "    access_log \"{}\" combined;\n    access_log ",
+            combined_log.display()
+        ),
         1,
     );
     std::fs::write(&conf, text).unwrap();
@@ -129,7 +207,11 @@ fn mint_serve_and_analyze_through_real_nginx() {
     let nginx = Nginx::start(&w.path("prefix"), port, &conf, "");
 
     // A token signed with the right key that the manifest does not know.
-    let keys = KeyRing::parse(&std::fs::read_to_string(w.path("pxtrack.key")).unwrap(), "key").unwrap();
+    let keys = KeyRing::parse(
+        &std::fs::read_to_string(w.path("pxtrack.key")).unwrap(),
+        "key",
+    )
+    .unwrap();
     let stray = token::mint(TokenKind::Open, keys.active(), None);
     let mut tampered = m.click_hostile.clone().into_bytes();
     tampered[20] = if tampered[20] == b'A' { b'B' } else { b'A' };
@@ -140,25 +222,180 @@ fn mint_serve_and_analyze_through_real_nginx() {
     std::thread::sleep(std::time::Duration::from_millis(2100));
 
     let cases = vec![
-        Case { method: "GET", path: o("ana"), ua: THUNDERBIRD, client: "203.0.113.10", status: 200, kind: "open", token_status: "valid", class: "human", detail: "direct" },
-        Case { method: "GET", path: o("ana"), ua: THUNDERBIRD, client: "203.0.113.10", status: 200, kind: "open", token_status: "valid", class: "duplicate", detail: "direct" },
-        Case { method: "GET", path: o("bob"), ua: GMAIL, client: "66.249.93.1", status: 200, kind: "open", token_status: "valid", class: "proxy", detail: "gmail" },
-        Case { method: "GET", path: o("cara"), ua: "Mozilla/5.0", client: "172.224.226.9", status: 200, kind: "open", token_status: "valid", class: "proxy", detail: "apple-mpp" },
-        Case { method: "HEAD", path: o("bob"), ua: FIREFOX, client: "40.107.218.12", status: 200, kind: "open", token_status: "valid", class: "bot", detail: "head-request" },
-        Case { method: "GET", path: o("cara"), ua: "curl/8.5.0", client: "192.0.2.50", status: 200, kind: "open", token_status: "valid", class: "bot", detail: "curl" },
-        Case { method: "GET", path: o("ana"), ua: FIREFOX, client: "198.51.100.7", status: 200, kind: "open", token_status: "valid", class: "internal", detail: "internal-network" },
-        Case { method: "GET", path: format!("/o/{}.png", m.open_expiring), ua: FIREFOX, client: "203.0.113.11", status: 200, kind: "open", token_status: "expired", class: "invalid", detail: "expired" },
-        Case { method: "GET", path: format!("/o/{stray}.png"), ua: FIREFOX, client: "203.0.113.12", status: 200, kind: "open", token_status: "unknown", class: "invalid", detail: "unknown" },
-        Case { method: "GET", path: format!("/c/{}", m.click_hostile), ua: FIREFOX, client: "203.0.113.10", status: 302, kind: "click", token_status: "valid", class: "human", detail: "direct" },
-        Case { method: "GET", path: format!("/c/{}?utm_source=x", m.click_plain), ua: "python-requests/2.31.0", client: "192.0.2.60", status: 302, kind: "click", token_status: "valid", class: "bot", detail: "python-requests" },
-        Case { method: "GET", path: format!("/c/{tampered}"), ua: FIREFOX, client: "203.0.113.13", status: 404, kind: "click", token_status: "forged", class: "invalid", detail: "forged" },
-        Case { method: "GET", path: format!("/c/{}", m.opens["ana"]), ua: FIREFOX, client: "203.0.113.13", status: 404, kind: "click", token_status: "forged", class: "invalid", detail: "forged" },
-        Case { method: "GET", path: "/favicon.ico".into(), ua: FIREFOX, client: "203.0.113.14", status: 404, kind: "other", token_status: "none", class: "invalid", detail: "no-token" },
-        Case { method: "POST", path: o("bob"), ua: FIREFOX, client: "203.0.113.15", status: 403, kind: "open", token_status: "valid", class: "bot", detail: "unexpected-method" },
+        Case {
+            method: "GET",
+            path: o("ana"),
+            ua: THUNDERBIRD,
+            client: "203.0.113.10",
+            status: 200,
+            kind: "open",
+            token_status: "valid",
+            class: "human",
+            detail: "direct",
+        },
+        Case {
+            method: "GET",
+            path: o("ana"),
+            ua: THUNDERBIRD,
+            client: "203.0.113.10",
+            status: 200,
+            kind: "open",
+            token_status: "valid",
+            class: "duplicate",
+            detail: "direct",
+        },
+        Case {
+            method: "GET",
+            path: o("bob"),
+            ua: GMAIL,
+            client: "66.249.93.1",
+            status: 200,
+            kind: "open",
+            token_status: "valid",
+            class: "proxy",
+            detail: "gmail",
+        },
+        Case {
+            method: "GET",
+            path: o("cara"),
+            ua: "Mozilla/5.0",
+            client: "172.224.226.9",
+            status: 200,
+            kind: "open",
+            token_status: "valid",
+            class: "proxy",
+            detail: "apple-mpp",
+        },
+        Case {
+            method: "HEAD",
+            path: o("bob"),
+            ua: FIREFOX,
+            client: "40.107.218.12",
+            status: 200,
+            kind: "open",
+            token_status: "valid",
+            class: "bot",
+            detail: "head-request",
+        },
+        Case {
+            method: "GET",
+            path: o("cara"),
+            ua: "curl/8.5.0",
+            client: "192.0.2.50",
+            status: 200,
+            kind: "open",
+            token_status: "valid",
+            class: "bot",
+            detail: "curl",
+        },
+        Case {
+            method: "GET",
+            path: o("ana"),
+            ua: FIREFOX,
+            client: "198.51.100.7",
+            status: 200,
+            kind: "open",
+            token_status: "valid",
+            class: "internal",
+            detail: "internal-network",
+        },
+        Case {
+            method: "GET",
+            path: format!("/o/{}.png", m.open_expiring),
+            ua: FIREFOX,
+            client: "203.0.113.11",
+            status: 200,
+            kind: "open",
+            token_status: "expired",
+            class: "invalid",
+            detail: "expired",
+        },
+        Case {
+            method: "GET",
+            path: format!("/o/{stray}.png"),
+            ua: FIREFOX,
+            client: "203.0.113.12",
+            status: 200,
+            kind: "open",
+            token_status: "unknown",
+            class: "invalid",
+            detail: "unknown",
+        },
+        Case {
+            method: "GET",
+            path: format!("/c/{}", m.click_hostile),
+            ua: FIREFOX,
+            client: "203.0.113.10",
+            status: 302,
+            kind: "click",
+            token_status: "valid",
+            class: "human",
+            detail: "direct",
+        },
+        Case {
+            method: "GET",
+            path: format!("/c/{}?utm_source=x", m.click_plain),
+            ua: "python-requests/2.31.0",
+            client: "192.0.2.60",
+            status: 302,
+            kind: "click",
+            token_status: "valid",
+            class: "bot",
+            detail: "python-requests",
+        },
+        Case {
+            method: "GET",
+            path: format!("/c/{tampered}"),
+            ua: FIREFOX,
+            client: "203.0.113.13",
+            status: 404,
+            kind: "click",
+            token_status: "forged",
+            class: "invalid",
+            detail: "forged",
+        },
+        Case {
+            method: "GET",
+            path: format!("/c/{}", m.opens["ana"]),
+            ua: FIREFOX,
+            client: "203.0.113.13",
+            status: 404,
+            kind: "click",
+            token_status: "forged",
+            class: "invalid",
+            detail: "forged",
+        },
+        Case {
+            method: "GET",
+            path: "/favicon.ico".into(),
+            ua: FIREFOX,
+            client: "203.0.113.14",
+            status: 404,
+            kind: "other",
+            token_status: "none",
+            class: "invalid",
+            detail: "no-token",
+        },
+        Case {
+            method: "POST",
+            path: o("bob"),
+            ua: FIREFOX,
+            client: "203.0.113.15",
+            status: 403,
+            kind: "open",
+            token_status: "valid",
+            class: "bot",
+            detail: "unexpected-method",
+        },
     ];
 
     for c in &cases {
-        let r = request(port, c.method, &c.path, &[("User-Agent", c.ua), ("X-Forwarded-For", c.client)]);
+        let r = request(
+            port,
+            c.method,
+            &c.path,
+            &[("User-Agent", c.ua), ("X-Forwarded-For", c.client)],
+        );
         assert_eq!(r.status, c.status, "{} {}", c.method, c.path);
         if c.kind == "open" && c.status == 200 {
             assert_eq!(r.header_str("Content-Type").as_deref(), Some("image/png"));
@@ -176,7 +413,10 @@ fn mint_serve_and_analyze_through_real_nginx() {
             assert_eq!(r.header("Location"), Some(m.stored_target.as_bytes()));
         }
         if c.path.starts_with(&format!("/c/{}", m.click_plain)) {
-            assert_eq!(r.header_str("Location").as_deref(), Some("https://example.org/docs"));
+            assert_eq!(
+                r.header_str("Location").as_deref(),
+                Some("https://example.org/docs")
+            );
         }
         if c.status == 404 {
             assert!(r.header("Location").is_none(), "never an open redirect");
@@ -184,8 +424,14 @@ fn mint_serve_and_analyze_through_real_nginx() {
     }
     // Junk on the wire: a TLS hello, an HTTP/2 preface. nginx answers 400 and logs them.
     let tls = raw(port, b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03hello");
-    assert!(tls.starts_with(b"HTTP/1.1 400"), "{}", String::from_utf8_lossy(&tls));
+    assert!(
+        tls.starts_with(b"HTTP/1.1 400"),
+        "{}",
+        String::from_utf8_lossy(&tls)
+    );
     raw(port, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    util::wait_for_lines(&w.path("logs/access.log"), cases.len() + 2);
+    util::wait_for_lines(&combined_log, cases.len() + 2);
     drop(nginx);
 
     // A line that is not a log line at all, in a rotated, gzipped file of the same directory.
@@ -196,44 +442,92 @@ fn mint_serve_and_analyze_through_real_nginx() {
     let summary = w.ok(&["analyze", "logs", "--out", "report"]);
     let events = read_events(&w.path("report/events.csv"));
     let n = cases.len();
-    assert_eq!(events.len(), n + 2, "every request, plus two junk lines: {summary}");
+    assert_eq!(
+        events.len(),
+        n + 2,
+        "every request, plus two junk lines: {summary}"
+    );
     for (c, e) in cases.iter().zip(&events) {
-        let got = (e["kind"].as_str(), e["token_status"].as_str(), e["class"].as_str(), e["detail"].as_str());
-        assert_eq!(got, (c.kind, c.token_status, c.class, c.detail), "{} {} from {}", c.method, c.path, c.client);
+        let got = (
+            e["kind"].as_str(),
+            e["token_status"].as_str(),
+            e["class"].as_str(),
+            e["detail"].as_str(),
+        );
+        assert_eq!(
+            got,
+            (c.kind, c.token_status, c.class, c.detail),
+            "{} {} from {}",
+            c.method,
+            c.path,
+            c.client
+        );
         assert_eq!(e["ip"], c.client);
         assert_eq!(e["method"], c.method);
         assert_eq!(e["status"], c.status.to_string());
         assert_eq!(e["user_agent"], c.ua);
-        assert!(e["time"].ends_with('Z') && e["time"].contains('T'), "{}", e["time"]);
+        assert!(
+            e["time"].ends_with('Z') && e["time"].contains('T'),
+            "{}",
+            e["time"]
+        );
         if c.token_status == "valid" || c.token_status == "expired" {
             assert_eq!(e["campaign"], HOSTILE_CAMPAIGN);
         }
     }
     for e in &events[n..] {
-        assert_eq!((e["kind"].as_str(), e["class"].as_str(), e["status"].as_str()), ("other", "invalid", "400"));
+        assert_eq!(
+            (
+                e["kind"].as_str(),
+                e["class"].as_str(),
+                e["status"].as_str()
+            ),
+            ("other", "invalid", "400")
+        );
     }
     assert_eq!(events[9]["target"], m.stored_target);
     assert_eq!(events[0]["recipient"], "ana@example.com");
     assert!(
-        summary.contains(&format!("{} lines: {} hits, 3 other requests, 1 rejected lines", n + 3, n - 1)),
+        summary.contains(&format!(
+            "{} lines: {} hits, 3 other requests, 1 rejected lines",
+            n + 3,
+            n - 1
+        )),
         "{summary}"
     );
     // The reader's figures: opens counted are human + proxy (ana, bob via Gmail, cara via MPP);
     // clicks counted are human (ana).
-    assert!(summary.contains("3 counted opens, 1 counted clicks"), "{summary}");
+    assert!(
+        summary.contains("3 counted opens, 1 counted clicks"),
+        "{summary}"
+    );
 
     let index = std::fs::read_to_string(w.path("report/index.html")).unwrap();
-    assert!(!index.contains("<script>alert"), "campaign name must be escaped");
+    assert!(
+        !index.contains("<script>alert"),
+        "campaign name must be escaped"
+    );
     assert!(index.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt; &amp; &quot;Q4&quot;"));
     assert!(index.contains("The totals reconcile"));
-    assert!(index.contains("this is not an access log line"), "rejected example shown");
+    assert!(
+        index.contains("this is not an access log line"),
+        "rejected example shown"
+    );
     let page = std::fs::read_dir(w.path("report"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("campaign-"))
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("campaign-")
+        })
         .unwrap();
     let page = std::fs::read_to_string(page).unwrap();
-    assert!(page.contains("Thunderbird&#x2F;128.3.0") && page.contains("66.249.93.1"), "the hit log lists raw hits");
+    assert!(
+        page.contains("Thunderbird&#x2F;128.3.0") && page.contains("66.249.93.1"),
+        "the hit log lists raw hits"
+    );
     assert!(!page.contains("<script>alert"));
 
     // The same nginx's `combined` log gives the same classes (it lacks only the extra headers).
@@ -241,7 +535,10 @@ fn mint_serve_and_analyze_through_real_nginx() {
     let combined = read_events(&w.path("report-combined/events.csv"));
     assert_eq!(combined.len(), events.len(), "{summary}");
     for (a, b) in events.iter().zip(&combined).take(n) {
-        assert_eq!((&a["class"], &a["detail"], &a["ip"]), (&b["class"], &b["detail"], &b["ip"]));
+        assert_eq!(
+            (&a["class"], &a["detail"], &a["ip"]),
+            (&b["class"], &b["detail"], &b["ip"])
+        );
     }
 }
 
@@ -252,9 +549,27 @@ fn nginx_config_survives_hostile_targets_and_labels() {
     let m = mint_everything();
     let w = &m.work;
     let weird = "https://example.com/;}{$host$1${x}\\\\\"'%00%zz#;include/etc/passwd;";
-    let t = token_of(&w.ok(&["mint", "click", "--campaign", "c;}{", "--recipient", "r", "--label", "l\"}", weird]));
+    let t = token_of(&w.ok(&[
+        "mint",
+        "click",
+        "--campaign",
+        "c;}{",
+        "--recipient",
+        "r",
+        "--label",
+        "l\"}",
+        weird,
+    ]));
     let port = m.port;
-    w.ok(&["nginx", "--out", "nginx", "--listen", &format!("127.0.0.1:{port}"), "--access-log", "access.log"]);
+    w.ok(&[
+        "nginx",
+        "--out",
+        "nginx",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--access-log",
+        "access.log",
+    ]);
     let _nginx = Nginx::start(&w.path("prefix"), port, &w.path("nginx/pxtrack.conf"), "");
     let r = request(port, "GET", &format!("/c/{t}"), &[]);
     assert_eq!(r.status, 302);
@@ -266,7 +581,13 @@ fn mint_refuses_bad_targets_and_writes_nothing() {
     let w = Work::new();
     w.ok(&["init", "--base-url", "https://t.example.com"]);
     let before = std::fs::read(w.path("manifest.csv")).unwrap();
-    for bad in ["ftp://example.com/", "example.com/x", "https://example.com/a b", "https://example.com/\u{7}", "javascript:alert(1)"] {
+    for bad in [
+        "ftp://example.com/",
+        "example.com/x",
+        "https://example.com/a b",
+        "https://example.com/\u{7}",
+        "javascript:alert(1)",
+    ] {
         let out = w.run(&["mint", "click", "--campaign", "c", "--recipient", "r", bad]);
         assert_eq!(out.status.code(), Some(2), "{bad}");
         let err = String::from_utf8_lossy(&out.stderr);
@@ -274,4 +595,51 @@ fn mint_refuses_bad_targets_and_writes_nothing() {
         assert!(out.stdout.is_empty());
     }
     assert_eq!(std::fs::read(w.path("manifest.csv")).unwrap(), before);
+}
+
+#[test]
+fn nginx_conf_example_passes_nginx_t() {
+    // The example at the repository root, with its paths pointed at a scratch directory.
+    let w = Work::new();
+    w.ok(&["init", "--base-url", "https://t.example.com"]);
+    let out_dir = w.path("etc-pxtrack");
+    let port = free_port();
+    w.ok(&[
+        "nginx",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--access-log",
+        "access.log",
+    ]);
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/nginx.conf.example"))
+            .unwrap();
+    let prefix = w.path("prefix");
+    std::fs::create_dir_all(prefix.join("logs")).unwrap();
+    let conf = example
+        .replace("/etc/pxtrack/nginx", out_dir.to_str().unwrap())
+        .replace("/var/log/nginx", prefix.join("logs").to_str().unwrap())
+        .replace("/run/nginx.pid", prefix.join("nginx.pid").to_str().unwrap())
+        .replace("user www-data;", "")
+        // Dynamic modules load relative to the prefix; pxtrack needs none of them.
+        .replace("include /etc/nginx/modules-enabled/*.conf;", "");
+    let conf_path = w.path("nginx.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let out = std::process::Command::new(util::nginx_binary())
+        .arg("-t")
+        .arg("-p")
+        .arg(&prefix)
+        .arg("-c")
+        .arg(&conf_path)
+        .arg("-e")
+        .arg(prefix.join("logs/error.log"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

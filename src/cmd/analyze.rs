@@ -57,7 +57,7 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
         bail!("no log files found in {}", display_list(&inputs));
     }
 
-    let keys = load_keys(&config)?;
+    let keys = load_keys(&config, !args.demo)?;
     let manifest = Manifest::new(manifest::read(&config.manifest)?);
     let resolver = Resolver::new(&manifest, &keys, &config.base_url.path_prefix);
     let mut ingest = Ingest::new(resolver);

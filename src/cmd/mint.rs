@@ -37,7 +37,7 @@ pub fn run(config_flag: Option<&Path>, cmd: MintCommand) -> Result<()> {
             Some(at32)
         }
     };
-    let keys = load_keys(&config)?;
+    let keys = load_keys(&config, true)?;
     let key = keys.active();
 
     let rows: Vec<ManifestRow> = recipients

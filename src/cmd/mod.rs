@@ -54,8 +54,9 @@ pub fn load_config(flag: Option<&Path>) -> Result<Config> {
     Ok(Config::load(&path)?)
 }
 
-/// Loads the key ring from `$PXTRACK_KEY` when set, else from the config's key file.
-pub fn load_keys(config: &Config) -> Result<KeyRing> {
+/// Loads the key ring from `$PXTRACK_KEY` when set, else from the config's key file, warning
+/// when that file is readable by others (`check_mode`; off for the public demo key).
+pub fn load_keys(config: &Config, check_mode: bool) -> Result<KeyRing> {
     if let Some(text) = std::env::var_os(KEY_ENV).filter(|v| !v.is_empty()) {
         let text = text
             .into_string()
@@ -65,7 +66,9 @@ pub fn load_keys(config: &Config) -> Result<KeyRing> {
     let path = &config.key_file;
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the key file {}", path.display()))?;
-    warn_if_readable_by_others(path);
+    if check_mode {
+        warn_if_readable_by_others(path);
+    }
     Ok(KeyRing::parse(&text, &path.display().to_string())?)
 }
 

@@ -16,7 +16,10 @@ pub struct Work {
 impl Work {
     pub fn new() -> Self {
         Work {
-            dir: tempfile::Builder::new().prefix("pxtrack-test-").tempdir().unwrap(),
+            dir: tempfile::Builder::new()
+                .prefix("pxtrack-test-")
+                .tempdir()
+                .unwrap(),
         }
     }
 
@@ -63,7 +66,11 @@ pub fn nginx_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("PXTRACK_NGINX") {
         return PathBuf::from(p);
     }
-    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/sbin", "/sbin"]) {
+    for dir in std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/sbin", "/sbin"])
+    {
         let p = Path::new(dir).join("nginx");
         if p.is_file() {
             return p;
@@ -77,7 +84,11 @@ pub fn nginx_binary() -> PathBuf {
 
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A running nginx with its own prefix directory; stopped when dropped, even on a failed test.
@@ -104,7 +115,12 @@ impl Nginx {
         std::fs::write(&conf_path, conf).unwrap();
         let nginx = nginx_binary();
         let base_args = |c: &mut Command| {
-            c.arg("-p").arg(prefix).arg("-c").arg(&conf_path).arg("-e").arg(prefix.join("logs/error.log"));
+            c.arg("-p")
+                .arg(prefix)
+                .arg("-c")
+                .arg(&conf_path)
+                .arg("-e")
+                .arg(prefix.join("logs/error.log"));
         };
         let mut t = Command::new(&nginx);
         base_args(&mut t);
@@ -135,10 +151,14 @@ impl Nginx {
                 if let Some(mut s) = n.child.stderr.take() {
                     let _ = s.read_to_string(&mut err);
                 }
-                let log = std::fs::read_to_string(prefix.join("logs/error.log")).unwrap_or_default();
+                let log =
+                    std::fs::read_to_string(prefix.join("logs/error.log")).unwrap_or_default();
                 panic!("nginx exited ({status}) before listening:\n{err}\n{log}");
             }
-            assert!(Instant::now() < deadline, "nginx did not listen on {port} within 10 s");
+            assert!(
+                Instant::now() < deadline,
+                "nginx did not listen on {port} within 10 s"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         n
@@ -149,6 +169,26 @@ impl Drop for Nginx {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Waits until `log` has at least `lines` lines: nginx writes a request's log line when it frees
+/// the request, which for a lingering close can come after the client has seen the answer.
+pub fn wait_for_lines(log: &Path, lines: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let n = std::fs::read(log)
+            .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+            .unwrap_or(0);
+        if n >= lines {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} has {n} lines, expected {lines}",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -169,7 +209,8 @@ impl Response {
     }
 
     pub fn header_str(&self, name: &str) -> Option<String> {
-        self.header(name).map(|v| String::from_utf8_lossy(v).into_owned())
+        self.header(name)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
     }
 }
 
@@ -186,7 +227,8 @@ pub fn raw(port: u16, bytes: &[u8]) -> Vec<u8> {
 
 /// An HTTP/1.1 request with `Connection: close`; `headers` are extra header lines.
 pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -201,7 +243,9 @@ fn parse_response(bytes: &[u8], head: bool) -> Response {
         .position(|w| w == b"\r\n\r\n")
         .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(bytes)));
     let head_text = &bytes[..end];
-    let mut lines = head_text.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let mut lines = head_text
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let status_line = String::from_utf8_lossy(lines.next().unwrap()).into_owned();
     let status: u16 = status_line.split(' ').nth(1).unwrap().parse().unwrap();
     let headers = lines
@@ -215,7 +259,11 @@ fn parse_response(bytes: &[u8], head: bool) -> Response {
             (name, v.to_vec())
         })
         .collect();
-    let body = if head { Vec::new() } else { bytes[end + 4..].to_vec() };
+    let body = if head {
+        Vec::new()
+    } else {
+        bytes[end + 4..].to_vec()
+    };
     Response {
         status,
         headers,
@@ -230,7 +278,11 @@ pub fn read_events(path: &Path) -> Vec<std::collections::HashMap<String, String>
     r.records()
         .map(|rec| {
             let rec = rec.unwrap();
-            headers.iter().zip(rec.iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect()
+            headers
+                .iter()
+                .zip(rec.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
         })
         .collect()
 }
