@@ -257,6 +257,17 @@ fn mint_serve_and_analyze_through_real_nginx() {
         },
         Case {
             method: "GET",
+            path: o("bob"),
+            ua: THUNDERBIRD,
+            client: "2001:db8::5",
+            status: 200,
+            kind: "open",
+            token_status: "valid",
+            class: "human",
+            detail: "direct",
+        },
+        Case {
+            method: "GET",
             path: o("cara"),
             ua: "Mozilla/5.0",
             client: "172.224.226.9",
@@ -485,7 +496,7 @@ fn mint_serve_and_analyze_through_real_nginx() {
             ("other", "invalid", "400")
         );
     }
-    assert_eq!(events[9]["target"], m.stored_target);
+    assert_eq!(events[10]["target"], m.stored_target);
     assert_eq!(events[0]["recipient"], "ana@example.com");
     assert!(
         summary.contains(&format!(
@@ -495,10 +506,10 @@ fn mint_serve_and_analyze_through_real_nginx() {
         )),
         "{summary}"
     );
-    // The reader's figures: opens counted are human + proxy (ana, bob via Gmail, cara via MPP);
-    // clicks counted are human (ana).
+    // The reader's figures: opens counted are human + proxy (ana, bob via Gmail and again over
+    // IPv6, cara via MPP); clicks counted are human (ana).
     assert!(
-        summary.contains("3 counted opens, 1 counted clicks"),
+        summary.contains("4 counted opens, 1 counted clicks"),
         "{summary}"
     );
 
@@ -529,6 +540,25 @@ fn mint_serve_and_analyze_through_real_nginx() {
         "the hit log lists raw hits"
     );
     assert!(!page.contains("<script>alert"));
+    // The campaign's headline figures: ana (human), bob (Gmail proxy, then human over IPv6) and
+    // cara (Apple MPP) opened; dave's only open came after his token expired.
+    for (n, label) in [
+        (4, "recipient(s)"),
+        (3, "unique opens (recipients)"),
+        (2, "of which human-looking"),
+        (1, "unique clicks (recipients)"),
+        (1, "total clicks"),
+    ] {
+        let card = format!("<div class=\"n\">{n}</div><div class=\"l\">{label}");
+        let text = format!("{n} {label}");
+        assert!(
+            page.contains(&card) || page.contains(&text),
+            "campaign page lacks {text:?}"
+        );
+    }
+    assert!(page.contains(
+        "<div class=\"n\">4</div><div class=\"l\">total opens (2 human-looking, 2 proxy)"
+    ));
 
     // The same nginx's `combined` log gives the same classes (it lacks only the extra headers).
     let summary = w.ok(&["analyze", "combined", "--out", "report-combined"]);
