@@ -1,21 +1,28 @@
 //! Classification: every event gets a class, a detail and the reason that decided it. Nothing is
 //! dropped; the report counts by class.
 //!
-//! The rules, in order of precedence:
+//! The rules, in order of precedence (the tables behind them are data, see [`crate::rules`]):
 //! 1. a request with no token, or a token that is forged, expired or unknown: `invalid`;
 //! 2. a client in one of the configured internal networks: `internal`;
-//! 3. the first matching entry of [`USER_AGENT_RULES`]: `proxy`, `scanner` or `bot`;
-//! 4. a `HEAD` request, or any method but `GET`: `bot` (link checkers send HEAD; a person's mail
-//!    client or browser sends GET);
-//! 5. a `Sec-Purpose`/`Purpose` header saying prefetch, preview or prerender: `bot`;
-//! 6. the same token from the same address and user agent within the duplicate window of that
-//!    client's previous request: `duplicate` (only for what would otherwise count: human or proxy);
-//! 7. everything else: `human`, meaning human-looking, not proven.
+//! 3. a "certain" network rule covering the hit's kind (Exchange Online Protection, Barracuda
+//!    gateways, Apple's relay for bare-WebKit pixel loads): its class. Security gateways use stock
+//!    browser user agents, so the network has to speak first;
+//! 4. no user agent at all: `bot`; else the first matching user-agent rule: `proxy`, `scanner`,
+//!    `bot` (the honest machines name themselves);
+//! 5. a "probable" network or autonomous system (Azure, Proofpoint, Mimecast) within the delivery
+//!    window of the message's first request: its class;
+//! 6. any method but GET, a HEAD request, or a `Sec-Purpose`/`Purpose` prefetch: `bot`;
+//! 7. a click right after a forged or mutated click from the same address: `scanner`
+//!    (`link-probe`, Safe Links' habit);
+//! 8. the same token from the same address and user agent within the duplicate window of that
+//!    client's previous request: `duplicate` (only for what would otherwise count);
+//! 9. everything else: `human`, meaning human-looking, not proven;
+//! 10. after all events: two or more different links of one message clicked from one address within
+//!     the burst window become `scanner` (`click-burst`).
 //!
-//! Events must be fed in time order for rule 6. Verdicts on user agents are cached per distinct
-//! string.
+//! Events must be fed in time order. Verdicts are cached per distinct user agent and address.
 //!
-//! Key types: [`HitClass`], [`Verdict`], [`Classifier`], [`UaRule`].
+//! Key types: [`HitClass`], [`Verdict`], [`Classifier`].
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -23,7 +30,9 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
-use crate::hit::{Event, TokenStatus};
+use crate::hit::{Event, HitKind, TokenStatus};
+use crate::manifest::Manifest;
+use crate::rules::{Certainty, NetRule, Outcome, Rules};
 
 /// The class of a hit. Names are part of the `events.csv` contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -75,136 +84,6 @@ impl HitClass {
     }
 }
 
-/// How a user-agent rule matches.
-#[derive(Debug, Clone, Copy)]
-pub enum UaMatch {
-    /// The whole user agent equals this.
-    Exact(&'static str),
-    /// The user agent starts with this.
-    Prefix(&'static str),
-    /// The user agent contains this (case-sensitive).
-    Contains(&'static str),
-    /// The user agent contains this, ignoring ASCII case.
-    ContainsNoCase(&'static str),
-}
-
-/// One user-agent rule: a pattern and the verdict it gives.
-#[derive(Debug, Clone, Copy)]
-pub struct UaRule {
-    /// The pattern.
-    pub pattern: UaMatch,
-    /// The class it gives.
-    pub class: HitClass,
-    /// The detail it gives.
-    pub detail: &'static str,
-}
-
-const fn rule(pattern: UaMatch, class: HitClass, detail: &'static str) -> UaRule {
-    UaRule {
-        pattern,
-        class,
-        detail,
-    }
-}
-
-use HitClass::{Bot, Proxy, Scanner};
-use UaMatch::{Contains, ContainsNoCase, Exact, Prefix};
-
-/// The user-agent rules, first match wins. Sources for each are in
-/// `../shared/reference/fingerprints.md` (device-detector fixtures, uap-core, operators' docs).
-pub const USER_AGENT_RULES: &[UaRule] = &[
-    // Mail providers' image proxies: a proxy open is still an open.
-    rule(
-        Exact(
-            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) \
-             Chrome/42.0.2311.135 Safari/537.36 Edge/12.246 Mozilla/5.0",
-        ),
-        Proxy,
-        "gmail-prefetch",
-    ),
-    rule(Contains("GoogleImageProxy"), Proxy, "gmail"),
-    rule(Contains("YahooMailProxy"), Proxy, "yahoo"),
-    rule(Exact("Mozilla/5.0"), Proxy, "apple-mpp"),
-    rule(Contains("SeznamEmailProxy"), Proxy, "seznam"),
-    rule(Contains("ImageProxy/"), Proxy, "rambler"),
-    rule(Contains("mail.ukr.net proxy"), Proxy, "ukr-net"),
-    // Security gateways and link checkers.
-    rule(Contains("Barracuda Sentinel"), Scanner, "barracuda"),
-    rule(Contains("BingPreview"), Scanner, "outlook-bingpreview"),
-    rule(Contains("Google-Safety"), Scanner, "google-safety"),
-    rule(Contains("virustotalcloud"), Scanner, "virustotal"),
-    rule(
-        Contains("Yahoo Link Preview"),
-        Scanner,
-        "yahoo-link-preview",
-    ),
-    // Unfurlers, previews and Office's link pre-check.
-    rule(
-        Contains("Microsoft Office Existence Discovery"),
-        Bot,
-        "ms-office-discovery",
-    ),
-    rule(Contains("MicrosoftPreview"), Bot, "microsoft-preview"),
-    rule(Contains("SkypeUriPreview"), Bot, "skype-preview"),
-    rule(Contains("Slackbot"), Bot, "slack"),
-    rule(Contains("Slack-ImgProxy"), Bot, "slack"),
-    rule(Contains("Discordbot"), Bot, "discord"),
-    rule(Contains("TelegramBot"), Bot, "telegram"),
-    rule(Prefix("WhatsApp/"), Bot, "whatsapp"),
-    rule(Contains("LinkedInBot"), Bot, "linkedin"),
-    rule(Contains("facebookexternalhit"), Bot, "facebook"),
-    rule(Contains("Twitterbot"), Bot, "twitter"),
-    // HTTP libraries and command-line tools.
-    rule(Prefix("curl/"), Bot, "curl"),
-    rule(Prefix("Wget/"), Bot, "wget"),
-    rule(Prefix("python-requests/"), Bot, "python-requests"),
-    rule(Prefix("Python-urllib/"), Bot, "python-urllib"),
-    rule(Contains("aiohttp/"), Bot, "python-aiohttp"),
-    rule(Prefix("python-httpx/"), Bot, "python-httpx"),
-    rule(Prefix("Go-http-client/"), Bot, "go-http-client"),
-    rule(Prefix("okhttp/"), Bot, "okhttp"),
-    rule(Prefix("axios/"), Bot, "axios"),
-    rule(Prefix("node-fetch/"), Bot, "node-fetch"),
-    rule(Prefix("Java/"), Bot, "java"),
-    rule(Prefix("Apache-HttpClient/"), Bot, "apache-httpclient"),
-    rule(Prefix("libwww-perl/"), Bot, "libwww-perl"),
-    rule(Prefix("PostmanRuntime/"), Bot, "postman"),
-    rule(Prefix("GuzzleHttp/"), Bot, "guzzle"),
-    // Headless browsers and attack tools.
-    rule(Contains("HeadlessChrome"), Bot, "headless-chrome"),
-    rule(Contains("PhantomJS"), Bot, "phantomjs"),
-    rule(Contains("Nmap Scripting Engine"), Bot, "nmap"),
-    rule(Prefix("sqlmap/"), Bot, "sqlmap"),
-    rule(Contains("Jorgee"), Bot, "jorgee"),
-    // Anything that calls itself a crawler.
-    rule(ContainsNoCase("bot"), Bot, "crawler"),
-    rule(ContainsNoCase("crawler"), Bot, "crawler"),
-    rule(ContainsNoCase("spider"), Bot, "crawler"),
-];
-
-impl UaMatch {
-    fn matches(self, ua: &str) -> bool {
-        match self {
-            Exact(s) => ua == s,
-            Prefix(s) => ua.starts_with(s),
-            Contains(s) => ua.contains(s),
-            ContainsNoCase(s) => ua
-                .as_bytes()
-                .windows(s.len())
-                .any(|w| w.eq_ignore_ascii_case(s.as_bytes())),
-        }
-    }
-
-    fn describe(self) -> String {
-        match self {
-            Exact(s) => format!("user agent is exactly {s:?}"),
-            Prefix(s) => format!("user agent starts with {s:?}"),
-            Contains(s) => format!("user agent contains {s:?}"),
-            ContainsNoCase(s) => format!("user agent contains {s:?} (any case)"),
-        }
-    }
-}
-
 /// A class, the detail that names the source, and the rule that decided it, in words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
@@ -214,6 +93,9 @@ pub struct Verdict {
     pub detail: Arc<str>,
     /// Why, in words, for the report and the `reason` column.
     pub reason: Arc<str>,
+    /// For proxy opens: fetched without a reader (Apple MPP, Gmail's delivery-time prefetch), so
+    /// an open but not a human one.
+    pub machine_open: bool,
 }
 
 impl Verdict {
@@ -222,59 +104,124 @@ impl Verdict {
             class,
             detail: Arc::from(detail),
             reason: reason.into(),
+            machine_open: false,
+        }
+    }
+
+    fn from_outcome(o: &Outcome, reason: String) -> Self {
+        Verdict {
+            class: o.class,
+            detail: o.detail.clone(),
+            reason: reason.into(),
+            machine_open: o.machine_open,
         }
     }
 }
 
-/// Classifies events fed in time order.
-pub struct Classifier {
+/// Classifies events fed in time order (see the module docs for the rules' order).
+pub struct Classifier<'r> {
+    rules: &'r Rules,
     internal: Vec<IpNet>,
-    window_ms: i64,
-    ua_cache: HashMap<Arc<str>, Option<Verdict>>,
+    duplicate_ms: i64,
+    delivery_ms: i64,
+    probe_ms: i64,
+    ua_cache: HashMap<Arc<str>, Option<usize>>,
+    ip_cache: HashMap<IpAddr, Option<usize>>,
     /// Last request time per (manifest row, client, user agent), for duplicates.
     last_seen: HashMap<(usize, IpAddr, Arc<str>), i64>,
+    /// Manifest row -> message (campaign and recipient).
+    message_of_row: Vec<u32>,
+    /// Message -> time of its first request, the best estimate of its delivery.
+    first_activity: HashMap<u32, i64>,
+    /// Client -> time of its last click with a forged or unknown token.
+    last_bad_click: HashMap<IpAddr, i64>,
     human: Verdict,
 }
 
-impl Classifier {
-    /// A classifier with these internal networks and duplicate window.
-    pub fn new(internal: Vec<IpNet>, duplicate_window_secs: u32) -> Self {
+/// Gives each manifest row the index of its message: one campaign sent to one recipient.
+pub fn messages_of(manifest: &Manifest) -> Vec<u32> {
+    let mut ids: HashMap<(&str, &str), u32> = HashMap::new();
+    manifest
+        .rows
+        .iter()
+        .map(|r| {
+            let n = ids.len() as u32;
+            *ids.entry((r.campaign.as_str(), r.recipient.as_str()))
+                .or_insert(n)
+        })
+        .collect()
+}
+
+impl<'r> Classifier<'r> {
+    /// A classifier over `rules` for the rows of `manifest`.
+    pub fn new(
+        rules: &'r Rules,
+        manifest: &Manifest,
+        internal: Vec<IpNet>,
+        duplicate_window_secs: u32,
+    ) -> Self {
         Classifier {
+            rules,
             internal,
-            window_ms: i64::from(duplicate_window_secs) * 1000,
+            duplicate_ms: i64::from(duplicate_window_secs) * 1000,
+            delivery_ms: i64::from(rules.windows.delivery_secs) * 1000,
+            probe_ms: i64::from(rules.windows.probe_secs) * 1000,
             ua_cache: HashMap::new(),
+            ip_cache: HashMap::new(),
             last_seen: HashMap::new(),
+            message_of_row: messages_of(manifest),
+            first_activity: HashMap::new(),
+            last_bad_click: HashMap::new(),
             human: Verdict::new(
                 HitClass::Human,
                 "direct",
-                "no machine signal: user agent, method, headers and address look like a person's",
+                "no machine signal: user agent, method, headers, address and timing look like a \
+                 person's",
             ),
         }
     }
 
-    fn user_agent_verdict(&mut self, ua: &Arc<str>) -> Option<Verdict> {
+    /// Classifies all events (in time order), including the rules that need to see several
+    /// events at once (click bursts).
+    pub fn classify_all(&mut self, events: &[Event]) -> Vec<Verdict> {
+        let mut verdicts: Vec<Verdict> = events.iter().map(|e| self.classify(e)).collect();
+        self.mark_bursts(events, &mut verdicts);
+        verdicts
+    }
+
+    fn user_agent_rule(&mut self, ua: &Arc<str>) -> Option<usize> {
         if let Some(v) = self.ua_cache.get(ua) {
-            return v.clone();
+            return *v;
         }
-        let v = if ua.is_empty() {
-            Some(Verdict::new(
-                HitClass::Bot,
-                "no-user-agent",
-                "no user agent: no mail client or browser omits it",
-            ))
-        } else {
-            USER_AGENT_RULES
-                .iter()
-                .find(|r| r.pattern.matches(ua))
-                .map(|r| Verdict::new(r.class, r.detail, r.pattern.describe()))
+        let found = self.rules.user_agents.iter().position(|r| r.matches(ua));
+        if self.ua_cache.len() < 1_000_000 {
+            self.ua_cache.insert(ua.clone(), found);
+        }
+        found
+    }
+
+    fn network_rule(&mut self, ev: &Event) -> Option<usize> {
+        let by_ip = match self.ip_cache.get(&ev.client) {
+            Some(v) => *v,
+            None => {
+                let found = self.rules.match_ip(ev.client).map(|(i, _)| i);
+                if self.ip_cache.len() < 1_000_000 {
+                    self.ip_cache.insert(ev.client, found);
+                }
+                found
+            }
         };
-        self.ua_cache.insert(ua.clone(), v.clone());
-        v
+        by_ip.or_else(|| ev.asn.and_then(|a| self.rules.match_asn(a)).map(|(i, _)| i))
     }
 
     /// Classifies one event. Call in time order.
     pub fn classify(&mut self, ev: &Event) -> Verdict {
-        let base = self.base_verdict(ev);
+        let message = ev.row.and_then(|r| self.message_of_row.get(r).copied());
+        let first = message.map(|m| *self.first_activity.entry(m).or_insert(ev.time_ms));
+        let base = self.base_verdict(ev, first);
+        if ev.kind == HitKind::Click && ev.token_status != TokenStatus::Valid {
+            self.last_bad_click.insert(ev.client, ev.time_ms);
+        }
         if !matches!(base.class, HitClass::Human | HitClass::Proxy) {
             return base;
         }
@@ -282,21 +229,23 @@ impl Classifier {
         let key = (row, ev.client, ev.user_agent.clone());
         let previous = self.last_seen.insert(key, ev.time_ms);
         match previous {
-            Some(prev) if ev.time_ms - prev <= self.window_ms => Verdict::new(
-                HitClass::Duplicate,
-                &base.detail,
-                format!(
+            Some(prev) if ev.time_ms - prev <= self.duplicate_ms => Verdict {
+                class: HitClass::Duplicate,
+                detail: base.detail.clone(),
+                reason: format!(
                     "same token, address and user agent {} s after the previous request \
                      (window {} s)",
                     (ev.time_ms - prev) / 1000,
-                    self.window_ms / 1000
-                ),
-            ),
+                    self.duplicate_ms / 1000
+                )
+                .into(),
+                machine_open: base.machine_open,
+            },
             _ => base,
         }
     }
 
-    fn base_verdict(&mut self, ev: &Event) -> Verdict {
+    fn base_verdict(&mut self, ev: &Event, first_activity: Option<i64>) -> Verdict {
         match ev.token_status {
             TokenStatus::Valid => {}
             TokenStatus::None => {
@@ -336,8 +285,46 @@ impl Classifier {
                 format!("client address is in the internal network {net}"),
             );
         }
-        if let Some(v) = self.user_agent_verdict(&ev.user_agent) {
-            return v;
+        let rules = self.rules;
+        let net = self
+            .network_rule(ev)
+            .map(|i| &rules.nets[i])
+            .filter(|n| n.scope.covers(ev.kind) && n.user_agent.matches(&ev.user_agent));
+        let net_reason = |n: &NetRule, extra: &str| {
+            format!(
+                "address {}{} is in a {} network ({}, {}){extra}",
+                ev.client,
+                ev.asn.map(|a| format!(" (AS{a})")).unwrap_or_default(),
+                n.outcome.detail,
+                n.outcome.class.as_str(),
+                n.certainty.as_str(),
+            )
+        };
+        // Networks identify the machines that hide behind browser user agents.
+        if let Some(n) = net.filter(|n| n.certainty == Certainty::Certain) {
+            return Verdict::from_outcome(&n.outcome, net_reason(n, ""));
+        }
+        if ev.user_agent.is_empty() {
+            return Verdict::new(
+                HitClass::Bot,
+                "no-user-agent",
+                "no user agent: no mail client or browser omits it",
+            );
+        }
+        if let Some(i) = self.user_agent_rule(&ev.user_agent) {
+            let r = &rules.user_agents[i];
+            return Verdict::from_outcome(&r.outcome, r.describe());
+        }
+        if let Some(n) = net.filter(|n| n.certainty == Certainty::Probable)
+            && let Some(first) = first_activity
+            && ev.time_ms - first <= self.delivery_ms
+        {
+            let extra = format!(
+                ", {} s after the message's first request (delivery window {} s)",
+                (ev.time_ms - first) / 1000,
+                self.delivery_ms / 1000
+            );
+            return Verdict::from_outcome(&n.outcome, net_reason(n, &extra));
         }
         if !matches!(ev.method.as_ref(), "GET" | "HEAD") {
             return Verdict::new(
@@ -364,14 +351,93 @@ impl Classifier {
                 "Sec-Purpose/Purpose header marks a speculative load",
             );
         }
+        if ev.kind == HitKind::Click
+            && let Some(&bad) = self.last_bad_click.get(&ev.client)
+            && ev.time_ms - bad <= self.probe_ms
+        {
+            return Verdict::new(
+                HitClass::Scanner,
+                "link-probe",
+                format!(
+                    "a forged or mutated click from the same address {} ms before: the probe \
+                     link scanners such as Safe Links send first",
+                    ev.time_ms - bad
+                ),
+            );
+        }
         self.human.clone()
+    }
+
+    /// Two or more different links of one message clicked from one address within the burst
+    /// window: a scanner sweeping the message. People click one link, read, maybe click another.
+    fn mark_bursts(&self, events: &[Event], verdicts: &mut [Verdict]) {
+        let burst_ms = i64::from(self.rules.windows.burst_secs) * 1000;
+        let mut groups: HashMap<(u32, IpAddr), Vec<usize>> = HashMap::new();
+        for (i, ev) in events.iter().enumerate() {
+            if ev.kind != HitKind::Click || ev.token_status != TokenStatus::Valid {
+                continue;
+            }
+            if let Some(m) = ev.row.and_then(|r| self.message_of_row.get(r)) {
+                groups.entry((*m, ev.client)).or_default().push(i);
+            }
+        }
+        for idx in groups.values().filter(|v| v.len() >= 2) {
+            let mut start = 0;
+            for end in 0..idx.len() {
+                while events[idx[end]].time_ms - events[idx[start]].time_ms > burst_ms {
+                    start += 1;
+                }
+                let window = &idx[start..=end];
+                let first_row = events[window[0]].row;
+                if window.iter().any(|&i| events[i].row != first_row) {
+                    for &i in window {
+                        if matches!(
+                            verdicts[i].class,
+                            HitClass::Human | HitClass::Duplicate | HitClass::Proxy
+                        ) {
+                            verdicts[i] = Verdict::new(
+                                HitClass::Scanner,
+                                "click-burst",
+                                format!(
+                                    "{} different links of this message clicked from {} within \
+                                     {} s: a scanner sweeping the message",
+                                    window.len(),
+                                    events[i].client,
+                                    self.rules.windows.burst_secs
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hit::{HitKind, Source};
+    use crate::hit::Source;
+    use crate::manifest::ManifestRow;
+    use crate::token::TokenKind;
+
+    fn manifest() -> Manifest {
+        let row = |token: &str, kind| ManifestRow {
+            created: chrono::DateTime::UNIX_EPOCH,
+            kind,
+            token: token.into(),
+            campaign: "c".into(),
+            recipient: "r".into(),
+            label: String::new(),
+            target: String::new(),
+            expires: None,
+        };
+        Manifest::new(vec![
+            row("o", TokenKind::Open),
+            row("c1", TokenKind::Click),
+            row("c2", TokenKind::Click),
+        ])
+    }
 
     fn ev(ua: &str, method: &str, t_secs: i64) -> Event {
         Event {
@@ -380,10 +446,10 @@ mod tests {
             token_status: TokenStatus::Valid,
             forgery: None,
             row: Some(0),
-            token: "t".into(),
+            token: "o".into(),
             client: "192.0.2.1".parse().unwrap(),
             method: method.into(),
-            uri: "/o/t.png".into(),
+            uri: "/o/o.png".into(),
             status: 200,
             bytes_sent: 67,
             user_agent: Arc::from(ua),
@@ -392,11 +458,25 @@ mod tests {
             purpose: "".into(),
             accept_language: "".into(),
             source: Source { file: 0, line: 1 },
+            asn: None,
         }
     }
 
+    fn click(row: usize, ip: &str, t_ms: i64) -> Event {
+        let mut e = ev(FIREFOX, "GET", 0);
+        e.kind = HitKind::Click;
+        e.row = Some(row);
+        e.client = ip.parse().unwrap();
+        e.time_ms = t_ms;
+        e
+    }
+
+    const FIREFOX: &str =
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0";
+
     fn class_of(ua: &str, method: &str) -> (HitClass, String) {
-        let v = Classifier::new(vec![], 60).classify(&ev(ua, method, 0));
+        let rules = Rules::builtin();
+        let v = Classifier::new(&rules, &manifest(), vec![], 60).classify(&ev(ua, method, 0));
         (v.class, v.detail.to_string())
     }
 
@@ -462,8 +542,18 @@ mod tests {
     }
 
     #[test]
+    fn machine_opens_are_flagged() {
+        let rules = Rules::builtin();
+        let mut c = Classifier::new(&rules, &manifest(), vec![], 60);
+        assert!(c.classify(&ev("Mozilla/5.0", "GET", 0)).machine_open);
+        let gmail = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)";
+        assert!(!c.classify(&ev(gmail, "GET", 0)).machine_open);
+    }
+
+    #[test]
     fn duplicates_within_window_only() {
-        let mut c = Classifier::new(vec![], 60);
+        let rules = Rules::builtin();
+        let mut c = Classifier::new(&rules, &manifest(), vec![], 60);
         let ua = "Mozilla/5.0 (Macintosh) AppleWebKit/605.1.15 (KHTML, like Gecko)";
         assert_eq!(c.classify(&ev(ua, "GET", 0)).class, HitClass::Human);
         let d = c.classify(&ev(ua, "GET", 30));
@@ -479,7 +569,13 @@ mod tests {
 
     #[test]
     fn internal_and_invalid_take_precedence() {
-        let mut c = Classifier::new(vec!["192.0.2.0/24".parse().unwrap()], 60);
+        let rules = Rules::builtin();
+        let mut c = Classifier::new(
+            &rules,
+            &manifest(),
+            vec!["192.0.2.0/24".parse().unwrap()],
+            60,
+        );
         assert_eq!(
             c.classify(&ev("curl/8", "GET", 0)).class,
             HitClass::Internal
@@ -498,7 +594,71 @@ mod tests {
             0,
         );
         e.purpose = "prefetch;prerender".into();
-        let v = Classifier::new(vec![], 60).classify(&e);
+        let rules = Rules::builtin();
+        let v = Classifier::new(&rules, &manifest(), vec![], 60).classify(&e);
         assert_eq!((v.class, v.detail.as_ref()), (HitClass::Bot, "prefetch"));
+    }
+
+    #[test]
+    fn scanner_network_behind_a_browser_user_agent() {
+        let rules = Rules::builtin();
+        let mut c = Classifier::new(&rules, &manifest(), vec![], 60);
+        let e = click(1, "40.107.218.12", 0);
+        let v = c.classify(&e);
+        assert_eq!(
+            (v.class, v.detail.as_ref()),
+            (HitClass::Scanner, "microsoft-defender")
+        );
+        assert!(v.reason.contains("40.107.218.12"), "{}", v.reason);
+    }
+
+    #[test]
+    fn probable_networks_decide_only_in_the_delivery_window() {
+        let rules = Rules::builtin();
+        let mut c = Classifier::new(&rules, &manifest(), vec![], 60);
+        // The message's first request, from a person.
+        assert_eq!(c.classify(&ev(FIREFOX, "GET", 0)).class, HitClass::Human);
+        let mut azure = click(1, "20.72.100.79", 10_000);
+        azure.asn = Some(8075);
+        let v = c.classify(&azure);
+        assert_eq!(
+            (v.class, v.detail.as_ref()),
+            (HitClass::Scanner, "microsoft-azure")
+        );
+        // An hour later the same network is a person, perhaps on a cloud desktop.
+        azure.time_ms = 3_600_000;
+        azure.row = Some(2);
+        assert_eq!(c.classify(&azure).class, HitClass::Human);
+    }
+
+    #[test]
+    fn a_burst_of_links_is_a_scanner_and_a_later_click_is_not() {
+        let rules = Rules::builtin();
+        let m = manifest();
+        let mut c = Classifier::new(&rules, &m, vec![], 60);
+        let events = vec![
+            click(1, "203.0.113.9", 1_000),
+            click(2, "203.0.113.9", 1_400),
+            click(1, "203.0.113.50", 3_600_000),
+        ];
+        let v = c.classify_all(&events);
+        assert_eq!(v[0].detail.as_ref(), "click-burst");
+        assert_eq!(v[1].class, HitClass::Scanner);
+        assert_eq!(v[2].class, HitClass::Human);
+    }
+
+    #[test]
+    fn a_mutated_probe_marks_the_next_click() {
+        let rules = Rules::builtin();
+        let mut c = Classifier::new(&rules, &manifest(), vec![], 60);
+        let mut probe = click(1, "203.0.113.9", 1_000);
+        probe.token_status = TokenStatus::Forged;
+        probe.row = None;
+        assert_eq!(c.classify(&probe).class, HitClass::Invalid);
+        let v = c.classify(&click(1, "203.0.113.9", 1_300));
+        assert_eq!(
+            (v.class, v.detail.as_ref()),
+            (HitClass::Scanner, "link-probe")
+        );
     }
 }

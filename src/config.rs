@@ -30,6 +30,17 @@ pub struct Config {
     pub nginx: NginxSettings,
     /// How `pxtrack analyze` reads and classifies.
     pub analyze: AnalyzeSettings,
+    /// Extra classification data.
+    pub classify: ClassifySettings,
+}
+
+/// Extra classification data named by the config.
+#[derive(Debug, Clone, Default)]
+pub struct ClassifySettings {
+    /// A rules file checked before the built-in rules (same format as `src/rules/builtin.toml`).
+    pub rules: Option<PathBuf>,
+    /// A copy of Apple's iCloud Private Relay `egress-ip-ranges.csv`.
+    pub apple_relay_egress: Option<PathBuf>,
 }
 
 /// The tracking base URL, split into what URLs and nginx need.
@@ -128,6 +139,15 @@ struct RawConfig {
     nginx: RawNginx,
     #[serde(default)]
     analyze: RawAnalyze,
+    #[serde(default)]
+    classify: RawClassify,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawClassify {
+    rules: Option<PathBuf>,
+    apple_relay_egress: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -220,8 +240,13 @@ impl Config {
                 .unwrap_or(DEFAULT_DUPLICATE_WINDOW_SECS),
             internal_networks: nets(&raw.analyze.internal_networks, "analyze.internal_networks")?,
         };
+        let classify = ClassifySettings {
+            rules: raw.classify.rules.as_deref().map(resolve),
+            apple_relay_egress: raw.classify.apple_relay_egress.as_deref().map(resolve),
+        };
         Ok(Config {
             path: path.to_path_buf(),
+            classify,
             base_url,
             key_file: resolve(&raw.key_file),
             manifest: resolve(&raw.manifest),
@@ -262,6 +287,13 @@ logs = ["{log}"]
 duplicate_window_secs = {window}
 # Your own networks (office, VPN): hits from them are internal tests, not recipients.
 internal_networks = []
+
+[classify]
+# Your own rules, checked before the built-in ones (`pxtrack rules` prints the rules in force).
+# rules = "rules.toml"
+# A copy of Apple's iCloud Private Relay egress list (egress-ip-ranges.csv), to recognise Apple
+# Mail Privacy Protection by address. pxtrack ships none: a stale copy would pass for current.
+# apple_relay_egress = "egress-ip-ranges.csv"
 "#,
             url = base_url.url,
             host = base_url.host,

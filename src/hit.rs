@@ -112,6 +112,8 @@ pub struct Event {
     pub accept_language: Box<str>,
     /// Where the line came from.
     pub source: Source,
+    /// The client's autonomous system, when an ASN database is loaded.
+    pub asn: Option<u32>,
 }
 
 /// The longest URI kept per event; longer ones are cut (scanners send megabytes of path).
@@ -264,6 +266,7 @@ impl<'m> Resolver<'m> {
             purpose: decode(purpose).into(),
             accept_language: decode(line.accept_language).into(),
             source,
+            asn: None,
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod logparse;
 pub mod manifest;
 pub mod nginx;
 pub mod report;
+pub mod rules;
 pub mod token;
 
 pub use error::{Error, Result};

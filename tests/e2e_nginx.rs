@@ -281,7 +281,7 @@ fn mint_serve_and_analyze_through_real_nginx() {
             method: "HEAD",
             path: o("bob"),
             ua: FIREFOX,
-            client: "40.107.218.12",
+            client: "192.0.2.70",
             status: 200,
             kind: "open",
             token_status: "valid",

@@ -11,6 +11,7 @@ use pxtrack::ingest::Ingest;
 use pxtrack::logfiles;
 use pxtrack::manifest::{self, Manifest};
 use pxtrack::report::{self, Report};
+use pxtrack::rules::Rules;
 
 use super::{load_config, load_keys, terminal_safe};
 use crate::cli::AnalyzeArgs;
@@ -82,16 +83,21 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
     let totals = ingest.totals();
     let mut events = std::mem::take(&mut ingest.events);
     events.sort_by_key(|e| (e.time_ms, e.source));
+    let rules = Rules::load(
+        config.classify.rules.as_deref(),
+        config.classify.apple_relay_egress.as_deref(),
+    )?;
     let mut classifier = Classifier::new(
+        &rules,
+        &manifest,
         config.analyze.internal_networks.clone(),
         config.analyze.duplicate_window_secs,
     );
+    let verdicts = classifier.classify_all(&events);
     let classified: Vec<Classified> = events
         .into_iter()
-        .map(|event| {
-            let verdict = classifier.classify(&event);
-            Classified { event, verdict }
-        })
+        .zip(verdicts)
+        .map(|(event, verdict)| Classified { event, verdict })
         .collect();
     let stats = aggregate::aggregate(&manifest, &classified);
 

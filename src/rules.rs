@@ -1,0 +1,616 @@
+//! Classification rules as data: user-agent patterns, IP networks, autonomous systems and timing
+//! windows.
+//!
+//! The built-in rules are `src/rules/builtin.toml`, embedded in the binary. A user file of the same
+//! format (named by `[classify] rules` in the config) is checked first, so it can add entries and
+//! override built-in ones. Apple's published iCloud Private Relay egress list
+//! (`prefix,country,region,city,`) is loaded when the config points at a copy; none is shipped,
+//! because a stale copy would pass for a current one.
+//!
+//! Networks match by longest prefix, via one hash map per prefix length. This module only holds
+//! and matches rules; [`crate::classify`] decides what a match means.
+//!
+//! Key types: [`Rules`], [`UaRule`], [`NetRule`], [`Scope`], [`Certainty`], [`Windows`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use crate::classify::HitClass;
+use crate::error::{Error, Result};
+use crate::hit::HitKind;
+
+/// The built-in rules file.
+pub const BUILTIN: &str = include_str!("rules/builtin.toml");
+
+/// How a user-agent rule matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UaMatch {
+    /// The whole user agent equals the pattern.
+    Exact,
+    /// The user agent starts with it.
+    Prefix,
+    /// The user agent contains it (case-sensitive).
+    Contains,
+    /// The user agent contains it, ignoring ASCII case.
+    ContainsAnyCase,
+}
+
+impl UaMatch {
+    /// The name used in rule files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UaMatch::Exact => "exact",
+            UaMatch::Prefix => "prefix",
+            UaMatch::Contains => "contains",
+            UaMatch::ContainsAnyCase => "contains-any-case",
+        }
+    }
+}
+
+/// Which hits a network rule applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    /// Pixel loads only.
+    Opens,
+    /// Link clicks only.
+    Clicks,
+    /// Both.
+    Both,
+}
+
+impl Scope {
+    /// Whether a hit of `kind` is in scope.
+    pub fn covers(self, kind: HitKind) -> bool {
+        matches!(
+            (self, kind),
+            (Scope::Both, _) | (Scope::Opens, HitKind::Open) | (Scope::Clicks, HitKind::Click)
+        )
+    }
+
+    /// The name used in rule files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Opens => "opens",
+            Scope::Clicks => "clicks",
+            Scope::Both => "both",
+        }
+    }
+}
+
+/// How sure a network rule is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Certainty {
+    /// A match decides the class.
+    Certain,
+    /// A match decides only within the delivery window (the network also carries people).
+    Probable,
+}
+
+impl Certainty {
+    /// The name used in rule files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Certainty::Certain => "certain",
+            Certainty::Probable => "probable",
+        }
+    }
+}
+
+/// Which user agents a network rule applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum UaShape {
+    /// Any user agent.
+    #[default]
+    Any,
+    /// Only a bare Apple WebKit user agent (`... AppleWebKit/605.1.15 (KHTML, like Gecko)` with no
+    /// browser token), the shape Apple Mail and its privacy proxy send.
+    BareWebkit,
+}
+
+impl UaShape {
+    /// Whether `ua` has this shape.
+    pub fn matches(self, ua: &str) -> bool {
+        match self {
+            UaShape::Any => true,
+            UaShape::BareWebkit => is_bare_webkit(ua),
+        }
+    }
+}
+
+/// A user agent that stops at the engine: Apple Mail (and its privacy proxy, and per one
+/// maintainer Outlook's image fetcher) send this; browsers add `Version/`, `Safari/`, `Chrome/`.
+pub fn is_bare_webkit(ua: &str) -> bool {
+    ua.starts_with("Mozilla/5.0 (")
+        && ua.contains("AppleWebKit/")
+        && ua.contains("(KHTML, like Gecko)")
+        && ![
+            "Safari/", "Chrome/", "Version/", "Firefox/", "CriOS/", "FxiOS/", "EdgiOS/",
+        ]
+        .iter()
+        .any(|t| ua.contains(t))
+}
+
+/// Where a rule came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The built-in file.
+    Builtin,
+    /// The user's rules file.
+    User,
+    /// Apple's Private Relay egress list.
+    AppleRelay,
+}
+
+impl Origin {
+    /// A short name for `pxtrack rules`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Origin::Builtin => "built-in",
+            Origin::User => "user",
+            Origin::AppleRelay => "apple-relay",
+        }
+    }
+}
+
+/// What any rule decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The class.
+    pub class: HitClass,
+    /// The detail.
+    pub detail: Arc<str>,
+    /// For proxies: the fetch happens without a reader (delivery-time prefetch).
+    pub machine_open: bool,
+    /// Where the knowledge comes from.
+    pub source: String,
+    /// Which file the rule came from.
+    pub origin: Origin,
+}
+
+/// A user-agent rule.
+#[derive(Debug, Clone)]
+pub struct UaRule {
+    /// How it matches.
+    pub kind: UaMatch,
+    /// The pattern.
+    pub pattern: String,
+    /// What a match decides.
+    pub outcome: Outcome,
+}
+
+impl UaRule {
+    /// Whether `ua` matches.
+    pub fn matches(&self, ua: &str) -> bool {
+        let p = self.pattern.as_str();
+        match self.kind {
+            UaMatch::Exact => ua == p,
+            UaMatch::Prefix => ua.starts_with(p),
+            UaMatch::Contains => ua.contains(p),
+            UaMatch::ContainsAnyCase => ua
+                .as_bytes()
+                .windows(p.len().max(1))
+                .any(|w| w.eq_ignore_ascii_case(p.as_bytes())),
+        }
+    }
+
+    /// The rule in words, for the `reason` column.
+    pub fn describe(&self) -> String {
+        let p = &self.pattern;
+        match self.kind {
+            UaMatch::Exact => format!("user agent is exactly {p:?}"),
+            UaMatch::Prefix => format!("user agent starts with {p:?}"),
+            UaMatch::Contains => format!("user agent contains {p:?}"),
+            UaMatch::ContainsAnyCase => format!("user agent contains {p:?} (any case)"),
+        }
+    }
+}
+
+/// A network or autonomous-system rule.
+#[derive(Debug, Clone)]
+pub struct NetRule {
+    /// The networks, or `AS` numbers in words, for display.
+    pub matches: String,
+    /// Which hits it applies to.
+    pub scope: Scope,
+    /// How sure it is.
+    pub certainty: Certainty,
+    /// Which user agents it applies to.
+    pub user_agent: UaShape,
+    /// What a match decides.
+    pub outcome: Outcome,
+}
+
+/// Timing windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Windows {
+    /// Seconds after a message's first activity in which "probable" networks decide.
+    pub delivery_secs: u32,
+    /// Two or more links of one message clicked from one address within this: a scanner sweep.
+    pub burst_secs: u32,
+    /// A bad click token then a valid click from one address within this: Safe Links' probe.
+    pub probe_secs: u32,
+}
+
+/// All rules in force.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// User-agent rules, first match wins.
+    pub user_agents: Vec<UaRule>,
+    /// Network and AS rules (indexed by the tables below).
+    pub nets: Vec<NetRule>,
+    /// Prefix length -> network -> rule index (first registered wins for equal prefixes).
+    by_prefix: BTreeMap<std::cmp::Reverse<u8>, HashMap<IpNet, usize>>,
+    /// AS number -> rule index.
+    by_asn: HashMap<u32, usize>,
+    /// Timing windows.
+    pub windows: Windows,
+    /// How many networks the tables hold.
+    pub network_count: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    windows: Option<Windows>,
+    #[serde(default)]
+    user_agent: Vec<RawUa>,
+    #[serde(default)]
+    network: Vec<RawNet>,
+    #[serde(default)]
+    asn: Vec<RawAsn>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUa {
+    #[serde(rename = "match")]
+    kind: UaMatch,
+    pattern: String,
+    class: String,
+    detail: String,
+    #[serde(default)]
+    machine_open: bool,
+    #[serde(default)]
+    source: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNet {
+    cidr: Vec<String>,
+    class: String,
+    detail: String,
+    scope: Scope,
+    certainty: Certainty,
+    #[serde(default)]
+    user_agent: UaShape,
+    #[serde(default)]
+    machine_open: bool,
+    #[serde(default)]
+    source: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAsn {
+    asn: Vec<u32>,
+    class: String,
+    detail: String,
+    scope: Scope,
+    certainty: Certainty,
+    #[serde(default)]
+    source: String,
+}
+
+fn parse_class(s: &str) -> std::result::Result<HitClass, String> {
+    match s {
+        "human" => Ok(HitClass::Human),
+        "proxy" => Ok(HitClass::Proxy),
+        "scanner" => Ok(HitClass::Scanner),
+        "bot" => Ok(HitClass::Bot),
+        "internal" => Ok(HitClass::Internal),
+        _ => Err(format!(
+            "class {s:?}: a rule may give human, proxy, scanner, bot or internal"
+        )),
+    }
+}
+
+impl Rules {
+    /// The built-in rules alone.
+    pub fn builtin() -> Self {
+        Rules::load(None, None).expect("the embedded rules file is valid (checked by a unit test)")
+    }
+
+    fn empty() -> Self {
+        Rules {
+            user_agents: Vec::new(),
+            nets: Vec::new(),
+            by_prefix: BTreeMap::new(),
+            by_asn: HashMap::new(),
+            windows: Windows {
+                delivery_secs: 300,
+                burst_secs: 2,
+                probe_secs: 2,
+            },
+            network_count: 0,
+        }
+    }
+
+    /// The rules in force: the user's file first (its windows replace the built-in ones), then
+    /// the built-in rules, then Apple's relay list when given.
+    pub fn load(user: Option<&Path>, apple_relay: Option<&Path>) -> Result<Self> {
+        let mut r = Rules::empty();
+        let mut user_windows = None;
+        if let Some(path) = user {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+            user_windows = r.add_file(&text, path, Origin::User)?;
+        }
+        let builtin_windows = r.add_file(BUILTIN, Path::new("builtin.toml"), Origin::Builtin)?;
+        if let Some(w) = user_windows.or(builtin_windows) {
+            r.windows = w;
+        }
+        if let Some(path) = apple_relay {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+            r.add_apple_relay(&text, path)?;
+        }
+        Ok(r)
+    }
+
+    /// Adds a rules file's entries after those already present; returns its windows, if any.
+    fn add_file(&mut self, text: &str, path: &Path, origin: Origin) -> Result<Option<Windows>> {
+        let err = |message: String| Error::Config {
+            path: path.to_path_buf(),
+            message,
+        };
+        let raw: RawFile = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+        for u in raw.user_agent {
+            if u.pattern.is_empty() {
+                return Err(err("a user_agent rule has an empty pattern".into()));
+            }
+            self.user_agents.push(UaRule {
+                kind: u.kind,
+                pattern: u.pattern,
+                outcome: Outcome {
+                    class: parse_class(&u.class).map_err(err)?,
+                    detail: Arc::from(u.detail.as_str()),
+                    machine_open: u.machine_open,
+                    source: u.source,
+                    origin: origin.clone(),
+                },
+            });
+        }
+        for n in raw.network {
+            let nets = n
+                .cidr
+                .iter()
+                .map(|c| crate::config::parse_net(c).map_err(|m| err(format!("network: {m}"))))
+                .collect::<Result<Vec<_>>>()?;
+            let idx = self.nets.len();
+            self.nets.push(NetRule {
+                matches: n.cidr.join(" "),
+                scope: n.scope,
+                certainty: n.certainty,
+                user_agent: n.user_agent,
+                outcome: Outcome {
+                    class: parse_class(&n.class).map_err(err)?,
+                    detail: Arc::from(n.detail.as_str()),
+                    machine_open: n.machine_open,
+                    source: n.source,
+                    origin: origin.clone(),
+                },
+            });
+            for net in nets {
+                self.insert_net(net, idx);
+            }
+        }
+        for a in raw.asn {
+            let idx = self.nets.len();
+            self.nets.push(NetRule {
+                matches: a
+                    .asn
+                    .iter()
+                    .map(|n| format!("AS{n}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                scope: a.scope,
+                certainty: a.certainty,
+                user_agent: UaShape::Any,
+                outcome: Outcome {
+                    class: parse_class(&a.class).map_err(err)?,
+                    detail: Arc::from(a.detail.as_str()),
+                    machine_open: false,
+                    source: a.source,
+                    origin: origin.clone(),
+                },
+            });
+            for n in a.asn {
+                self.by_asn.entry(n).or_insert(idx);
+            }
+        }
+        Ok(raw.windows)
+    }
+
+    fn insert_net(&mut self, net: IpNet, idx: usize) {
+        let inserted = self
+            .by_prefix
+            .entry(std::cmp::Reverse(net.prefix_len()))
+            .or_default()
+            .entry(net)
+            .or_insert(idx);
+        if *inserted == idx {
+            self.network_count += 1;
+        }
+    }
+
+    /// Loads Apple's Private Relay egress list: every prefix becomes a rule saying that a pixel
+    /// load with a bare Apple WebKit user agent from there is Apple Mail Privacy Protection.
+    /// Clicks from relay addresses are people browsing with Private Relay, so they are left alone.
+    pub fn add_apple_relay(&mut self, text: &str, path: &Path) -> Result<()> {
+        let idx = self.nets.len();
+        self.nets.push(NetRule {
+            matches: format!("Apple Private Relay egress ({})", path.display()),
+            scope: Scope::Opens,
+            certainty: Certainty::Certain,
+            user_agent: UaShape::BareWebkit,
+            outcome: Outcome {
+                class: HitClass::Proxy,
+                detail: Arc::from("apple-mpp"),
+                machine_open: true,
+                source: "Apple's iCloud Private Relay egress-ip-ranges.csv".into(),
+                origin: Origin::AppleRelay,
+            },
+        });
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let prefix = line.split(',').next().unwrap_or("");
+            let net = prefix.parse::<IpNet>().map_err(|_| Error::Manifest {
+                path: path.to_path_buf(),
+                line: i as u64 + 1,
+                message: format!("expected a CIDR prefix as the first field, found {prefix:?}"),
+            })?;
+            self.insert_net(net.trunc(), idx);
+        }
+        Ok(())
+    }
+
+    /// The first user-agent rule that matches.
+    pub fn match_user_agent(&self, ua: &str) -> Option<&UaRule> {
+        self.user_agents.iter().find(|r| r.matches(ua))
+    }
+
+    /// The rule of the longest network prefix containing `ip`.
+    pub fn match_ip(&self, ip: IpAddr) -> Option<(usize, &NetRule)> {
+        for (len, map) in &self.by_prefix {
+            let Ok(net) = IpNet::new(ip, len.0) else {
+                continue;
+            };
+            if let Some(&i) = map.get(&net.trunc()) {
+                return Some((i, &self.nets[i]));
+            }
+        }
+        None
+    }
+
+    /// The rule for an autonomous system number.
+    pub fn match_asn(&self, asn: u32) -> Option<(usize, &NetRule)> {
+        self.by_asn.get(&asn).map(|&i| (i, &self.nets[i]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_rules_load() {
+        let r = Rules::builtin();
+        assert!(r.user_agents.len() > 40);
+        assert_eq!(r.windows.burst_secs, 2);
+        let (_, eop) = r.match_ip("40.107.218.12".parse().unwrap()).unwrap();
+        assert_eq!(eop.outcome.detail.as_ref(), "microsoft-defender");
+        assert!(r.match_ip("203.0.113.1".parse().unwrap()).is_none());
+        assert_eq!(r.match_asn(8075).unwrap().1.certainty, Certainty::Probable);
+        let gmail = r
+            .match_user_agent("Mozilla/5.0 (via ggpht.com GoogleImageProxy)")
+            .unwrap();
+        assert_eq!(gmail.outcome.class, HitClass::Proxy);
+    }
+
+    #[test]
+    fn user_rules_come_first_and_longest_prefix_wins() {
+        let d = tempfile::tempdir().unwrap();
+        let user = d.path().join("mine.toml");
+        std::fs::write(
+            &user,
+            r#"
+[windows]
+delivery_secs = 60
+burst_secs = 1
+probe_secs = 1
+
+[[user_agent]]
+match = "prefix"
+pattern = "curl/"
+class = "internal"
+detail = "our-monitoring"
+
+[[network]]
+cidr = ["40.107.218.0/24"]
+class = "human"
+detail = "partner-office"
+scope = "both"
+certainty = "certain"
+"#,
+        )
+        .unwrap();
+        let relay = d.path().join("egress.csv");
+        std::fs::write(
+            &relay,
+            "172.224.226.0/27,GB,GB-EN,London,\n2a02:26f7::/48,US,US-CA,,\n",
+        )
+        .unwrap();
+        let r = Rules::load(Some(&user), Some(&relay)).unwrap();
+        assert_eq!(r.windows.delivery_secs, 60);
+        assert_eq!(
+            r.match_user_agent("curl/8")
+                .unwrap()
+                .outcome
+                .detail
+                .as_ref(),
+            "our-monitoring"
+        );
+        let (_, n) = r.match_ip("40.107.218.12".parse().unwrap()).unwrap();
+        assert_eq!(n.outcome.detail.as_ref(), "partner-office");
+        let (_, n) = r.match_ip("40.107.1.1".parse().unwrap()).unwrap();
+        assert_eq!(n.outcome.detail.as_ref(), "microsoft-defender");
+        let (_, n) = r.match_ip("172.224.226.5".parse().unwrap()).unwrap();
+        assert_eq!(
+            (n.outcome.detail.as_ref(), n.user_agent),
+            ("apple-mpp", UaShape::BareWebkit)
+        );
+        assert!(r.match_ip("2a02:26f7::1".parse().unwrap()).is_some());
+    }
+
+    #[test]
+    fn bad_files_name_the_problem() {
+        let d = tempfile::tempdir().unwrap();
+        let user = d.path().join("bad.toml");
+        std::fs::write(
+            &user,
+            "[[user_agent]]\nmatch = \"regex\"\npattern = \"x\"\nclass = \"bot\"\ndetail = \"x\"\n",
+        )
+        .unwrap();
+        let e = Rules::load(Some(&user), None).unwrap_err().to_string();
+        assert!(e.contains("bad.toml") && e.contains("regex"), "{e}");
+        let relay = d.path().join("egress.csv");
+        std::fs::write(&relay, "172.224.226.0/27,GB\nnot-a-prefix,US\n").unwrap();
+        let e = Rules::load(None, Some(&relay)).unwrap_err().to_string();
+        assert!(e.contains("egress.csv:2"), "{e}");
+    }
+
+    #[test]
+    fn bare_webkit_shape() {
+        assert!(is_bare_webkit(
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)"
+        ));
+        assert!(is_bare_webkit(
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 12_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
+        ));
+        assert!(!is_bare_webkit(
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15"
+        ));
+    }
+}
