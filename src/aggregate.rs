@@ -1,9 +1,15 @@
 //! Aggregation: classified events into the figures the report shows.
 //!
 //! What counts: a hit whose class is `human` or `proxy` is a *counted* open or click (a proxy
-//! open is the only open Gmail and Yahoo give). `human` alone gives the human-looking estimate;
-//! `scanner` and `bot` are machine traffic; `duplicate`, `internal` and `invalid` are shown but
-//! never counted. Unique figures count distinct recipients, never addresses (proxies share them).
+//! open is the only open Gmail and Yahoo give). `scanner` and `bot` are machine traffic;
+//! `duplicate`, `internal` and `invalid` are shown but never counted. Unique figures count
+//! distinct recipients, never addresses (proxies share them).
+//!
+//! The *estimated human* figures count a recipient when a person is likely behind at least one
+//! hit: a human-looking open, a proxy open that a reader triggers (Gmail, Yahoo), or a
+//! human-looking click. Delivery-time fetches (Apple Mail Privacy Protection, Gmail's prefetch)
+//! are opens, but machine opens. A click implies an open: image-blocking clients never load the
+//! pixel, so a recipient who clicked is counted as having opened.
 //!
 //! Key types: [`Classified`], [`Stats`], [`CampaignStats`], [`LinkStats`], [`RecipientStats`].
 
@@ -46,10 +52,17 @@ pub struct CampaignStats {
     pub opens: ClassCounts,
     /// Click hits by class.
     pub clicks: ClassCounts,
-    /// Recipients with a counted open.
+    /// Recipients with a counted open, or a counted click (a click implies an open).
     pub unique_opens: u64,
-    /// Recipients with a human-looking open.
+    /// Of `unique_opens`, recipients whose only sign of an open is a click.
+    pub opens_implied_by_click: u64,
+    /// Estimated human opens: recipients with a human-looking open, a reader-triggered proxy open
+    /// or a human-looking click.
     pub unique_human_opens: u64,
+    /// Delivery-time proxy fetches plus scanner and bot pixel loads.
+    pub machine_opens: u64,
+    /// Recipients with a human-looking click.
+    pub unique_human_clicks: u64,
     /// Recipients with a counted click.
     pub unique_clicks: u64,
     /// Time of the first counted hit, ms.
@@ -112,10 +125,14 @@ pub struct RecipientStats {
     pub recipient: String,
     /// Counted opens.
     pub opens: u64,
-    /// Human-looking opens.
+    /// Human-looking opens and reader-triggered proxy opens.
     pub human_opens: u64,
+    /// Delivery-time proxy fetches (Apple MPP, Gmail prefetch).
+    pub machine_opens: u64,
     /// Counted clicks.
     pub clicks: u64,
+    /// Human-looking clicks.
+    pub human_clicks: u64,
     /// Scanner and bot hits.
     pub machine_hits: u64,
     /// First counted open, ms.
@@ -127,11 +144,11 @@ pub struct RecipientStats {
 impl RecipientStats {
     /// A one-phrase status that never claims a person read anything.
     pub fn status(&self) -> &'static str {
-        if self.clicks > 0 {
+        if self.human_clicks > 0 {
             "clicked"
         } else if self.human_opens > 0 {
             "opened"
-        } else if self.opens > 0 {
+        } else if self.opens > 0 || self.clicks > 0 {
             "opened (proxy only)"
         } else if self.machine_hits > 0 {
             "machine activity only"
@@ -207,6 +224,7 @@ pub fn aggregate(manifest: &Manifest, events: &[Classified]) -> Stats {
     let mut openers: HashMap<&str, BTreeSet<usize>> = HashMap::new();
     let mut human_openers: HashMap<&str, BTreeSet<usize>> = HashMap::new();
     let mut clickers: HashMap<&str, BTreeSet<usize>> = HashMap::new();
+    let mut human_clickers: HashMap<&str, BTreeSet<usize>> = HashMap::new();
     let mut link_clickers: HashMap<(&str, usize), BTreeSet<usize>> = HashMap::new();
 
     for (i, c) in events.iter().enumerate() {
@@ -227,6 +245,9 @@ pub fn aggregate(manifest: &Manifest, events: &[Classified]) -> Stats {
         let r = recipient_ix[row.campaign.as_str()][row.recipient.as_str()];
         let counted = counts(class);
         let machine = matches!(class, HitClass::Scanner | HitClass::Bot);
+        // A person is likely behind it: a human-looking hit or a reader-triggered proxy fetch.
+        let personal =
+            class == HitClass::Human || (class == HitClass::Proxy && !c.verdict.machine_open);
         let rs = &mut camp.recipient_stats[r];
         if machine {
             rs.machine_hits += 1;
@@ -239,13 +260,18 @@ pub fn aggregate(manifest: &Manifest, events: &[Classified]) -> Stats {
         match ev.kind {
             HitKind::Open => {
                 camp.opens[class.index()] += 1;
+                if machine || (class == HitClass::Proxy && c.verdict.machine_open) {
+                    camp.machine_opens += 1;
+                }
                 if counted {
                     rs.opens += 1;
                     rs.first_open_ms = min_opt(rs.first_open_ms, ev.time_ms);
                     openers.entry(&row.campaign).or_default().insert(r);
-                    if class == HitClass::Human {
+                    if personal {
                         rs.human_opens += 1;
                         human_openers.entry(&row.campaign).or_default().insert(r);
+                    } else {
+                        rs.machine_opens += 1;
                     }
                 }
             }
@@ -255,6 +281,10 @@ pub fn aggregate(manifest: &Manifest, events: &[Classified]) -> Stats {
                 let link = &mut camp.links[l];
                 if machine {
                     link.machine_clicks += 1;
+                }
+                if personal {
+                    rs.human_clicks += 1;
+                    human_clickers.entry(&row.campaign).or_default().insert(r);
                 }
                 if counted {
                     rs.clicks += 1;
@@ -272,10 +302,17 @@ pub fn aggregate(manifest: &Manifest, events: &[Classified]) -> Stats {
         }
     }
 
+    let empty = BTreeSet::new();
     for (name, c) in campaigns.iter_mut() {
-        c.unique_opens = openers.get(name).map_or(0, |s| s.len() as u64);
-        c.unique_human_opens = human_openers.get(name).map_or(0, |s| s.len() as u64);
-        c.unique_clicks = clickers.get(name).map_or(0, |s| s.len() as u64);
+        let opened = openers.get(name).unwrap_or(&empty);
+        let clicked = clickers.get(name).unwrap_or(&empty);
+        let human_opened = human_openers.get(name).unwrap_or(&empty);
+        let human_clicked = human_clickers.get(name).unwrap_or(&empty);
+        c.unique_opens = opened.union(clicked).count() as u64;
+        c.opens_implied_by_click = clicked.difference(opened).count() as u64;
+        c.unique_human_opens = human_opened.union(human_clicked).count() as u64;
+        c.unique_clicks = clicked.len() as u64;
+        c.unique_human_clicks = human_clicked.len() as u64;
         c.recipients = c.recipient_stats.len() as u64;
         for (l, link) in c.links.iter_mut().enumerate() {
             link.unique_clicks = link_clickers.get(&(*name, l)).map_or(0, |s| s.len() as u64);

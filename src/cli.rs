@@ -78,6 +78,14 @@ pub enum Command {
                             pxtrack analyze /var/log/nginx/ --out report\n  \
                             pxtrack analyze --demo")]
     Analyze(AnalyzeArgs),
+
+    /// Print the classification rules in force, in the order they are checked.
+    ///
+    /// The built-in rules (user agents, networks, autonomous systems, timing windows) come from a
+    /// data file embedded in pxtrack; `[classify] rules = "FILE"` in the config adds rules checked
+    /// before them, and `[classify] apple_relay_egress = "FILE"` loads Apple's Private Relay
+    /// egress list.
+    Rules,
 }
 
 /// `pxtrack init`.

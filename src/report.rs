@@ -145,10 +145,16 @@ pub struct FiguresView {
     pub open_tokens: u64,
     /// Click tokens minted.
     pub click_tokens: u64,
-    /// Recipients with a counted open.
+    /// Recipients with a counted open or click.
     pub unique_opens: u64,
-    /// Recipients with a human-looking open.
+    /// Of those, recipients whose only sign of an open is a click.
+    pub opens_implied_by_click: u64,
+    /// Estimated human opens (recipients).
     pub unique_human_opens: u64,
+    /// Delivery-time proxy fetches plus scanner and bot pixel loads.
+    pub machine_opens: u64,
+    /// Recipients with a human-looking click.
+    pub unique_human_clicks: u64,
     /// Counted opens.
     pub total_opens: u64,
     /// Human-looking opens.
@@ -174,7 +180,10 @@ impl FiguresView {
             open_tokens: c.open_tokens,
             click_tokens: c.click_tokens,
             unique_opens: c.unique_opens,
+            opens_implied_by_click: c.opens_implied_by_click,
             unique_human_opens: c.unique_human_opens,
+            machine_opens: c.machine_opens,
+            unique_human_clicks: c.unique_human_clicks,
             total_opens: c.total_opens(),
             human_opens: c.opens[HitClass::Human.index()],
             proxy_opens: c.opens[HitClass::Proxy.index()],

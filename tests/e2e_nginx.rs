@@ -544,9 +544,10 @@ fn mint_serve_and_analyze_through_real_nginx() {
     // cara (Apple MPP) opened; dave's only open came after his token expired.
     for (n, label) in [
         (4, "recipient(s)"),
-        (3, "unique opens (recipients)"),
-        (2, "of which human-looking"),
-        (1, "unique clicks (recipients)"),
+        (3, "unique opens (recipients, raw)"),
+        (2, "estimated human opens (recipients)"),
+        (4, "machine opens"),
+        (1, "unique clicks (recipients, raw)"),
         (1, "total clicks"),
     ] {
         let card = format!("<div class=\"n\">{n}</div><div class=\"l\">{label}");

@@ -5,6 +5,7 @@ mod analyze;
 mod init;
 mod mint;
 mod nginx;
+mod rules;
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Mint(m) => mint::run(cli.config.as_deref(), m),
         Command::Nginx(args) => nginx::run(cli.config.as_deref(), &args),
         Command::Analyze(args) => analyze::run(cli.config.as_deref(), &args),
+        Command::Rules => rules::run(cli.config.as_deref()),
     }
 }
 

@@ -1,0 +1,93 @@
+//! `pxtrack rules`: print the classification rules in force, in the order they are checked.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use anyhow::Result;
+use pxtrack::config::Config;
+use pxtrack::rules::Rules;
+
+use super::{config_path, terminal_safe};
+
+pub fn run(config_flag: Option<&Path>) -> Result<()> {
+    // Without a config, the built-in rules are still worth showing.
+    let path = config_path(config_flag);
+    let (rules, internal) = if path.exists() {
+        let config = Config::load(&path)?;
+        let rules = Rules::load(
+            config.classify.rules.as_deref(),
+            config.classify.apple_relay_egress.as_deref(),
+        )?;
+        (rules, config.analyze.internal_networks)
+    } else {
+        (Rules::builtin(), Vec::new())
+    };
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let w = rules.windows;
+    writeln!(
+        out,
+        "windows: delivery {} s, burst {} s, probe {} s",
+        w.delivery_secs, w.burst_secs, w.probe_secs
+    )?;
+    let nets: Vec<String> = internal.iter().map(|n| n.to_string()).collect();
+    writeln!(
+        out,
+        "internal networks: {}",
+        if nets.is_empty() {
+            "none".to_string()
+        } else {
+            nets.join(" ")
+        }
+    )?;
+    writeln!(
+        out,
+        "\nnetworks ({} prefixes; longest prefix wins):",
+        rules.network_count
+    )?;
+    for n in &rules.nets {
+        writeln!(
+            out,
+            "  {:<10} {:<8} {:<6} {:<8} -> {}/{}{}  {}",
+            n.outcome.origin.as_str(),
+            n.certainty.as_str(),
+            n.scope.as_str(),
+            format!("{:?}", n.user_agent).to_lowercase(),
+            n.outcome.class.as_str(),
+            n.outcome.detail,
+            if n.outcome.machine_open {
+                " (machine open)"
+            } else {
+                ""
+            },
+            terminal_safe(&n.matches),
+        )?;
+    }
+    writeln!(out, "\nuser agents (first match wins):")?;
+    for r in &rules.user_agents {
+        writeln!(
+            out,
+            "  {:<10} {:<17} {:<60} -> {}/{}{}",
+            r.outcome.origin.as_str(),
+            r.kind.as_str(),
+            terminal_safe(&format!("{:?}", r.pattern)),
+            r.outcome.class.as_str(),
+            r.outcome.detail,
+            if r.outcome.machine_open {
+                " (machine open)"
+            } else {
+                ""
+            },
+        )?;
+    }
+    writeln!(
+        out,
+        "\nthen: any method but GET -> bot/unexpected-method; HEAD -> bot/head-request; \
+         Sec-Purpose or Purpose prefetch -> bot/prefetch; a click right after a forged one from \
+         the same address -> scanner/link-probe; repeats within duplicate_window_secs -> \
+         duplicate; the rest -> human/direct; finally, bursts of different links of one message \
+         -> scanner/click-burst"
+    )?;
+    out.flush()?;
+    Ok(())
+}
