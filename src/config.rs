@@ -32,6 +32,42 @@ pub struct Config {
     pub analyze: AnalyzeSettings,
     /// Extra classification data.
     pub classify: ClassifySettings,
+    /// What the report may show.
+    pub privacy: Privacy,
+}
+
+/// Privacy switches for the report and its exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Privacy {
+    /// Show IPv4 addresses as their /24 and IPv6 addresses as their /48 (as GoAccess's
+    /// `--anonymize-ip` does); rejected lines are then listed without their text.
+    pub anonymize_ip: bool,
+    /// Show who opened and clicked; when false the report and `events.csv` keep no
+    /// per-recipient detail, only campaign and link figures.
+    pub recipient_detail: bool,
+}
+
+impl Default for Privacy {
+    fn default() -> Self {
+        Privacy {
+            anonymize_ip: false,
+            recipient_detail: true,
+        }
+    }
+}
+
+impl Privacy {
+    /// An address as the report may show it.
+    pub fn show_ip(&self, ip: std::net::IpAddr) -> String {
+        if !self.anonymize_ip {
+            return ip.to_string();
+        }
+        let len = if ip.is_ipv4() { 24 } else { 48 };
+        IpNet::new(ip, len)
+            .map(|n| n.trunc().to_string())
+            .unwrap_or_default()
+    }
 }
 
 /// Extra classification data named by the config.
@@ -141,6 +177,8 @@ struct RawConfig {
     analyze: RawAnalyze,
     #[serde(default)]
     classify: RawClassify,
+    #[serde(default)]
+    privacy: Privacy,
 }
 
 #[derive(Deserialize, Default)]
@@ -247,6 +285,7 @@ impl Config {
         Ok(Config {
             path: path.to_path_buf(),
             classify,
+            privacy: raw.privacy,
             base_url,
             key_file: resolve(&raw.key_file),
             manifest: resolve(&raw.manifest),
@@ -294,6 +333,12 @@ internal_networks = []
 # A copy of Apple's iCloud Private Relay egress list (egress-ip-ranges.csv), to recognise Apple
 # Mail Privacy Protection by address. pxtrack ships none: a stale copy would pass for current.
 # apple_relay_egress = "egress-ip-ranges.csv"
+
+[privacy]
+# Show IPv4 addresses as /24 and IPv6 as /48 in the report and events.csv.
+anonymize_ip = false
+# false: the report and events.csv keep no per-recipient detail, only campaign and link figures.
+recipient_detail = true
 "#,
             url = base_url.url,
             host = base_url.host,
@@ -352,6 +397,23 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("analyze.internal_networks"), "{e}");
+    }
+
+    #[test]
+    fn anonymized_addresses() {
+        let p = Privacy {
+            anonymize_ip: true,
+            recipient_detail: true,
+        };
+        assert_eq!(p.show_ip("203.0.113.77".parse().unwrap()), "203.0.113.0/24");
+        assert_eq!(
+            p.show_ip("2001:db8:1:2::5".parse().unwrap()),
+            "2001:db8:1::/48"
+        );
+        assert_eq!(
+            Privacy::default().show_ip("203.0.113.77".parse().unwrap()),
+            "203.0.113.77"
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::aggregate::{CampaignStats, Classified, Stats, counts};
 use crate::classify::HitClass;
+use crate::config::Privacy;
 use crate::error::{Error, Result};
 use crate::hit::HitKind;
 use crate::ingest::{FileTally, Rejects};
@@ -361,7 +362,9 @@ pub struct CampaignView {
     pub classes: Vec<ClassRowView>,
     /// Links.
     pub links: Vec<LinkView>,
-    /// Recipients.
+    /// Whether per-recipient detail may be shown.
+    pub recipient_detail: bool,
+    /// Recipients (empty when `recipient_detail` is off).
     pub recipients: Vec<RecipientView>,
     /// The hit log (opens and clicks), capped at [`MAX_HITS_PER_PAGE`].
     pub hits: Vec<HitView>,
@@ -385,6 +388,8 @@ pub struct Report<'a> {
     pub stats: &'a Stats,
     /// Generation time, ms.
     pub generated_at_ms: i64,
+    /// What may be shown.
+    pub privacy: Privacy,
 }
 
 impl Report<'_> {
@@ -398,9 +403,12 @@ impl Report<'_> {
             detail: c.verdict.detail.to_string(),
             reason: c.verdict.reason.to_string(),
             token_status: ev.token_status.as_str(),
-            recipient: row.map(|r| r.recipient.clone()).unwrap_or_default(),
+            recipient: row
+                .filter(|_| self.privacy.recipient_detail)
+                .map(|r| r.recipient.clone())
+                .unwrap_or_default(),
             label: row.map(|r| r.label.clone()).unwrap_or_default(),
-            ip: ev.client.to_string(),
+            ip: self.privacy.show_ip(ev.client),
             user_agent: ev.user_agent.to_string(),
             method: ev.method.to_string(),
             status: ev.status,
@@ -496,7 +504,11 @@ impl Report<'_> {
                                 .unwrap_or_default(),
                             line: e.line,
                             column: e.offset + 1,
-                            text: e.text.clone(),
+                            text: if self.privacy.anonymize_ip {
+                                "(hidden: anonymize_ip is on)".into()
+                            } else {
+                                e.text.clone()
+                            },
                         })
                         .collect(),
                 })
@@ -531,9 +543,11 @@ impl Report<'_> {
                     last_click: opt_time(l.last_click_ms),
                 })
                 .collect(),
+            recipient_detail: self.privacy.recipient_detail,
             recipients: c
                 .recipient_stats
                 .iter()
+                .filter(|_| self.privacy.recipient_detail)
                 .map(|r| RecipientView {
                     recipient: r.recipient.clone(),
                     status: r.status(),
@@ -569,14 +583,19 @@ impl Report<'_> {
             let row = ev.row.map(|r| &self.manifest.rows[r]);
             let text = |f: fn(&crate::manifest::ManifestRow) -> &str| row.map(f).unwrap_or("");
             let status = ev.status.to_string();
-            let ip = ev.client.to_string();
+            let ip = self.privacy.show_ip(ev.client);
+            let recipient = if self.privacy.recipient_detail {
+                text(|r| &r.recipient)
+            } else {
+                ""
+            };
             let source = self.source(ev.source);
             let record: [&str; 21] = [
                 &rfc3339(ev.time_ms),
                 ev.kind.as_str(),
                 ev.token_status.as_str(),
                 text(|r| &r.campaign),
-                text(|r| &r.recipient),
+                recipient,
                 text(|r| &r.label),
                 c.verdict.class.as_str(),
                 &c.verdict.detail,

@@ -208,3 +208,39 @@ fn demo_runs_from_any_directory() {
     assert!(out.contains("report: demo/index.html"), "{out}");
     assert!(w.path("demo/events.csv").is_file());
 }
+
+#[test]
+fn privacy_switches_hide_addresses_and_recipients() {
+    let w = Work::new();
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
+    for f in ["pxtrack.toml", "pxtrack.key", "manifest.csv"] {
+        std::fs::copy(sample.join(f), w.path(f)).unwrap();
+    }
+    w.edit(
+        "pxtrack.toml",
+        "anonymize_ip = false",
+        "anonymize_ip = true",
+    );
+    w.edit(
+        "pxtrack.toml",
+        "recipient_detail = true",
+        "recipient_detail = false",
+    );
+    let logs = sample.join("logs");
+    w.ok(&["analyze", logs.to_str().unwrap(), "--out", "rep"]);
+    let events = util::read_events(&w.path("rep/events.csv"));
+    assert!(!events.is_empty());
+    for e in &events {
+        assert!(e["recipient"].is_empty(), "{e:?}");
+        assert!(
+            e["ip"].ends_with("/24") || e["ip"].ends_with("/48"),
+            "{}",
+            e["ip"]
+        );
+    }
+    for entry in std::fs::read_dir(w.path("rep")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(!text.contains("@example."), "a recipient leaked");
+        assert!(!text.contains("203.0.113.20<"), "an address leaked");
+    }
+}

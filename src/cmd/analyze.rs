@@ -109,6 +109,7 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
         events: &classified,
         stats: &stats,
         generated_at_ms: chrono::Utc::now().timestamp_millis(),
+        privacy: config.privacy,
     };
     let tera = report::templates(args.templates.as_deref())?;
     report::write_site(&report, &tera, &args.out)?;
