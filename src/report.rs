@@ -372,6 +372,29 @@ pub struct CampaignView {
     pub hits_total: usize,
 }
 
+/// `summary.json`: the overview's figures for scripts.
+#[derive(Debug, Serialize)]
+pub struct SummaryView<'a> {
+    /// pxtrack version.
+    pub version: &'static str,
+    /// When the report was built.
+    pub generated_at: &'a str,
+    /// Lines read.
+    pub lines: u64,
+    /// Hits on pixels and links.
+    pub hits: u64,
+    /// Other requests.
+    pub other: u64,
+    /// Rejected lines.
+    pub rejected: u64,
+    /// Whether lines = hits + other + rejected.
+    pub reconciled: bool,
+    /// Per campaign.
+    pub campaigns: &'a [FiguresView],
+    /// All pixel and link hits by class.
+    pub classes: &'a [ClassRowView],
+}
+
 /// Everything needed to write a report.
 pub struct Report<'a> {
     /// The manifest.
@@ -737,10 +760,25 @@ fn build_into(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result<()> 
         MARKER_FILE,
         b"This directory is a pxtrack report. `pxtrack analyze` replaces it as a whole.\n",
     )?;
+    let overview = report.overview();
     write(
         "index.html",
-        render(tera, "index.html", &report.overview())?.as_bytes(),
+        render(tera, "index.html", &overview)?.as_bytes(),
     )?;
+    let summary = SummaryView {
+        version: overview.version,
+        generated_at: &overview.generated_at,
+        lines: overview.lines,
+        hits: overview.hits,
+        other: overview.other,
+        rejected: overview.rejected,
+        reconciled: overview.reconciled,
+        campaigns: &overview.campaigns,
+        classes: &overview.classes,
+    };
+    let mut json = serde_json::to_vec_pretty(&summary).expect("plain data serializes");
+    json.push(b'\n');
+    write("summary.json", &json)?;
     for c in &report.stats.campaigns {
         let page = render(tera, "campaign.html", &report.campaign(c))?;
         write(&campaign_file(&c.name), page.as_bytes())?;

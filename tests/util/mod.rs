@@ -102,10 +102,28 @@ impl Nginx {
     /// Writes a minimal nginx.conf that includes `include` in its http block (plus `extra_http`),
     /// checks it with `nginx -t`, starts nginx in the foreground and waits for the port.
     pub fn start(prefix: &Path, port: u16, include: &Path, extra_http: &str) -> Nginx {
+        Self::start_with_clock(prefix, port, include, extra_http, None)
+    }
+
+    /// As [`Nginx::start`], with nginx's clock driven by `clock` (libfaketime), so a test can
+    /// send requests "an hour later" without waiting an hour.
+    pub fn start_with_clock(
+        prefix: &Path,
+        port: u16,
+        include: &Path,
+        extra_http: &str,
+        clock: Option<&Clock>,
+    ) -> Nginx {
         std::fs::create_dir_all(prefix.join("logs")).unwrap();
         let p = prefix.display();
+        // nginx clears its environment at start; `env` keeps libfaketime's settings visible.
+        let env = if clock.is_some() {
+            "env FAKETIME_TIMESTAMP_FILE;\nenv FAKETIME_NO_CACHE;\n"
+        } else {
+            ""
+        };
         let conf = format!(
-            "error_log {p}/logs/error.log;\npid {p}/nginx.pid;\nevents {{ worker_connections 128; }}\n\
+            "{env}error_log {p}/logs/error.log;\npid {p}/nginx.pid;\nevents {{ worker_connections 128; }}\n\
              http {{\n  client_body_temp_path {p}/body; proxy_temp_path {p}/proxy;\n  \
              fastcgi_temp_path {p}/fastcgi; uwsgi_temp_path {p}/uwsgi; scgi_temp_path {p}/scgi;\n  \
              {extra_http}\n  include \"{}\";\n}}\n",
@@ -132,6 +150,9 @@ impl Nginx {
         );
         let mut c = Command::new(&nginx);
         base_args(&mut c);
+        if let Some(clock) = clock {
+            clock.apply(&mut c);
+        }
         // Single process in the foreground: it runs as the test's user and dies with the guard.
         let child = c
             .args(["-g", "daemon off; master_process off;"])
@@ -189,6 +210,62 @@ pub fn wait_for_lines(log: &Path, lines: usize) {
             log.display()
         );
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// libfaketime's preload library: Debian's `faketime` package. Missing is a failure, not a skip.
+pub fn libfaketime() -> PathBuf {
+    for p in [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/faketime/libfaketime.so.1",
+    ] {
+        if Path::new(p).is_file() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!(
+        "libfaketime is not installed: the timing scenarios need Debian's faketime package \
+         (`apt-get install faketime`, or run scripts/test, which installs it)"
+    );
+}
+
+/// A fake clock for the processes a test starts: a file holding `@YYYY-MM-DD HH:MM:SS` (UTC),
+/// read by libfaketime at every time call.
+pub struct Clock {
+    file: PathBuf,
+    lib: PathBuf,
+}
+
+impl Clock {
+    /// A clock set to `start`, as `YYYY-MM-DD HH:MM:SS` UTC.
+    pub fn new(dir: &Path, start: &str) -> Clock {
+        let c = Clock {
+            file: dir.join("faketime"),
+            lib: libfaketime(),
+        };
+        c.set(start);
+        c
+    }
+
+    /// Moves the clock to `at` (`YYYY-MM-DD HH:MM:SS`, UTC).
+    pub fn set(&self, at: &str) {
+        std::fs::write(&self.file, format!("@{at}\n")).unwrap();
+    }
+
+    /// Moves the clock to `start` plus `secs` seconds.
+    pub fn set_offset(&self, start: &str, secs: i64) {
+        let t = chrono::NaiveDateTime::parse_from_str(start, "%Y-%m-%d %H:%M:%S").unwrap()
+            + chrono::Duration::seconds(secs);
+        self.set(&t.format("%Y-%m-%d %H:%M:%S").to_string());
+    }
+
+    /// Makes a command run on this clock.
+    pub fn apply(&self, c: &mut Command) {
+        c.env("LD_PRELOAD", &self.lib)
+            .env("FAKETIME_TIMESTAMP_FILE", &self.file)
+            .env("FAKETIME_NO_CACHE", "1")
+            .env("TZ", "UTC");
     }
 }
 

@@ -1,0 +1,415 @@
+//! Classification scenarios played through a real nginx whose clock is driven by libfaketime, so
+//! "an hour later" takes no time. Each asserts the classes and the report's figures.
+
+mod util;
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use util::{Clock, Nginx, Work, free_port, read_events, request};
+
+const START: &str = "2026-11-20 09:00:00";
+const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+const CHROME_OLD: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/72.0.3626.109 Safari/537.36";
+const APPLE_MAIL: &str =
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)";
+const GMAIL: &str =
+    "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)";
+const OUTLOOK: &str = "Microsoft Office/16.0 (Microsoft Outlook 16.0.12329; Pro), Mozilla/4.0 (compatible; ms-office; MSOffice 16)";
+
+struct Scenario {
+    w: Work,
+    port: u16,
+    clock: Clock,
+    nginx: Option<Nginx>,
+    sent: usize,
+}
+
+impl Scenario {
+    fn new() -> Self {
+        let w = Work::new();
+        let port = free_port();
+        let clock = Clock::new(w.dir.path(), START);
+        let s = Scenario {
+            w,
+            port,
+            clock,
+            nginx: None,
+            sent: 0,
+        };
+        s.pxtrack(&[
+            "init",
+            "--dir",
+            ".",
+            "--base-url",
+            &format!("http://127.0.0.1:{port}"),
+        ]);
+        s.w.edit(
+            "pxtrack.toml",
+            "real_ip_from = []",
+            "real_ip_from = [\"127.0.0.1\"]",
+        );
+        s.w.edit(
+            "pxtrack.toml",
+            "internal_networks = []",
+            "internal_networks = [\"198.51.100.0/24\"]",
+        );
+        s
+    }
+
+    /// Runs pxtrack on the scenario's clock.
+    fn pxtrack(&self, args: &[&str]) -> String {
+        let mut c = self.w.cmd();
+        self.clock.apply(&mut c);
+        let out = c.args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn mint(&self, args: &[&str]) -> String {
+        let out = self.pxtrack(args);
+        let url = out.lines().next().unwrap();
+        url.rsplit('/')
+            .next()
+            .unwrap()
+            .trim_end_matches(".png")
+            .to_string()
+    }
+
+    fn serve(&mut self) {
+        self.pxtrack(&[
+            "nginx",
+            "--out",
+            "nginx",
+            "--listen",
+            &format!("127.0.0.1:{}", self.port),
+            "--access-log",
+            "logs/access.log",
+        ]);
+        std::fs::create_dir_all(self.w.path("logs")).unwrap();
+        self.nginx = Some(Nginx::start_with_clock(
+            &self.w.path("prefix"),
+            self.port,
+            &self.w.path("nginx/pxtrack.conf"),
+            "",
+            Some(&self.clock),
+        ));
+    }
+
+    /// Sets the clock to START + `secs` and sends one request.
+    fn at(&mut self, secs: i64, method: &str, path: &str, ua: &str, client: &str) -> u16 {
+        self.clock.set_offset(START, secs);
+        self.sent += 1;
+        request(
+            self.port,
+            method,
+            path,
+            &[("User-Agent", ua), ("X-Forwarded-For", client)],
+        )
+        .status
+    }
+
+    fn open(&mut self, secs: i64, token: &str, ua: &str, client: &str) {
+        assert_eq!(
+            self.at(secs, "GET", &format!("/o/{token}.png"), ua, client),
+            200
+        );
+    }
+
+    fn click(&mut self, secs: i64, token: &str, ua: &str, client: &str) {
+        assert_eq!(
+            self.at(secs, "GET", &format!("/c/{token}"), ua, client),
+            302
+        );
+    }
+
+    /// Stops nginx, analyzes its log; returns the events and `summary.json`.
+    fn analyze(&mut self) -> (Vec<HashMap<String, String>>, Value) {
+        util::wait_for_lines(&self.w.path("logs/access.log"), self.sent);
+        self.nginx = None;
+        self.pxtrack(&["analyze", "logs", "--out", "report"]);
+        let events = read_events(&self.w.path("report/events.csv"));
+        assert_eq!(events.len(), self.sent);
+        let summary: Value =
+            serde_json::from_slice(&std::fs::read(self.w.path("report/summary.json")).unwrap())
+                .unwrap();
+        (events, summary)
+    }
+}
+
+fn classes(events: &[HashMap<String, String>]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .map(|e| (e["class"].clone(), e["detail"].clone()))
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+fn figure(summary: &Value, campaign: &str, name: &str) -> u64 {
+    summary["campaigns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == campaign)
+        .unwrap_or_else(|| panic!("no campaign {campaign}"))[name]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn scanner_burst_at_delivery_then_a_real_click_an_hour_later() {
+    let mut s = Scenario::new();
+    let open = s.mint(&[
+        "mint",
+        "open",
+        "--campaign",
+        "launch",
+        "--recipient",
+        "ana@example.com",
+    ]);
+    let pricing = s.mint(&[
+        "mint",
+        "click",
+        "--campaign",
+        "launch",
+        "--recipient",
+        "ana@example.com",
+        "--label",
+        "pricing",
+        "https://example.com/pricing",
+    ]);
+    let docs = s.mint(&[
+        "mint",
+        "click",
+        "--campaign",
+        "launch",
+        "--recipient",
+        "ana@example.com",
+        "--label",
+        "docs",
+        "https://example.com/docs",
+    ]);
+    s.serve();
+    // Delivery: Exchange Online Protection fetches the pixel and both links with a stock Chrome.
+    s.open(20, &open, CHROME_OLD, "40.107.235.17");
+    s.click(21, &pricing, CHROME_OLD, "40.107.235.17");
+    s.click(21, &docs, CHROME_OLD, "40.107.235.17");
+    // A gateway on no list sweeps both links within a second.
+    s.click(40, &pricing, CHROME, "203.0.113.200");
+    s.click(40, &docs, CHROME, "203.0.113.200");
+    // An hour later the recipient reads the message and clicks one link.
+    s.open(3600, &open, OUTLOOK, "192.0.2.44");
+    s.click(3660, &pricing, CHROME, "192.0.2.44");
+    let (events, summary) = s.analyze();
+    assert_eq!(
+        classes(&events),
+        pairs(&[
+            ("scanner", "microsoft-defender"),
+            ("scanner", "microsoft-defender"),
+            ("scanner", "microsoft-defender"),
+            ("scanner", "click-burst"),
+            ("scanner", "click-burst"),
+            ("human", "direct"),
+            ("human", "direct"),
+        ])
+    );
+    assert_eq!(
+        events[5]["time"], "2026-11-20T10:00:00.000Z",
+        "nginx ran on the scenario's clock"
+    );
+    assert_eq!(figure(&summary, "launch", "unique_human_opens"), 1);
+    assert_eq!(figure(&summary, "launch", "unique_human_clicks"), 1);
+    assert_eq!(figure(&summary, "launch", "total_clicks"), 1);
+    assert_eq!(figure(&summary, "launch", "machine_opens"), 1);
+    assert_eq!(figure(&summary, "launch", "machine_hits"), 5);
+}
+
+#[test]
+fn apple_mpp_prefetch_then_a_real_open() {
+    let mut s = Scenario::new();
+    std::fs::write(
+        s.w.path("egress.csv"),
+        "172.224.226.0/27,GB,GB-EN,London,\n",
+    )
+    .unwrap();
+    s.w.edit(
+        "pxtrack.toml",
+        "# apple_relay_egress = \"egress-ip-ranges.csv\"",
+        "apple_relay_egress = \"egress.csv\"",
+    );
+    let ana = s.mint(&[
+        "mint",
+        "open",
+        "--campaign",
+        "news",
+        "--recipient",
+        "ana@example.com",
+    ]);
+    let bo = s.mint(&[
+        "mint",
+        "open",
+        "--campaign",
+        "news",
+        "--recipient",
+        "bo@example.com",
+    ]);
+    let cy = s.mint(&[
+        "mint",
+        "open",
+        "--campaign",
+        "news",
+        "--recipient",
+        "cy@example.com",
+    ]);
+    s.serve();
+    // Mail Privacy Protection fetches at delivery, with its bare user agent or from the relay.
+    s.open(5, &ana, "Mozilla/5.0", "172.224.226.3");
+    s.open(6, &bo, APPLE_MAIL, "172.224.226.4");
+    s.open(7, &cy, APPLE_MAIL, "203.0.113.7");
+    // Three hours later Ana opens it for real, directly.
+    s.open(3 * 3600, &ana, APPLE_MAIL, "192.0.2.81");
+    let (events, summary) = s.analyze();
+    assert_eq!(
+        classes(&events),
+        pairs(&[
+            ("proxy", "apple-mpp"),
+            ("proxy", "apple-mpp"),
+            ("human", "direct"),
+            ("human", "direct"),
+        ])
+    );
+    // Raw: three recipients opened. Estimated human: Ana (her later open) and Cy (Apple Mail
+    // fetching directly, MPP off). Bo's only open is the prefetch.
+    assert_eq!(figure(&summary, "news", "unique_opens"), 3);
+    assert_eq!(figure(&summary, "news", "unique_human_opens"), 2);
+    assert_eq!(figure(&summary, "news", "machine_opens"), 2);
+    assert_eq!(figure(&summary, "news", "total_opens"), 4);
+    let page = std::fs::read_dir(s.w.path("report"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("campaign-")
+        })
+        .unwrap();
+    assert!(
+        std::fs::read_to_string(page)
+            .unwrap()
+            .contains("opened (proxy only)")
+    );
+}
+
+#[test]
+fn gmail_proxy_opens_with_repeats() {
+    let mut s = Scenario::new();
+    let t = s.mint(&[
+        "mint",
+        "open",
+        "--campaign",
+        "digest",
+        "--recipient",
+        "dee@gmail.example",
+    ]);
+    s.serve();
+    s.open(120, &t, GMAIL, "66.249.93.40");
+    s.open(122, &t, GMAIL, "66.249.93.40");
+    s.open(130, &t, GMAIL, "66.249.93.40");
+    // The next day she opens it again: a new proxy fetch, a second open.
+    s.open(86_400, &t, GMAIL, "66.249.93.41");
+    let (events, summary) = s.analyze();
+    assert_eq!(
+        classes(&events),
+        pairs(&[
+            ("proxy", "gmail"),
+            ("duplicate", "gmail"),
+            ("duplicate", "gmail"),
+            ("proxy", "gmail")
+        ])
+    );
+    assert_eq!(figure(&summary, "digest", "unique_opens"), 1);
+    assert_eq!(
+        figure(&summary, "digest", "unique_human_opens"),
+        1,
+        "a Gmail proxy open is a reader"
+    );
+    assert_eq!(figure(&summary, "digest", "total_opens"), 2);
+    assert_eq!(figure(&summary, "digest", "machine_opens"), 0);
+}
+
+#[test]
+fn internal_test_send() {
+    let mut s = Scenario::new();
+    let t = s.mint(&[
+        "mint",
+        "open",
+        "--campaign",
+        "promo",
+        "--recipient",
+        "me@example.com",
+    ]);
+    let l = s.mint(&[
+        "mint",
+        "click",
+        "--campaign",
+        "promo",
+        "--recipient",
+        "me@example.com",
+        "https://example.com/",
+    ]);
+    s.serve();
+    s.open(10, &t, OUTLOOK, "198.51.100.7");
+    s.click(30, &l, CHROME, "198.51.100.7");
+    let (events, summary) = s.analyze();
+    assert_eq!(
+        classes(&events),
+        pairs(&[
+            ("internal", "internal-network"),
+            ("internal", "internal-network")
+        ])
+    );
+    assert_eq!(figure(&summary, "promo", "unique_opens"), 0);
+    assert_eq!(figure(&summary, "promo", "total_clicks"), 0);
+}
+
+#[test]
+fn a_mutated_probe_then_the_real_url_is_a_scanner() {
+    let mut s = Scenario::new();
+    let l = s.mint(&[
+        "mint",
+        "click",
+        "--campaign",
+        "c",
+        "--recipient",
+        "r@example.com",
+        "https://example.com/",
+    ]);
+    s.serve();
+    // gophish/gophish#973: the scanner first requests a mutated URL, then the real one.
+    assert_eq!(
+        s.at(
+            50,
+            "GET",
+            &format!("/c/{l}%27/"),
+            CHROME_OLD,
+            "203.0.113.90"
+        ),
+        404
+    );
+    s.click(50, &l, CHROME_OLD, "203.0.113.90");
+    let (events, _) = s.analyze();
+    assert_eq!(
+        classes(&events),
+        pairs(&[("invalid", "forged"), ("scanner", "link-probe")])
+    );
+}
