@@ -11,6 +11,8 @@
 //!
 //! Key types: [`Report`], [`OverviewView`], [`CampaignView`], [`write_site`].
 
+pub mod chart;
+
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -35,9 +37,12 @@ pub const MAX_HITS_PER_PAGE: usize = 5_000;
 
 /// The embedded default templates, by name.
 pub const TEMPLATES: [(&str, &str); 3] = [
-    ("base.html", include_str!("../templates/base.html")),
-    ("index.html", include_str!("../templates/index.html")),
-    ("campaign.html", include_str!("../templates/campaign.html")),
+    ("base.html", include_str!("../../templates/base.html")),
+    ("index.html", include_str!("../../templates/index.html")),
+    (
+        "campaign.html",
+        include_str!("../../templates/campaign.html"),
+    ),
 ];
 
 /// `events.csv` columns, in order. The first twelve are the contract; more may be added at the end.
@@ -347,9 +352,39 @@ pub struct OverviewView {
     pub classes: Vec<ClassRowView>,
 }
 
+/// One bucket of a timeline, for the table beside the chart.
+#[derive(Debug, Serialize)]
+pub struct BucketView {
+    /// When the bucket starts.
+    pub label: String,
+    /// Counted opens (human + proxy).
+    pub opens: u64,
+    /// Other pixel loads.
+    pub other_opens: u64,
+    /// Counted clicks.
+    pub clicks: u64,
+    /// Other link hits.
+    pub other_clicks: u64,
+}
+
+/// A campaign's timeline: two charts and their numbers.
+#[derive(Debug, Serialize)]
+pub struct TimelineView {
+    /// Bucket width in words.
+    pub bucket: String,
+    /// Inline SVG of pixel loads (pxtrack's own markup: rendered unescaped).
+    pub opens_svg: String,
+    /// Inline SVG of link hits.
+    pub clicks_svg: String,
+    /// The numbers behind both, non-empty buckets only.
+    pub rows: Vec<BucketView>,
+}
+
 /// A campaign page.
 #[derive(Debug, Serialize)]
 pub struct CampaignView {
+    /// Opens and clicks over time, when there were any.
+    pub timeline: Option<TimelineView>,
     /// pxtrack version.
     pub version: &'static str,
     /// When the report was built.
@@ -544,9 +579,49 @@ impl Report<'_> {
         }
     }
 
+    fn timeline(&self, c: &CampaignStats) -> Option<TimelineView> {
+        let first = c.events.first().map(|&i| self.events[i].event.time_ms)?;
+        let last = c.events.last().map(|&i| self.events[i].event.time_ms)?;
+        let buckets = chart::Bucketing::for_range(first, last);
+        let mut opens = chart::Timeline::new(buckets);
+        let mut clicks = chart::Timeline::new(buckets);
+        for &i in &c.events {
+            let e = &self.events[i];
+            match e.event.kind {
+                HitKind::Open => opens.add(e.event.time_ms, e.verdict.class),
+                HitKind::Click => clicks.add(e.event.time_ms, e.verdict.class),
+                HitKind::Other => {}
+            }
+        }
+        let split = |counts: &[u64; 7]| {
+            let counted = counts[HitClass::Human.index()] + counts[HitClass::Proxy.index()];
+            (counted, counts.iter().sum::<u64>() - counted)
+        };
+        let rows = (0..buckets.count)
+            .filter_map(|b| {
+                let (o, oo) = split(&opens.counts[b]);
+                let (k, ko) = split(&clicks.counts[b]);
+                (o + oo + k + ko > 0).then(|| BucketView {
+                    label: buckets.label(b),
+                    opens: o,
+                    other_opens: oo,
+                    clicks: k,
+                    other_clicks: ko,
+                })
+            })
+            .collect();
+        Some(TimelineView {
+            bucket: buckets.describe(),
+            opens_svg: chart::timeline_svg(&opens, "chart-opens", "pixel loads"),
+            clicks_svg: chart::timeline_svg(&clicks, "chart-clicks", "link hits"),
+            rows,
+        })
+    }
+
     /// A campaign page's view.
     pub fn campaign(&self, c: &CampaignStats) -> CampaignView {
         CampaignView {
+            timeline: self.timeline(c),
             version: env!("CARGO_PKG_VERSION"),
             generated_at: human_time(self.generated_at_ms),
             figures: FiguresView::new(c),
