@@ -520,8 +520,9 @@ fn mint_serve_and_analyze_through_real_nginx() {
     );
     assert!(index.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt; &amp; &quot;Q4&quot;"));
     assert!(index.contains("The totals reconcile"));
+    let rejected = std::fs::read_to_string(w.path("report/rejected.html")).unwrap();
     assert!(
-        index.contains("this is not an access log line"),
+        rejected.contains("this is not an access log line"),
         "rejected example shown"
     );
     let page = std::fs::read_dir(w.path("report"))

@@ -33,16 +33,29 @@ use crate::manifest::Manifest;
 pub const MARKER_FILE: &str = ".pxtrack-report";
 
 /// Hits listed on one campaign page; the rest are in `events.csv`.
-pub const MAX_HITS_PER_PAGE: usize = 5_000;
+pub const MAX_HITS_PER_PAGE: usize = 2_000;
+
+/// Rows of a recipients table on one page; the rest are in `recipients.csv`.
+pub const MAX_ROWS_PER_TABLE: usize = 2_000;
 
 /// The embedded default templates, by name.
-pub const TEMPLATES: [(&str, &str); 3] = [
+pub const TEMPLATES: [(&str, &str); 7] = [
     ("base.html", include_str!("../../templates/base.html")),
+    (
+        "hit_table.html",
+        include_str!("../../templates/hit_table.html"),
+    ),
     ("index.html", include_str!("../../templates/index.html")),
     (
         "campaign.html",
         include_str!("../../templates/campaign.html"),
     ),
+    ("hits.html", include_str!("../../templates/hits.html")),
+    (
+        "rejected.html",
+        include_str!("../../templates/rejected.html"),
+    ),
+    ("about.html", include_str!("../../templates/about.html")),
 ];
 
 /// `events.csv` columns, in order. The first twelve are the contract; more may be added at the end.
@@ -122,6 +135,37 @@ pub fn campaign_file(name: &str) -> String {
         format!("campaign-{hex}.html")
     } else {
         format!("campaign-{slug}-{hex}.html")
+    }
+}
+
+fn short_hash(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    h.finalize()[..5]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The page of one tracked link of a campaign.
+pub fn link_file(campaign: &str, label: &str, target: &str) -> String {
+    format!("link-{}.html", short_hash(&[campaign, label, target]))
+}
+
+/// The page of one recipient of a campaign.
+pub fn recipient_file(campaign: &str, recipient: &str) -> String {
+    format!("recipient-{}.html", short_hash(&[campaign, recipient]))
+}
+
+/// The page of one token: named by the token when it is plain base64url, else by a hash.
+pub fn token_file(token: &str) -> String {
+    if !token.is_empty() && token.len() <= 64 && crate::token::is_token_charset(token.as_bytes()) {
+        format!("token-{token}.html")
+    } else {
+        format!("token-{}.html", short_hash(&[token]))
     }
 }
 
@@ -271,11 +315,17 @@ pub struct HitView {
     pub status: u16,
     /// `file:line`.
     pub source: String,
+    /// The token's page, for hits with a manifest row.
+    pub token_href: Option<String>,
+    /// The recipient's page, when recipient detail is on.
+    pub recipient_href: Option<String>,
 }
 
 /// One tracked link of a campaign.
 #[derive(Debug, Serialize)]
 pub struct LinkView {
+    /// Its page.
+    pub href: String,
     /// Label.
     pub label: String,
     /// Target URL (shown as text, never as a live link).
@@ -297,6 +347,8 @@ pub struct LinkView {
 /// One recipient of a campaign.
 #[derive(Debug, Serialize)]
 pub struct RecipientView {
+    /// Their page.
+    pub href: String,
     /// Recipient.
     pub recipient: String,
     /// Status phrase.
@@ -399,8 +451,10 @@ pub struct CampaignView {
     pub links: Vec<LinkView>,
     /// Whether per-recipient detail may be shown.
     pub recipient_detail: bool,
-    /// Recipients (empty when `recipient_detail` is off).
+    /// Recipients (empty when `recipient_detail` is off), capped at [`MAX_ROWS_PER_TABLE`].
     pub recipients: Vec<RecipientView>,
+    /// Recipients in all.
+    pub recipients_total: usize,
     /// The hit log (opens and clicks), capped at [`MAX_HITS_PER_PAGE`].
     pub hits: Vec<HitView>,
     /// Hits in all.
@@ -428,6 +482,55 @@ pub struct SummaryView<'a> {
     pub campaigns: &'a [FiguresView],
     /// All pixel and link hits by class.
     pub classes: &'a [ClassRowView],
+}
+
+/// A page listing the hits behind one link, recipient or token.
+#[derive(Debug, Serialize)]
+pub struct HitListView {
+    /// pxtrack version.
+    pub version: &'static str,
+    /// When the report was built.
+    pub generated_at: String,
+    /// What the page is about: "Link", "Recipient", "Token".
+    pub kind: &'static str,
+    /// Its name (a label, an address, a token). Hostile: escaped by the template.
+    pub name: String,
+    /// The campaign it belongs to.
+    pub campaign: String,
+    /// The campaign's page.
+    pub campaign_href: String,
+    /// Facts shown under the title, as (term, value).
+    pub facts: Vec<(String, String)>,
+    /// The hits, capped at [`MAX_HITS_PER_PAGE`].
+    pub hits: Vec<HitView>,
+    /// Hits in all.
+    pub hits_total: usize,
+    /// Whether to show the recipient column.
+    pub recipient_detail: bool,
+}
+
+/// The rejected-lines page.
+#[derive(Debug, Serialize)]
+pub struct RejectedView {
+    /// pxtrack version.
+    pub version: &'static str,
+    /// When the report was built.
+    pub generated_at: String,
+    /// Reasons with examples.
+    pub rejects: Vec<RejectView>,
+    /// Rejected lines in all.
+    pub rejected: u64,
+    /// Lines read in all.
+    pub lines: u64,
+}
+
+/// A page with no data of its own (About the numbers).
+#[derive(Debug, Serialize)]
+pub struct StaticView {
+    /// pxtrack version.
+    pub version: &'static str,
+    /// When the report was built.
+    pub generated_at: String,
 }
 
 /// Everything needed to write a report.
@@ -471,6 +574,10 @@ impl Report<'_> {
             method: ev.method.to_string(),
             status: ev.status,
             source: self.source(ev.source),
+            token_href: row.map(|r| token_file(&r.token)),
+            recipient_href: row
+                .filter(|_| self.privacy.recipient_detail)
+                .map(|r| recipient_file(&r.campaign, &r.recipient)),
         }
     }
 
@@ -545,38 +652,41 @@ impl Report<'_> {
             other: totals.other,
             rejected: totals.rejected,
             reconciled: totals.lines == totals.hits + totals.other + totals.rejected,
-            rejects: self
-                .rejects
-                .by_reason
-                .iter()
-                .map(|(reason, (count, examples))| RejectView {
-                    reason: reason.describe(),
-                    count: *count,
-                    examples: examples
-                        .iter()
-                        .map(|e| RejectExampleView {
-                            file: self
-                                .file_names
-                                .get(e.file as usize)
-                                .cloned()
-                                .unwrap_or_default(),
-                            line: e.line,
-                            column: e.offset + 1,
-                            text: if self.privacy.anonymize_ip {
-                                "(hidden: anonymize_ip is on)".into()
-                            } else {
-                                e.text.clone()
-                            },
-                        })
-                        .collect(),
-                })
-                .collect(),
+            rejects: self.rejects_view(),
             campaigns: self.stats.campaigns.iter().map(FiguresView::new).collect(),
             unattributed_opens: self.stats.unattributed[0],
             unattributed_clicks: self.stats.unattributed[1],
             unattributed_hits,
             classes: Self::class_rows(&opens, &clicks),
         }
+    }
+
+    fn rejects_view(&self) -> Vec<RejectView> {
+        self.rejects
+            .by_reason
+            .iter()
+            .map(|(reason, (count, examples))| RejectView {
+                reason: reason.describe(),
+                count: *count,
+                examples: examples
+                    .iter()
+                    .map(|e| RejectExampleView {
+                        file: self
+                            .file_names
+                            .get(e.file as usize)
+                            .cloned()
+                            .unwrap_or_default(),
+                        line: e.line,
+                        column: e.offset + 1,
+                        text: if self.privacy.anonymize_ip {
+                            "(hidden: anonymize_ip is on)".into()
+                        } else {
+                            e.text.clone()
+                        },
+                    })
+                    .collect(),
+            })
+            .collect()
     }
 
     fn timeline(&self, c: &CampaignStats) -> Option<TimelineView> {
@@ -631,6 +741,7 @@ impl Report<'_> {
                 .links
                 .iter()
                 .map(|l| LinkView {
+                    href: link_file(&c.name, &l.label, &l.target),
                     label: l.label.clone(),
                     target: l.target.clone(),
                     tokens: l.tokens,
@@ -646,7 +757,9 @@ impl Report<'_> {
                 .recipient_stats
                 .iter()
                 .filter(|_| self.privacy.recipient_detail)
+                .take(MAX_ROWS_PER_TABLE)
                 .map(|r| RecipientView {
+                    href: recipient_file(&c.name, &r.recipient),
                     recipient: r.recipient.clone(),
                     status: r.status(),
                     opens: r.opens,
@@ -664,7 +777,236 @@ impl Report<'_> {
                 .map(|&i| self.hit_view(&self.events[i]))
                 .collect(),
             hits_total: c.events.len(),
+            recipients_total: c.recipient_stats.len(),
         }
+    }
+
+    fn hit_list(
+        &self,
+        kind: &'static str,
+        name: &str,
+        campaign: &str,
+        facts: Vec<(String, String)>,
+        events: &[usize],
+    ) -> HitListView {
+        HitListView {
+            version: env!("CARGO_PKG_VERSION"),
+            generated_at: human_time(self.generated_at_ms),
+            kind,
+            name: name.to_string(),
+            campaign: campaign.to_string(),
+            campaign_href: campaign_file(campaign),
+            facts,
+            hits: events
+                .iter()
+                .take(MAX_HITS_PER_PAGE)
+                .map(|&i| self.hit_view(&self.events[i]))
+                .collect(),
+            hits_total: events.len(),
+            recipient_detail: self.privacy.recipient_detail,
+        }
+    }
+
+    /// The link, recipient and token pages of a campaign: (file name, view).
+    pub fn detail_pages(&self, c: &CampaignStats) -> Vec<(String, HitListView)> {
+        use std::collections::BTreeMap;
+        let mut by_link: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
+        let mut by_recipient: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        let mut by_token: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for &i in &c.events {
+            let Some(r) = self.events[i].event.row else {
+                continue;
+            };
+            let row = &self.manifest.rows[r];
+            if row.kind == crate::token::TokenKind::Click {
+                by_link
+                    .entry((&row.label, &row.target))
+                    .or_default()
+                    .push(i);
+            }
+            by_recipient.entry(&row.recipient).or_default().push(i);
+            by_token.entry(&row.token).or_default().push(i);
+        }
+        let mut pages = Vec::new();
+        for l in &c.links {
+            let events = by_link.get(&(l.label.as_str(), l.target.as_str()));
+            let facts = vec![
+                ("Target".into(), l.target.clone()),
+                ("Unique clicks".into(), l.unique_clicks.to_string()),
+                ("Total clicks".into(), l.total_clicks.to_string()),
+                ("Machine clicks".into(), l.machine_clicks.to_string()),
+            ];
+            let name = if l.label.is_empty() {
+                l.target.as_str()
+            } else {
+                l.label.as_str()
+            };
+            pages.push((
+                link_file(&c.name, &l.label, &l.target),
+                self.hit_list("Link", name, &c.name, facts, events.map_or(&[][..], |v| v)),
+            ));
+        }
+        if self.privacy.recipient_detail {
+            for r in &c.recipient_stats {
+                let events = by_recipient.get(r.recipient.as_str());
+                let facts = vec![
+                    ("Status".into(), r.status().to_string()),
+                    ("Opens".into(), r.opens.to_string()),
+                    ("Clicks".into(), r.clicks.to_string()),
+                    ("First open".into(), opt_time(r.first_open_ms)),
+                    ("Last activity".into(), opt_time(r.last_activity_ms)),
+                ];
+                pages.push((
+                    recipient_file(&c.name, &r.recipient),
+                    self.hit_list(
+                        "Recipient",
+                        &r.recipient,
+                        &c.name,
+                        facts,
+                        events.map_or(&[][..], |v| v),
+                    ),
+                ));
+            }
+        }
+        // Token pages only for tokens that were requested: a campaign of 100,000 unread
+        // messages needs no 200,000 empty pages.
+        for (token, events) in by_token {
+            let row = self.events[events[0]]
+                .event
+                .row
+                .map(|r| &self.manifest.rows[r]);
+            let mut facts = vec![(
+                "Kind".into(),
+                row.map_or("", |r| r.kind.as_str()).to_string(),
+            )];
+            if let Some(r) = row {
+                if !r.label.is_empty() {
+                    facts.push(("Label".into(), r.label.clone()));
+                }
+                if !r.target.is_empty() {
+                    facts.push(("Target".into(), r.target.clone()));
+                }
+                if self.privacy.recipient_detail {
+                    facts.push(("Recipient".into(), r.recipient.clone()));
+                }
+                facts.push((
+                    "Minted".into(),
+                    r.created.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                ));
+            }
+            pages.push((
+                token_file(token),
+                self.hit_list("Token", token, &c.name, facts, &events),
+            ));
+        }
+        pages
+    }
+
+    /// The rejected-lines page's view.
+    pub fn rejected_page(&self, overview: &OverviewView) -> RejectedView {
+        RejectedView {
+            version: env!("CARGO_PKG_VERSION"),
+            generated_at: overview.generated_at.clone(),
+            rejects: self.rejects_view(),
+            rejected: overview.rejected,
+            lines: overview.lines,
+        }
+    }
+
+    /// Writes `campaigns.csv`: one row of headline figures per campaign.
+    pub fn write_campaigns_csv(&self, path: &Path, campaigns: &[FiguresView]) -> Result<()> {
+        let csv_err = |e| Error::Csv {
+            path: path.to_path_buf(),
+            source: e,
+        };
+        let mut w = csv::Writer::from_path(path).map_err(csv_err)?;
+        w.write_record([
+            "campaign",
+            "recipients",
+            "open_tokens",
+            "click_tokens",
+            "unique_human_opens",
+            "unique_opens",
+            "opens_implied_by_click",
+            "total_opens",
+            "human_opens",
+            "proxy_opens",
+            "machine_opens",
+            "unique_human_clicks",
+            "unique_clicks",
+            "total_clicks",
+            "machine_hits",
+            "last_activity",
+        ])
+        .map_err(csv_err)?;
+        for c in campaigns {
+            let n = |v: u64| v.to_string();
+            w.write_record([
+                csv_safe(&c.name).into_owned(),
+                n(c.recipients),
+                n(c.open_tokens),
+                n(c.click_tokens),
+                n(c.unique_human_opens),
+                n(c.unique_opens),
+                n(c.opens_implied_by_click),
+                n(c.total_opens),
+                n(c.human_opens),
+                n(c.proxy_opens),
+                n(c.machine_opens),
+                n(c.unique_human_clicks),
+                n(c.unique_clicks),
+                n(c.total_clicks),
+                n(c.machine_hits),
+                c.last_activity.clone(),
+            ])
+            .map_err(csv_err)?;
+        }
+        w.flush().map_err(|e| Error::io(path, e))
+    }
+
+    /// Writes `recipients.csv`: every recipient of every campaign with their status and counts
+    /// (the openers and clickers export). Not written when recipient detail is off.
+    pub fn write_recipients_csv(&self, path: &Path) -> Result<()> {
+        let csv_err = |e| Error::Csv {
+            path: path.to_path_buf(),
+            source: e,
+        };
+        let mut w = csv::Writer::from_path(path).map_err(csv_err)?;
+        w.write_record([
+            "campaign",
+            "recipient",
+            "status",
+            "opens",
+            "human_opens",
+            "machine_opens",
+            "clicks",
+            "human_clicks",
+            "machine_hits",
+            "first_open",
+            "last_activity",
+        ])
+        .map_err(csv_err)?;
+        for c in &self.stats.campaigns {
+            for r in &c.recipient_stats {
+                let n = |v: u64| v.to_string();
+                let t = |ms: Option<i64>| ms.map(rfc3339).unwrap_or_default();
+                w.write_record([
+                    csv_safe(&c.name).into_owned(),
+                    csv_safe(&r.recipient).into_owned(),
+                    r.status().to_string(),
+                    n(r.opens),
+                    n(r.human_opens),
+                    n(r.machine_opens),
+                    n(r.clicks),
+                    n(r.human_clicks),
+                    n(r.machine_hits),
+                    t(r.first_open_ms),
+                    t(r.last_activity_ms),
+                ])
+                .map_err(csv_err)?;
+            }
+        }
+        w.flush().map_err(|e| Error::io(path, e))
     }
 
     /// Writes `events.csv`: one row per event, in time order.
@@ -857,6 +1199,23 @@ fn build_into(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result<()> 
     for c in &report.stats.campaigns {
         let page = render(tera, "campaign.html", &report.campaign(c))?;
         write(&campaign_file(&c.name), page.as_bytes())?;
+        for (file, view) in report.detail_pages(c) {
+            write(&file, render(tera, "hits.html", &view)?.as_bytes())?;
+        }
+    }
+    let rejected = report.rejected_page(&overview);
+    write(
+        "rejected.html",
+        render(tera, "rejected.html", &rejected)?.as_bytes(),
+    )?;
+    let about = StaticView {
+        version: overview.version,
+        generated_at: overview.generated_at.clone(),
+    };
+    write("about.html", render(tera, "about.html", &about)?.as_bytes())?;
+    report.write_campaigns_csv(&dir.join("campaigns.csv"), &overview.campaigns)?;
+    if report.privacy.recipient_detail {
+        report.write_recipients_csv(&dir.join("recipients.csv"))?;
     }
     report.write_events_csv(&dir.join("events.csv"))
 }
