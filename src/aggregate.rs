@@ -123,6 +123,8 @@ pub struct LinkStats {
 pub struct RecipientStats {
     /// The recipient as minted.
     pub recipient: String,
+    /// Requests of any class for this recipient's tokens.
+    pub hits: u64,
     /// Counted opens.
     pub opens: u64,
     /// Human-looking opens and reader-triggered proxy opens.
@@ -249,6 +251,7 @@ pub fn aggregate(manifest: &Manifest, events: &[Classified]) -> Stats {
         let personal =
             class == HitClass::Human || (class == HitClass::Proxy && !c.verdict.machine_open);
         let rs = &mut camp.recipient_stats[r];
+        rs.hits += 1;
         if machine {
             rs.machine_hits += 1;
         }

@@ -244,3 +244,45 @@ fn privacy_switches_hide_addresses_and_recipients() {
         assert!(!text.contains("203.0.113.20<"), "an address leaked");
     }
 }
+
+#[test]
+fn templates_directory_overrides_one_page() {
+    let w = Work::new();
+    std::fs::create_dir(w.path("mytemplates")).unwrap();
+    std::fs::write(
+        w.path("mytemplates/about.html"),
+        "{% extends \"base.html\" %}{% block content %}<h1>Our own words</h1>{% endblock content %}",
+    )
+    .unwrap();
+    w.ok(&[
+        "analyze",
+        "--demo",
+        "--out",
+        "site",
+        "--templates",
+        "mytemplates",
+    ]);
+    assert!(
+        std::fs::read_to_string(w.path("site/about.html"))
+            .unwrap()
+            .contains("Our own words")
+    );
+    assert!(
+        std::fs::read_to_string(w.path("site/index.html"))
+            .unwrap()
+            .contains("All campaigns")
+    );
+    // A broken override is an error that names the template, and the old site stays.
+    std::fs::write(w.path("mytemplates/index.html"), "{% if %}").unwrap();
+    let out = w.run(&[
+        "analyze",
+        "--demo",
+        "--out",
+        "site",
+        "--templates",
+        "mytemplates",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("template"));
+    assert!(w.path("site/about.html").is_file());
+}

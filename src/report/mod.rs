@@ -219,6 +219,8 @@ pub struct FiguresView {
     pub machine_hits: u64,
     /// Last counted activity.
     pub last_activity: String,
+    /// Estimated human clicks over estimated human opens, as a percentage ("—" without opens).
+    pub click_to_open: String,
 }
 
 impl FiguresView {
@@ -241,6 +243,14 @@ impl FiguresView {
             total_clicks: c.total_clicks(),
             machine_hits: c.machine_hits(),
             last_activity: opt_time(c.last_activity_ms),
+            click_to_open: if c.unique_human_opens == 0 {
+                "—".into()
+            } else {
+                format!(
+                    "{:.0}%",
+                    100.0 * c.unique_human_clicks as f64 / c.unique_human_opens as f64
+                )
+            },
         }
     }
 }
@@ -347,8 +357,8 @@ pub struct LinkView {
 /// One recipient of a campaign.
 #[derive(Debug, Serialize)]
 pub struct RecipientView {
-    /// Their page.
-    pub href: String,
+    /// Their page, when they have any hit (pages are written only for those).
+    pub href: Option<String>,
     /// Recipient.
     pub recipient: String,
     /// Status phrase.
@@ -759,7 +769,7 @@ impl Report<'_> {
                 .filter(|_| self.privacy.recipient_detail)
                 .take(MAX_ROWS_PER_TABLE)
                 .map(|r| RecipientView {
-                    href: recipient_file(&c.name, &r.recipient),
+                    href: (r.hits > 0).then(|| recipient_file(&c.name, &r.recipient)),
                     recipient: r.recipient.clone(),
                     status: r.status(),
                     opens: r.opens,
@@ -847,7 +857,8 @@ impl Report<'_> {
             ));
         }
         if self.privacy.recipient_detail {
-            for r in &c.recipient_stats {
+            // Only recipients with a hit get a page: 100,000 unread messages need no pages.
+            for r in c.recipient_stats.iter().filter(|r| r.hits > 0) {
                 let events = by_recipient.get(r.recipient.as_str());
                 let facts = vec![
                     ("Status".into(), r.status().to_string()),
@@ -937,6 +948,7 @@ impl Report<'_> {
             "total_clicks",
             "machine_hits",
             "last_activity",
+            "click_to_open",
         ])
         .map_err(csv_err)?;
         for c in campaigns {
@@ -958,6 +970,7 @@ impl Report<'_> {
                 n(c.total_clicks),
                 n(c.machine_hits),
                 c.last_activity.clone(),
+                c.click_to_open.clone(),
             ])
             .map_err(csv_err)?;
         }
