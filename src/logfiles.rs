@@ -112,7 +112,13 @@ pub fn with_rotations(path: &Path) -> io::Result<Vec<PathBuf>> {
 
 /// Opens a log for reading, decompressing gzip (all members, as logrotate may concatenate).
 pub fn open(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
-    let mut file = BufReader::with_capacity(1 << 16, File::open(path)?);
+    from_reader(File::open(path)?)
+}
+
+/// Reads a log from any byte source (a file wrapped by a progress counter, say), decompressing
+/// gzip when its magic bytes say so.
+pub fn from_reader(raw: impl Read + Send + 'static) -> io::Result<Box<dyn BufRead + Send>> {
+    let mut file = BufReader::with_capacity(1 << 16, raw);
     let magic = file.fill_buf()?;
     if magic.starts_with(&[0x1f, 0x8b]) {
         let gz = flate2::bufread::MultiGzDecoder::new(file);

@@ -64,10 +64,17 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
     let mut ingest = Ingest::new(resolver);
     let file_names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
 
+    let total_bytes: u64 = files
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let progress = progress_bar(total_bytes, args.quiet);
     for path in &files {
         let file = ingest.start_file();
-        let reader =
-            logfiles::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let raw =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let reader = logfiles::from_reader(progress.wrap_read(raw))
+            .with_context(|| format!("cannot read {}", path.display()))?;
         let result = logfiles::for_each_line(reader, |n, line| ingest.line(file, n, line));
         if let Err((n, e)) = result {
             let msg = format!("reading stopped after line {n}: {e}");
@@ -80,6 +87,7 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
         }
     }
 
+    progress.finish_and_clear();
     let totals = ingest.totals();
     let mut events = std::mem::take(&mut ingest.events);
     events.sort_by_key(|e| (e.time_ms, e.source));
@@ -138,6 +146,23 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A byte-based progress bar on stderr, shown only when stderr is a terminal and not --quiet.
+fn progress_bar(total_bytes: u64, quiet: bool) -> indicatif::ProgressBar {
+    use std::io::IsTerminal as _;
+    if quiet || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total_bytes);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "reading logs {wide_bar} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} \
+             eta {eta}",
+        )
+        .expect("the template is valid"),
+    );
+    bar
 }
 
 fn display_list(paths: &[PathBuf]) -> String {
