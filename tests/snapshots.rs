@@ -28,8 +28,7 @@ fn report_pages() {
         "index",
         "campaign-",
         "link-",
-        "recipient-",
-        "token-",
+        "recipients-",
         "rejected",
         "about",
     ] {

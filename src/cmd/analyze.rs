@@ -58,6 +58,7 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
         bail!("no log files found in {}", display_list(&inputs));
     }
 
+    let mut timings = Timings::from_env();
     let keys = load_keys(&config, !args.demo)?;
     let manifest = Manifest::new(manifest::read(&config.manifest)?);
     let resolver = Resolver::new(&manifest, &keys, &config.base_url.path_prefix);
@@ -88,6 +89,7 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
     }
 
     progress.finish_and_clear();
+    timings.lap("read, parse and resolve");
     let totals = ingest.totals();
     let mut events = std::mem::take(&mut ingest.events);
     events.sort_by_key(|e| (e.time_ms, e.source));
@@ -101,13 +103,16 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
         config.analyze.internal_networks.clone(),
         config.analyze.duplicate_window_secs,
     );
+    timings.lap("sort");
     let verdicts = classifier.classify_all(&events);
+    timings.lap("classify");
     let classified: Vec<Classified> = events
         .into_iter()
         .zip(verdicts)
         .map(|(event, verdict)| Classified { event, verdict })
         .collect();
     let stats = aggregate::aggregate(&manifest, &classified);
+    timings.lap("aggregate");
 
     let report = Report {
         manifest: &manifest,
@@ -121,6 +126,7 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
     };
     let tera = report::templates(args.templates.as_deref())?;
     report::write_site(&report, &tera, &args.out)?;
+    timings.lap("report");
 
     if !args.quiet {
         let opens: u64 = stats.campaigns.iter().map(|c| c.total_opens()).sum();
@@ -146,6 +152,26 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Phase timings on stderr when `PXTRACK_TIMINGS` is set: for benchmarks and profiling.
+struct Timings {
+    last: Option<std::time::Instant>,
+}
+
+impl Timings {
+    fn from_env() -> Self {
+        Timings {
+            last: std::env::var_os("PXTRACK_TIMINGS").map(|_| std::time::Instant::now()),
+        }
+    }
+
+    fn lap(&mut self, phase: &str) {
+        if let Some(last) = self.last {
+            eprintln!("pxtrack: {phase}: {:.3} s", last.elapsed().as_secs_f64());
+            self.last = Some(std::time::Instant::now());
+        }
+    }
 }
 
 /// A byte-based progress bar on stderr, shown only when stderr is a terminal and not --quiet.

@@ -13,6 +13,7 @@
 
 pub mod chart;
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -33,17 +34,23 @@ use crate::manifest::Manifest;
 pub const MARKER_FILE: &str = ".pxtrack-report";
 
 /// Hits listed on one campaign page; the rest are in `events.csv`.
-pub const MAX_HITS_PER_PAGE: usize = 2_000;
+pub const MAX_HITS_PER_PAGE: usize = 500;
+
+/// Hits listed on one link, recipient or token page. Every hit is on its token's page, so the
+/// site grows with the hits shown, not with the log: these caps keep a campaign with millions of
+/// hits to a few hundred megabytes of HTML, with everything in `events.csv`.
+pub const MAX_HITS_PER_DETAIL_PAGE: usize = 100;
 
 /// Rows of a recipients table on one page; the rest are in `recipients.csv`.
 pub const MAX_ROWS_PER_TABLE: usize = 2_000;
 
 /// The embedded default templates, by name.
-pub const TEMPLATES: [(&str, &str); 7] = [
+pub const TEMPLATES: [(&str, &str); 8] = [
     ("base.html", include_str!("../../templates/base.html")),
+    ("macros.html", include_str!("../../templates/macros.html")),
     (
-        "hit_table.html",
-        include_str!("../../templates/hit_table.html"),
+        "recipients.html",
+        include_str!("../../templates/recipients.html"),
     ),
     ("index.html", include_str!("../../templates/index.html")),
     (
@@ -56,6 +63,13 @@ pub const TEMPLATES: [(&str, &str); 7] = [
         include_str!("../../templates/rejected.html"),
     ),
     ("about.html", include_str!("../../templates/about.html")),
+];
+
+/// Static files written beside the pages: one stylesheet and one small script for every page,
+/// instead of a copy in each (a site of 100,000 pages would otherwise repeat them 100,000 times).
+pub const ASSETS: [(&str, &str); 2] = [
+    ("pxtrack.css", include_str!("../../templates/pxtrack.css")),
+    ("pxtrack.js", include_str!("../../templates/pxtrack.js")),
 ];
 
 /// `events.csv` columns, in order. The first twelve are the contract; more may be added at the end.
@@ -155,17 +169,84 @@ pub fn link_file(campaign: &str, label: &str, target: &str) -> String {
     format!("link-{}.html", short_hash(&[campaign, label, target]))
 }
 
-/// The page of one recipient of a campaign.
-pub fn recipient_file(campaign: &str, recipient: &str) -> String {
-    format!("recipient-{}.html", short_hash(&[campaign, recipient]))
+/// Recipients listed on one recipients page.
+pub const RECIPIENTS_PER_PAGE: usize = 50;
+
+/// The anchor of a recipient's section.
+pub fn recipient_anchor(campaign: &str, recipient: &str) -> String {
+    format!("r-{}", short_hash(&[campaign, recipient]))
 }
 
-/// The page of one token: named by the token when it is plain base64url, else by a hash.
-pub fn token_file(token: &str) -> String {
+/// The anchor of a token's section: the token itself when it is plain base64url, else a hash.
+pub fn token_anchor(token: &str) -> String {
     if !token.is_empty() && token.len() <= 64 && crate::token::is_token_charset(token.as_bytes()) {
-        format!("token-{token}.html")
+        format!("t-{token}")
     } else {
-        format!("token-{}.html", short_hash(&[token]))
+        format!("t-{}", short_hash(&[token]))
+    }
+}
+
+/// Where each recipient of a campaign who has a hit is shown: in sections of recipients pages,
+/// [`RECIPIENTS_PER_PAGE`] to a page, each recipient's tokens in sections of their own. Grouping
+/// keeps a campaign of 100,000 recipients to a few thousand files; recipients with no hit get no
+/// section. Empty when recipient detail is off.
+pub struct RecipientBook<'a> {
+    campaign: &'a str,
+    /// Indices into the campaign's `recipient_stats`, by page.
+    pub pages: Vec<Vec<usize>>,
+    page_of: HashMap<&'a str, usize>,
+}
+
+impl<'a> RecipientBook<'a> {
+    /// The book for a campaign.
+    pub fn new(c: &'a CampaignStats, privacy: &Privacy) -> Self {
+        let active: Vec<usize> = if privacy.recipient_detail {
+            (0..c.recipient_stats.len())
+                .filter(|&i| c.recipient_stats[i].hits > 0)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let pages: Vec<Vec<usize>> = active
+            .chunks(RECIPIENTS_PER_PAGE)
+            .map(<[usize]>::to_vec)
+            .collect();
+        let mut page_of = HashMap::new();
+        for (p, list) in pages.iter().enumerate() {
+            for &i in list {
+                page_of.insert(c.recipient_stats[i].recipient.as_str(), p);
+            }
+        }
+        RecipientBook {
+            campaign: &c.name,
+            pages,
+            page_of,
+        }
+    }
+
+    /// The file of page `page` (0-based).
+    pub fn page_file(&self, page: usize) -> String {
+        format!(
+            "recipients-{}-{}.html",
+            short_hash(&[self.campaign]),
+            page + 1
+        )
+    }
+
+    /// Where a recipient's section is, if they have one.
+    pub fn recipient_href(&self, recipient: &str) -> Option<String> {
+        let p = self.page_of.get(recipient)?;
+        Some(format!(
+            "{}#{}",
+            self.page_file(*p),
+            recipient_anchor(self.campaign, recipient)
+        ))
+    }
+
+    /// Where a token's section is, if its recipient has one.
+    pub fn token_href(&self, recipient: &str, token: &str) -> Option<String> {
+        let p = self.page_of.get(recipient)?;
+        Some(format!("{}#{}", self.page_file(*p), token_anchor(token)))
     }
 }
 
@@ -511,12 +592,69 @@ pub struct HitListView {
     pub campaign_href: String,
     /// Facts shown under the title, as (term, value).
     pub facts: Vec<(String, String)>,
-    /// The hits, capped at [`MAX_HITS_PER_PAGE`].
+    /// The hits, capped at [`MAX_HITS_PER_DETAIL_PAGE`].
     pub hits: Vec<HitView>,
     /// Hits in all.
     pub hits_total: usize,
     /// Whether to show the recipient column.
     pub recipient_detail: bool,
+}
+
+/// One token of a recipient, with its hits.
+#[derive(Debug, Serialize)]
+pub struct TokenSectionView {
+    /// The section's id.
+    pub anchor: String,
+    /// The token.
+    pub token: String,
+    /// open or click.
+    pub kind: &'static str,
+    /// Its label.
+    pub label: String,
+    /// Its target (clicks).
+    pub target: String,
+    /// When it was minted.
+    pub minted: String,
+    /// Its hits, capped at [`MAX_HITS_PER_DETAIL_PAGE`].
+    pub hits: Vec<HitView>,
+    /// Its hits in all.
+    pub hits_total: usize,
+}
+
+/// One recipient's section of a recipients page.
+#[derive(Debug, Serialize)]
+pub struct RecipientSectionView {
+    /// The section's id.
+    pub anchor: String,
+    /// The recipient.
+    pub recipient: String,
+    /// Status and counts, as (term, value).
+    pub facts: Vec<(String, String)>,
+    /// Their tokens that were requested.
+    pub tokens: Vec<TokenSectionView>,
+}
+
+/// A page of a campaign's recipients, each with every hit of each of their tokens.
+#[derive(Debug, Serialize)]
+pub struct RecipientsPageView {
+    /// pxtrack version.
+    pub version: &'static str,
+    /// When the report was built.
+    pub generated_at: String,
+    /// The campaign.
+    pub campaign: String,
+    /// The campaign's page.
+    pub campaign_href: String,
+    /// This page's number, from 1.
+    pub page: usize,
+    /// Pages in all.
+    pub pages: usize,
+    /// The previous page.
+    pub prev: Option<String>,
+    /// The next page.
+    pub next: Option<String>,
+    /// The recipients on this page.
+    pub recipients: Vec<RecipientSectionView>,
 }
 
 /// The rejected-lines page.
@@ -564,7 +702,7 @@ pub struct Report<'a> {
 }
 
 impl Report<'_> {
-    fn hit_view(&self, c: &Classified) -> HitView {
+    fn hit_view(&self, c: &Classified, book: Option<&RecipientBook<'_>>) -> HitView {
         let ev = &c.event;
         let row = ev.row.map(|r| &self.manifest.rows[r]);
         HitView {
@@ -584,10 +722,12 @@ impl Report<'_> {
             method: ev.method.to_string(),
             status: ev.status,
             source: self.source(ev.source),
-            token_href: row.map(|r| token_file(&r.token)),
+            token_href: row
+                .zip(book)
+                .and_then(|(r, b)| b.token_href(&r.recipient, &r.token)),
             recipient_href: row
-                .filter(|_| self.privacy.recipient_detail)
-                .map(|r| recipient_file(&r.campaign, &r.recipient)),
+                .zip(book)
+                .and_then(|(r, b)| b.recipient_href(&r.recipient)),
         }
     }
 
@@ -637,7 +777,7 @@ impl Report<'_> {
             .iter()
             .filter(|c| c.event.row.is_none() && c.event.kind != HitKind::Other)
             .take(1000)
-            .map(|c| self.hit_view(c))
+            .map(|c| self.hit_view(c, None))
             .collect();
         OverviewView {
             version: env!("CARGO_PKG_VERSION"),
@@ -739,7 +879,7 @@ impl Report<'_> {
     }
 
     /// A campaign page's view.
-    pub fn campaign(&self, c: &CampaignStats) -> CampaignView {
+    pub fn campaign(&self, c: &CampaignStats, book: &RecipientBook<'_>) -> CampaignView {
         CampaignView {
             timeline: self.timeline(c),
             version: env!("CARGO_PKG_VERSION"),
@@ -769,7 +909,7 @@ impl Report<'_> {
                 .filter(|_| self.privacy.recipient_detail)
                 .take(MAX_ROWS_PER_TABLE)
                 .map(|r| RecipientView {
-                    href: (r.hits > 0).then(|| recipient_file(&c.name, &r.recipient)),
+                    href: book.recipient_href(&r.recipient),
                     recipient: r.recipient.clone(),
                     status: r.status(),
                     opens: r.opens,
@@ -784,7 +924,7 @@ impl Report<'_> {
                 .events
                 .iter()
                 .take(MAX_HITS_PER_PAGE)
-                .map(|&i| self.hit_view(&self.events[i]))
+                .map(|&i| self.hit_view(&self.events[i], Some(book)))
                 .collect(),
             hits_total: c.events.len(),
             recipients_total: c.recipient_stats.len(),
@@ -798,6 +938,7 @@ impl Report<'_> {
         campaign: &str,
         facts: Vec<(String, String)>,
         events: &[usize],
+        book: &RecipientBook<'_>,
     ) -> HitListView {
         HitListView {
             version: env!("CARGO_PKG_VERSION"),
@@ -809,20 +950,21 @@ impl Report<'_> {
             facts,
             hits: events
                 .iter()
-                .take(MAX_HITS_PER_PAGE)
-                .map(|&i| self.hit_view(&self.events[i]))
+                .take(MAX_HITS_PER_DETAIL_PAGE)
+                .map(|&i| self.hit_view(&self.events[i], Some(book)))
                 .collect(),
             hits_total: events.len(),
             recipient_detail: self.privacy.recipient_detail,
         }
     }
 
-    /// The link, recipient and token pages of a campaign: (file name, view).
-    pub fn detail_pages(&self, c: &CampaignStats) -> Vec<(String, HitListView)> {
-        use std::collections::BTreeMap;
-        let mut by_link: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
-        let mut by_recipient: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        let mut by_token: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    /// The link pages of a campaign: (file name, view).
+    pub fn link_pages(
+        &self,
+        c: &CampaignStats,
+        book: &RecipientBook<'_>,
+    ) -> Vec<(String, HitListView)> {
+        let mut by_link: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
         for &i in &c.events {
             let Some(r) = self.events[i].event.row else {
                 continue;
@@ -834,83 +976,121 @@ impl Report<'_> {
                     .or_default()
                     .push(i);
             }
-            by_recipient.entry(&row.recipient).or_default().push(i);
-            by_token.entry(&row.token).or_default().push(i);
         }
-        let mut pages = Vec::new();
-        for l in &c.links {
-            let events = by_link.get(&(l.label.as_str(), l.target.as_str()));
-            let facts = vec![
-                ("Target".into(), l.target.clone()),
-                ("Unique clicks".into(), l.unique_clicks.to_string()),
-                ("Total clicks".into(), l.total_clicks.to_string()),
-                ("Machine clicks".into(), l.machine_clicks.to_string()),
-            ];
-            let name = if l.label.is_empty() {
-                l.target.as_str()
-            } else {
-                l.label.as_str()
-            };
-            pages.push((
-                link_file(&c.name, &l.label, &l.target),
-                self.hit_list("Link", name, &c.name, facts, events.map_or(&[][..], |v| v)),
-            ));
-        }
-        if self.privacy.recipient_detail {
-            // Only recipients with a hit get a page: 100,000 unread messages need no pages.
-            for r in c.recipient_stats.iter().filter(|r| r.hits > 0) {
-                let events = by_recipient.get(r.recipient.as_str());
+        c.links
+            .iter()
+            .map(|l| {
+                let events = by_link.get(&(l.label.as_str(), l.target.as_str()));
                 let facts = vec![
-                    ("Status".into(), r.status().to_string()),
-                    ("Opens".into(), r.opens.to_string()),
-                    ("Clicks".into(), r.clicks.to_string()),
-                    ("First open".into(), opt_time(r.first_open_ms)),
-                    ("Last activity".into(), opt_time(r.last_activity_ms)),
+                    ("Target".into(), l.target.clone()),
+                    ("Unique clicks".into(), l.unique_clicks.to_string()),
+                    ("Total clicks".into(), l.total_clicks.to_string()),
+                    ("Machine clicks".into(), l.machine_clicks.to_string()),
                 ];
-                pages.push((
-                    recipient_file(&c.name, &r.recipient),
-                    self.hit_list(
-                        "Recipient",
-                        &r.recipient,
-                        &c.name,
-                        facts,
-                        events.map_or(&[][..], |v| v),
-                    ),
-                ));
+                let name = if l.label.is_empty() {
+                    &l.target
+                } else {
+                    &l.label
+                };
+                let events = events.map_or(&[][..], |v| v);
+                (
+                    link_file(&c.name, &l.label, &l.target),
+                    self.hit_list("Link", name, &c.name, facts, events, book),
+                )
+            })
+            .collect()
+    }
+
+    /// The recipients pages of a campaign: each recipient with a hit, each of their tokens with
+    /// its hits. (file name, view).
+    pub fn recipient_pages(
+        &self,
+        c: &CampaignStats,
+        book: &RecipientBook<'_>,
+    ) -> Vec<(String, RecipientsPageView)> {
+        if book.pages.is_empty() {
+            return Vec::new();
+        }
+        // Each recipient's tokens, in first-hit order, with their events.
+        let mut by_recipient: HashMap<&str, Vec<(&str, Vec<usize>)>> = HashMap::new();
+        for &i in &c.events {
+            let Some(r) = self.events[i].event.row else {
+                continue;
+            };
+            let row = &self.manifest.rows[r];
+            let tokens = by_recipient.entry(&row.recipient).or_default();
+            match tokens.iter_mut().find(|(t, _)| *t == row.token) {
+                Some((_, list)) => list.push(i),
+                None => tokens.push((&row.token, vec![i])),
             }
         }
-        // Token pages only for tokens that were requested: a campaign of 100,000 unread
-        // messages needs no 200,000 empty pages.
-        for (token, events) in by_token {
-            let row = self.events[events[0]]
-                .event
-                .row
-                .map(|r| &self.manifest.rows[r]);
-            let mut facts = vec![(
-                "Kind".into(),
-                row.map_or("", |r| r.kind.as_str()).to_string(),
-            )];
-            if let Some(r) = row {
-                if !r.label.is_empty() {
-                    facts.push(("Label".into(), r.label.clone()));
-                }
-                if !r.target.is_empty() {
-                    facts.push(("Target".into(), r.target.clone()));
-                }
-                if self.privacy.recipient_detail {
-                    facts.push(("Recipient".into(), r.recipient.clone()));
-                }
-                facts.push((
-                    "Minted".into(),
-                    r.created.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-                ));
-            }
-            pages.push((
-                token_file(token),
-                self.hit_list("Token", token, &c.name, facts, &events),
-            ));
-        }
-        pages
+        let pages = book.pages.len();
+        book.pages
+            .iter()
+            .enumerate()
+            .map(|(p, members)| {
+                let recipients = members
+                    .iter()
+                    .map(|&ri| {
+                        let r = &c.recipient_stats[ri];
+                        let tokens = by_recipient
+                            .get(r.recipient.as_str())
+                            .map(|v| v.as_slice())
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|(token, events)| {
+                                let row = self.events[events[0]]
+                                    .event
+                                    .row
+                                    .map(|x| &self.manifest.rows[x]);
+                                TokenSectionView {
+                                    anchor: token_anchor(token),
+                                    token: token.to_string(),
+                                    kind: row.map_or("", |x| x.kind.as_str()),
+                                    label: row.map(|x| x.label.clone()).unwrap_or_default(),
+                                    target: row.map(|x| x.target.clone()).unwrap_or_default(),
+                                    minted: row
+                                        .map(|x| {
+                                            x.created.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+                                        })
+                                        .unwrap_or_default(),
+                                    hits: events
+                                        .iter()
+                                        .take(MAX_HITS_PER_DETAIL_PAGE)
+                                        .map(|&i| self.hit_view(&self.events[i], Some(book)))
+                                        .collect(),
+                                    hits_total: events.len(),
+                                }
+                            })
+                            .collect();
+                        RecipientSectionView {
+                            anchor: recipient_anchor(&c.name, &r.recipient),
+                            recipient: r.recipient.clone(),
+                            facts: vec![
+                                ("Status".into(), r.status().to_string()),
+                                ("Opens".into(), r.opens.to_string()),
+                                ("Clicks".into(), r.clicks.to_string()),
+                                ("First open".into(), opt_time(r.first_open_ms)),
+                                ("Last activity".into(), opt_time(r.last_activity_ms)),
+                            ],
+                            tokens,
+                        }
+                    })
+                    .collect();
+                let view = RecipientsPageView {
+                    version: env!("CARGO_PKG_VERSION"),
+                    generated_at: human_time(self.generated_at_ms),
+                    campaign: c.name.clone(),
+                    campaign_href: campaign_file(&c.name),
+                    page: p + 1,
+                    pages,
+                    prev: (p > 0).then(|| book.page_file(p - 1)),
+                    next: (p + 1 < pages).then(|| book.page_file(p + 1)),
+                    recipients,
+                };
+                (book.page_file(p), view)
+            })
+            .collect()
     }
 
     /// The rejected-lines page's view.
@@ -1190,6 +1370,9 @@ fn build_into(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result<()> 
         MARKER_FILE,
         b"This directory is a pxtrack report. `pxtrack analyze` replaces it as a whole.\n",
     )?;
+    for (name, text) in ASSETS {
+        write(name, text.as_bytes())?;
+    }
     let overview = report.overview();
     write(
         "index.html",
@@ -1210,10 +1393,14 @@ fn build_into(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result<()> 
     json.push(b'\n');
     write("summary.json", &json)?;
     for c in &report.stats.campaigns {
-        let page = render(tera, "campaign.html", &report.campaign(c))?;
+        let book = RecipientBook::new(c, &report.privacy);
+        let page = render(tera, "campaign.html", &report.campaign(c, &book))?;
         write(&campaign_file(&c.name), page.as_bytes())?;
-        for (file, view) in report.detail_pages(c) {
+        for (file, view) in report.link_pages(c, &book) {
             write(&file, render(tera, "hits.html", &view)?.as_bytes())?;
+        }
+        for (file, view) in report.recipient_pages(c, &book) {
+            write(&file, render(tera, "recipients.html", &view)?.as_bytes())?;
         }
     }
     let rejected = report.rejected_page(&overview);
