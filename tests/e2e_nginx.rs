@@ -537,7 +537,7 @@ fn mint_serve_and_analyze_through_real_nginx() {
         .unwrap();
     let page = std::fs::read_to_string(page).unwrap();
     assert!(
-        page.contains("Thunderbird&#x2F;128.3.0") && page.contains("66.249.93.1"),
+        page.contains("Thunderbird/128.3.0") && page.contains("66.249.93.1"),
         "the hit log lists raw hits"
     );
     assert!(!page.contains("<script>alert"));

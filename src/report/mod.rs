@@ -547,9 +547,7 @@ pub struct CampaignView {
     /// Recipients in all.
     pub recipients_total: usize,
     /// The hit log (opens and clicks), capped at [`MAX_HITS_PER_PAGE`].
-    pub hits: Vec<HitView>,
-    /// Hits in all.
-    pub hits_total: usize,
+    pub hits: HitRows,
 }
 
 /// `summary.json`: the overview's figures for scripts.
@@ -593,9 +591,7 @@ pub struct HitListView {
     /// Facts shown under the title, as (term, value).
     pub facts: Vec<(String, String)>,
     /// The hits, capped at [`MAX_HITS_PER_DETAIL_PAGE`].
-    pub hits: Vec<HitView>,
-    /// Hits in all.
-    pub hits_total: usize,
+    pub hits: HitRows,
     /// Whether to show the recipient column.
     pub recipient_detail: bool,
 }
@@ -616,9 +612,7 @@ pub struct TokenSectionView {
     /// When it was minted.
     pub minted: String,
     /// Its hits, capped at [`MAX_HITS_PER_DETAIL_PAGE`].
-    pub hits: Vec<HitView>,
-    /// Its hits in all.
-    pub hits_total: usize,
+    pub hits: HitRows,
 }
 
 /// One recipient's section of a recipients page.
@@ -701,7 +695,120 @@ pub struct Report<'a> {
     pub privacy: Privacy,
 }
 
+/// Appends `text` to `out`, escaped for HTML text and attribute values.
+pub fn push_escaped(out: &mut String, text: &str) {
+    let mut last = 0;
+    for (i, b) in text.bytes().enumerate() {
+        let rep = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&#39;",
+            _ => continue,
+        };
+        out.push_str(&text[last..i]);
+        out.push_str(rep);
+        last = i + 1;
+    }
+    out.push_str(&text[last..]);
+}
+
+/// Pre-rendered rows of a hit table. Hit tables are the bulk of a large site, so their rows are
+/// written here, every value escaped by [`push_escaped`], instead of through a template loop
+/// (about ten times faster); the table around them stays in `macros.html`.
+#[derive(Debug, Serialize)]
+pub struct HitRows {
+    /// The `<tr>` elements (pxtrack's own markup: rendered unescaped).
+    pub html: String,
+    /// Rows written.
+    pub shown: usize,
+    /// Hits in all.
+    pub total: usize,
+}
+
 impl Report<'_> {
+    /// Writes the rows for the first `cap` of `events` (indices into the events).
+    /// `show_recipient` adds the recipient column (off on recipients pages, which are per recipient).
+    fn hit_rows(
+        &self,
+        events: &[usize],
+        cap: usize,
+        book: Option<&RecipientBook<'_>>,
+        show_recipient: bool,
+    ) -> HitRows {
+        use std::fmt::Write as _;
+        let mut html = String::with_capacity(events.len().min(cap) * 600);
+        let detail = show_recipient && self.privacy.recipient_detail;
+        let e = |out: &mut String, t: &str| push_escaped(out, t);
+        for &i in events.iter().take(cap) {
+            let c = &self.events[i];
+            let ev = &c.event;
+            let row = ev.row.map(|r| &self.manifest.rows[r]);
+            html.push_str("<tr><td>");
+            html.push_str(&human_time(ev.time_ms));
+            html.push_str("</td><td>");
+            html.push_str(ev.kind.as_str());
+            html.push_str("</td>");
+            if detail {
+                html.push_str("<td class=\"text\">");
+                if let Some(r) = row {
+                    match book.and_then(|b| b.recipient_href(&r.recipient)) {
+                        Some(href) => {
+                            html.push_str("<a href=\"");
+                            e(&mut html, &href);
+                            html.push_str("\">");
+                            e(&mut html, &r.recipient);
+                            html.push_str("</a>");
+                        }
+                        None => e(&mut html, &r.recipient),
+                    }
+                }
+                html.push_str("</td>");
+            }
+            html.push_str("<td>");
+            if let Some(r) = row {
+                e(&mut html, &r.label);
+            }
+            let class = c.verdict.class.as_str();
+            let _ = write!(
+                html,
+                "</td><td><span class=\"class class-{class}\">{class}</span> <span class=\"muted\">"
+            );
+            e(&mut html, &c.verdict.detail);
+            html.push_str("</span></td><td>");
+            e(&mut html, &c.verdict.reason);
+            html.push_str("</td><td class=\"mono\">");
+            e(&mut html, &self.privacy.show_ip(ev.client));
+            html.push_str("</td><td class=\"ua\">");
+            e(&mut html, &ev.user_agent);
+            html.push_str("</td><td class=\"mono\">");
+            e(&mut html, &ev.method);
+            let _ = write!(html, " {}</td><td>", ev.status);
+            match row
+                .zip(book)
+                .and_then(|(r, b)| b.token_href(&r.recipient, &r.token))
+            {
+                Some(href) => {
+                    html.push_str("<a href=\"");
+                    e(&mut html, &href);
+                    html.push_str("\">hits</a>");
+                }
+                None => {
+                    html.push_str("<span class=\"muted\">");
+                    html.push_str(ev.token_status.as_str());
+                    html.push_str("</span>");
+                }
+            }
+            html.push_str("</td></tr>\n");
+        }
+        HitRows {
+            html,
+            shown: events.len().min(cap),
+            total: events.len(),
+        }
+    }
+
     fn hit_view(&self, c: &Classified, book: Option<&RecipientBook<'_>>) -> HitView {
         let ev = &c.event;
         let row = ev.row.map(|r| &self.manifest.rows[r]);
@@ -920,13 +1027,7 @@ impl Report<'_> {
                     last_activity: opt_time(r.last_activity_ms),
                 })
                 .collect(),
-            hits: c
-                .events
-                .iter()
-                .take(MAX_HITS_PER_PAGE)
-                .map(|&i| self.hit_view(&self.events[i], Some(book)))
-                .collect(),
-            hits_total: c.events.len(),
+            hits: self.hit_rows(&c.events, MAX_HITS_PER_PAGE, Some(book), true),
             recipients_total: c.recipient_stats.len(),
         }
     }
@@ -948,12 +1049,7 @@ impl Report<'_> {
             campaign: campaign.to_string(),
             campaign_href: campaign_file(campaign),
             facts,
-            hits: events
-                .iter()
-                .take(MAX_HITS_PER_DETAIL_PAGE)
-                .map(|&i| self.hit_view(&self.events[i], Some(book)))
-                .collect(),
-            hits_total: events.len(),
+            hits: self.hit_rows(events, MAX_HITS_PER_DETAIL_PAGE, Some(book), true),
             recipient_detail: self.privacy.recipient_detail,
         }
     }
@@ -1054,12 +1150,12 @@ impl Report<'_> {
                                             x.created.format("%Y-%m-%d %H:%M:%S UTC").to_string()
                                         })
                                         .unwrap_or_default(),
-                                    hits: events
-                                        .iter()
-                                        .take(MAX_HITS_PER_DETAIL_PAGE)
-                                        .map(|&i| self.hit_view(&self.events[i], Some(book)))
-                                        .collect(),
-                                    hits_total: events.len(),
+                                    hits: self.hit_rows(
+                                        events,
+                                        MAX_HITS_PER_DETAIL_PAGE,
+                                        Some(book),
+                                        false,
+                                    ),
                                 }
                             })
                             .collect();
@@ -1423,6 +1519,19 @@ fn build_into(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escaping_covers_markup_and_quotes() {
+        let mut out = String::new();
+        push_escaped(&mut out, "<a href=\"x\" onclick='y'>&amp;</a>");
+        assert_eq!(
+            out,
+            "&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;amp;&lt;/a&gt;"
+        );
+        let mut out = String::from("kept ");
+        push_escaped(&mut out, "caf\u{e9} plain");
+        assert_eq!(out, "kept caf\u{e9} plain");
+    }
 
     #[test]
     fn formula_cells_are_neutralised() {
