@@ -16,7 +16,12 @@ use pxtrack::token::{KeyRing, SecretKey, TokenKind, mint_with_id, verify};
 
 fn setup() -> (KeyRing, Manifest, String) {
     let key = SecretKey::new(1, [7; 32]);
-    let token = mint_with_id(TokenKind::Open, &key, uuid::Uuid::from_u128(0x1234_5678_9abc), None);
+    let token = mint_with_id(
+        TokenKind::Open,
+        &key,
+        uuid::Uuid::from_u128(0x1234_5678_9abc),
+        None,
+    );
     let row = ManifestRow {
         created: chrono::DateTime::UNIX_EPOCH,
         kind: TokenKind::Open,
@@ -47,11 +52,16 @@ fn pxtrack_line(token: &str) -> String {
 
 fn bench(c: &mut Criterion) {
     let (keys, manifest, token) = setup();
-    let lines = [("parse/combined", combined(&token)), ("parse/pxtrack", pxtrack_line(&token))];
+    let lines = [
+        ("parse/combined", combined(&token)),
+        ("parse/pxtrack", pxtrack_line(&token)),
+    ];
     for (name, line) in &lines {
         let mut g = c.benchmark_group(*name);
         g.throughput(Throughput::Bytes(line.len() as u64));
-        g.bench_function("line", |b| b.iter(|| parse_line(black_box(line.as_bytes()))));
+        g.bench_function("line", |b| {
+            b.iter(|| parse_line(black_box(line.as_bytes())))
+        });
         g.finish();
     }
     c.bench_function("verify/token", |b| {

@@ -20,13 +20,15 @@ use crate::hit::{Event, HitKind};
 use crate::manifest::Manifest;
 use crate::token::TokenKind;
 
-/// An event with its verdict.
+/// An event with its verdict and the client that made it.
 #[derive(Debug, Clone)]
 pub struct Classified {
     /// The event.
     pub event: Event,
     /// Its class, detail and reason.
     pub verdict: Verdict,
+    /// Email client or browser, OS and device.
+    pub client: std::sync::Arc<crate::enrich::ClientInfo>,
 }
 
 /// Counts per class, indexed by [`HitClass::index`].
@@ -75,6 +77,15 @@ pub struct CampaignStats {
     pub recipient_stats: Vec<RecipientStats>,
     /// Indices of this campaign's events, in time order.
     pub events: Vec<usize>,
+    /// Counted hits by email client or browser (proxies show as such).
+    pub clients: BTreeMap<&'static str, u64>,
+    /// Human-looking hits by operating system.
+    pub oses: BTreeMap<&'static str, u64>,
+    /// Human-looking hits by device type.
+    pub devices: BTreeMap<&'static str, u64>,
+    /// Human-looking hits by country (GeoIP); proxies' and scanners' locations are theirs, not
+    /// the reader's, so they are left out.
+    pub countries: BTreeMap<String, u64>,
 }
 
 impl CampaignStats {
@@ -250,6 +261,16 @@ pub fn aggregate(manifest: &Manifest, events: &[Classified]) -> Stats {
         // A person is likely behind it: a human-looking hit or a reader-triggered proxy fetch.
         let personal =
             class == HitClass::Human || (class == HitClass::Proxy && !c.verdict.machine_open);
+        if counted && ev.kind != HitKind::Other {
+            *camp.clients.entry(c.client.client).or_default() += 1;
+        }
+        if class == HitClass::Human {
+            *camp.oses.entry(c.client.os).or_default() += 1;
+            *camp.devices.entry(c.client.device).or_default() += 1;
+            if let Some(cc) = ev.geo.as_ref().and_then(|g| g.country.as_ref()) {
+                *camp.countries.entry(cc.clone()).or_default() += 1;
+            }
+        }
         let rs = &mut camp.recipient_stats[r];
         rs.hits += 1;
         if machine {

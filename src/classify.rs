@@ -135,6 +135,8 @@ pub struct Classifier<'r> {
     first_activity: HashMap<u32, i64>,
     /// Client -> time of its last click with a forged or unknown token.
     last_bad_click: HashMap<IpAddr, i64>,
+    /// Message -> countries of its human-looking hits so far.
+    countries: HashMap<u32, Vec<Arc<str>>>,
     human: Verdict,
 }
 
@@ -172,6 +174,7 @@ impl<'r> Classifier<'r> {
             message_of_row: messages_of(manifest),
             first_activity: HashMap::new(),
             last_bad_click: HashMap::new(),
+            countries: HashMap::new(),
             human: Verdict::new(
                 HitClass::Human,
                 "direct",
@@ -225,6 +228,10 @@ impl<'r> Classifier<'r> {
         if !matches!(base.class, HitClass::Human | HitClass::Proxy) {
             return base;
         }
+        let base = match message {
+            Some(m) if base.class == HitClass::Human => self.note_country(m, ev, base),
+            _ => base,
+        };
         let Some(row) = ev.row else { return base };
         let key = (row, ev.client, ev.user_agent.clone());
         let previous = self.last_seen.insert(key, ev.time_ms);
@@ -242,6 +249,35 @@ impl<'r> Classifier<'r> {
                 machine_open: base.machine_open,
             },
             _ => base,
+        }
+    }
+
+    /// A human-looking hit from a country none of the message's earlier human hits came from is
+    /// still counted, but marked: it may be a forward, or travel.
+    fn note_country(&mut self, message: u32, ev: &Event, base: Verdict) -> Verdict {
+        let Some(country) = ev.geo.as_ref().and_then(|g| g.country.as_deref()) else {
+            return base;
+        };
+        let seen = self.countries.entry(message).or_default();
+        if seen.iter().any(|c| c.as_ref() == country) {
+            return base;
+        }
+        let before = seen
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        seen.push(Arc::from(country));
+        if before.is_empty() {
+            return base;
+        }
+        Verdict {
+            detail: Arc::from("new-country"),
+            reason: format!(
+                "human-looking, but from {country} while this message's earlier human hits came                  from {before}: perhaps forwarded"
+            )
+            .into(),
+            ..base
         }
     }
 
@@ -459,6 +495,7 @@ mod tests {
             accept_language: "".into(),
             source: Source { file: 0, line: 1 },
             asn: None,
+            geo: None,
         }
     }
 

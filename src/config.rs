@@ -34,6 +34,8 @@ pub struct Config {
     pub classify: ClassifySettings,
     /// What the report may show.
     pub privacy: Privacy,
+    /// GeoIP databases.
+    pub geoip: GeoipSettings,
 }
 
 /// Privacy switches for the report and its exports.
@@ -68,6 +70,15 @@ impl Privacy {
             .map(|n| n.trunc().to_string())
             .unwrap_or_default()
     }
+}
+
+/// GeoIP databases named by the config; when absent, the usual directories are searched.
+#[derive(Debug, Clone, Default)]
+pub struct GeoipSettings {
+    /// A City or Country MaxMind DB file.
+    pub location: Option<PathBuf>,
+    /// An ASN MaxMind DB file.
+    pub asn: Option<PathBuf>,
 }
 
 /// Extra classification data named by the config.
@@ -179,6 +190,15 @@ struct RawConfig {
     classify: RawClassify,
     #[serde(default)]
     privacy: Privacy,
+    #[serde(default)]
+    geoip: RawGeoip,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawGeoip {
+    location: Option<PathBuf>,
+    asn: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -286,6 +306,10 @@ impl Config {
             path: path.to_path_buf(),
             classify,
             privacy: raw.privacy,
+            geoip: GeoipSettings {
+                location: raw.geoip.location.as_deref().map(resolve),
+                asn: raw.geoip.asn.as_deref().map(resolve),
+            },
             base_url,
             key_file: resolve(&raw.key_file),
             manifest: resolve(&raw.manifest),
@@ -333,6 +357,12 @@ internal_networks = []
 # A copy of Apple's iCloud Private Relay egress list (egress-ip-ranges.csv), to recognise Apple
 # Mail Privacy Protection by address. pxtrack ships none: a stale copy would pass for current.
 # apple_relay_egress = "egress-ip-ranges.csv"
+
+[geoip]
+# MaxMind DB files: a City or Country database for countries, an ASN database for networks.
+# Unset, pxtrack looks in /usr/share/GeoIP/ and /var/lib/GeoIP/; with none, geo is simply off.
+# location = "/var/lib/GeoIP/GeoLite2-City.mmdb"
+# asn = "/var/lib/GeoIP/GeoLite2-ASN.mmdb"
 
 [privacy]
 # Show IPv4 addresses as /24 and IPv6 as /48 in the report and events.csv.

@@ -10,13 +10,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file involved.
         path: PathBuf,
-        /// What the OS said.
-        #[source]
-        source: std::io::Error,
+        /// What the OS said (part of the message, so not also reported as a source).
+        cause: std::io::Error,
     },
 
     /// The configuration file is not valid.
@@ -66,22 +65,21 @@ pub enum Error {
     },
 
     /// CSV writing failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Csv {
         /// The CSV file.
         path: PathBuf,
-        /// What the csv crate said.
-        #[source]
-        source: csv::Error,
+        /// What the csv crate said (part of the message).
+        cause: csv::Error,
     },
 }
 
 impl Error {
     /// Wraps an I/O error with the path it concerns.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            cause,
         }
     }
 }

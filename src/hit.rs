@@ -114,6 +114,8 @@ pub struct Event {
     pub source: Source,
     /// The client's autonomous system, when an ASN database is loaded.
     pub asn: Option<u32>,
+    /// What GeoIP says of the client address, when a database is loaded.
+    pub geo: Option<Arc<crate::enrich::GeoInfo>>,
 }
 
 /// The longest URI kept per event; longer ones are cut (scanners send megabytes of path).
@@ -267,6 +269,7 @@ impl<'m> Resolver<'m> {
             accept_language: decode(line.accept_language).into(),
             source,
             asn: None,
+            geo: None,
         }
     }
 }

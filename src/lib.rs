@@ -15,6 +15,7 @@
 pub mod aggregate;
 pub mod classify;
 pub mod config;
+pub mod enrich;
 pub mod error;
 pub mod hit;
 pub mod ingest;

@@ -183,7 +183,7 @@ fn write_with_rows(path: &Path, tmp_path: &Path, rows: &[ManifestRow]) -> Result
         for row in rows {
             w.write_record(row.record()).map_err(|e| Error::Csv {
                 path: tmp_path.to_path_buf(),
-                source: e,
+                cause: e,
             })?;
         }
         w.flush().map_err(io_tmp)?;

@@ -216,6 +216,10 @@ fn privacy_switches_hide_addresses_and_recipients() {
     for f in ["pxtrack.toml", "pxtrack.key", "manifest.csv"] {
         std::fs::copy(sample.join(f), w.path(f)).unwrap();
     }
+    std::fs::create_dir(w.path("geoip")).unwrap();
+    for f in ["demo-City.mmdb", "demo-ASN.mmdb"] {
+        std::fs::copy(sample.join("geoip").join(f), w.path("geoip").join(f)).unwrap();
+    }
     w.edit(
         "pxtrack.toml",
         "anonymize_ip = false",

@@ -612,4 +612,63 @@ fn regenerate_sample_logs() {
             "logs = [\"logs/access.log\"]",
         );
     std::fs::write(dest.join("pxtrack.toml"), config).unwrap();
+    write_demo_geoip(&dest.join("geoip"));
+    let config = std::fs::read_to_string(dest.join("pxtrack.toml")).unwrap().replace(
+        "# location = \"/var/lib/GeoIP/GeoLite2-City.mmdb\"\n# asn = \"/var/lib/GeoIP/GeoLite2-ASN.mmdb\"",
+        "location = \"geoip/demo-City.mmdb\"\nasn = \"geoip/demo-ASN.mmdb\"",
+    );
+    std::fs::write(dest.join("pxtrack.toml"), config).unwrap();
+}
+
+/// Two small GeoIP databases for the demo, written with pxtrack's MMDB writer over the
+/// documentation ranges the sample uses (and the providers' networks its machines come from).
+/// They are made up for the demo: real databases come from MaxMind or DB-IP.
+fn write_demo_geoip(dir: &Path) {
+    use pxtrack::enrich::mmdb::{MmdbWriter, Value};
+    std::fs::create_dir_all(dir).unwrap();
+    let place = |cc: &str, city: &str| {
+        Value::map([
+            ("country", Value::map([("iso_code", Value::str(cc))])),
+            (
+                "city",
+                Value::map([("names", Value::map([("en", Value::str(city))]))]),
+            ),
+        ])
+    };
+    let mut city = MmdbWriter::new("pxtrack-demo-City");
+    for (net, cc, name) in [
+        ("203.0.113.0/26", "DE", "Berlin"),
+        ("203.0.113.64/26", "FR", "Lyon"),
+        ("203.0.113.128/26", "US", "Portland"),
+        ("203.0.113.192/26", "JP", "Osaka"),
+        ("192.0.2.0/24", "NL", "Amsterdam"),
+        ("198.51.100.0/24", "GB", "London"),
+        ("66.249.64.0/19", "US", "Mountain View"),
+        ("172.224.224.0/19", "GB", "London"),
+        ("98.136.0.0/16", "US", "Sunnyvale"),
+        ("40.77.0.0/16", "US", "Boydton"),
+        ("209.222.82.0/24", "US", "Campbell"),
+        ("108.177.0.0/17", "US", "Mountain View"),
+    ] {
+        city.insert(net.parse().unwrap(), place(cc, name));
+    }
+    std::fs::write(dir.join("demo-City.mmdb"), city.to_bytes()).unwrap();
+    let mut asn = MmdbWriter::new("pxtrack-demo-ASN");
+    for (net, n, org) in [
+        ("66.249.64.0/19", 15169, "GOOGLE"),
+        ("108.177.0.0/17", 15169, "GOOGLE"),
+        ("172.224.224.0/19", 36183, "AKAMAI-AS"),
+        ("98.136.0.0/16", 36647, "YAHOO-GQ1"),
+        ("40.77.0.0/16", 8075, "MICROSOFT-CORP-MSN-AS-BLOCK"),
+        ("209.222.82.0/24", 15324, "BARRACUDA"),
+    ] {
+        asn.insert(
+            net.parse().unwrap(),
+            Value::map([
+                ("autonomous_system_number", Value::U32(n)),
+                ("autonomous_system_organization", Value::str(org)),
+            ]),
+        );
+    }
+    std::fs::write(dir.join("demo-ASN.mmdb"), asn.to_bytes()).unwrap();
 }

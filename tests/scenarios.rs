@@ -413,3 +413,69 @@ fn a_mutated_probe_then_the_real_url_is_a_scanner() {
         pairs(&[("invalid", "forged"), ("scanner", "link-probe")])
     );
 }
+
+#[test]
+fn a_forwarded_message_clicked_from_another_country() {
+    use pxtrack::enrich::mmdb::{MmdbWriter, Value};
+    let mut s = Scenario::new();
+    let place = |cc: &str| Value::map([("country", Value::map([("iso_code", Value::str(cc))]))]);
+    let mut db = MmdbWriter::new("test-Country");
+    db.insert("192.0.2.0/24".parse().unwrap(), place("DE"));
+    db.insert("2001:db8::/32".parse().unwrap(), place("JP"));
+    std::fs::write(s.w.path("country.mmdb"), db.to_bytes()).unwrap();
+    s.w.edit(
+        "pxtrack.toml",
+        "# location = \"/var/lib/GeoIP/GeoLite2-City.mmdb\"",
+        "location = \"country.mmdb\"",
+    );
+    let open = s.mint(&[
+        "mint",
+        "open",
+        "--campaign",
+        "offer",
+        "--recipient",
+        "ana@example.com",
+    ]);
+    let link = s.mint(&[
+        "mint",
+        "click",
+        "--campaign",
+        "offer",
+        "--recipient",
+        "ana@example.com",
+        "https://example.com/offer",
+    ]);
+    s.serve();
+    s.open(600, &open, OUTLOOK, "192.0.2.44");
+    s.click(700, &link, CHROME, "192.0.2.44");
+    // Two days later someone in Japan clicks: Ana forwarded it, or is travelling.
+    s.click(2 * 86_400, &link, CHROME, "2001:db8::9");
+    let (events, summary) = s.analyze();
+    assert_eq!(
+        classes(&events),
+        pairs(&[
+            ("human", "direct"),
+            ("human", "direct"),
+            ("human", "new-country")
+        ])
+    );
+    assert!(events[2]["reason"].contains("from JP") && events[2]["reason"].contains("DE"));
+    // Still counted: labelled, never dropped.
+    assert_eq!(figure(&summary, "offer", "total_clicks"), 2);
+    assert_eq!(figure(&summary, "offer", "unique_human_clicks"), 1);
+    let page = std::fs::read_dir(s.w.path("report"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("campaign-")
+        })
+        .unwrap();
+    let page = std::fs::read_to_string(page).unwrap();
+    assert!(
+        page.contains("<td>DE</td>") && page.contains("<td>JP</td>"),
+        "countries panel"
+    );
+}

@@ -6,6 +6,7 @@ use anyhow::{Context as _, Result, bail};
 use pxtrack::aggregate::{self, Classified};
 use pxtrack::classify::Classifier;
 use pxtrack::config::Config;
+use pxtrack::enrich::{ClientDetector, GeoDb};
 use pxtrack::hit::Resolver;
 use pxtrack::ingest::Ingest;
 use pxtrack::logfiles;
@@ -103,13 +104,29 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
         config.analyze.internal_networks.clone(),
         config.analyze.duplicate_window_secs,
     );
-    timings.lap("sort");
+    let mut geo = GeoDb::discover(
+        config.geoip.location.as_deref(),
+        config.geoip.asn.as_deref(),
+    )?;
+    if let Some(g) = geo.as_mut() {
+        for ev in &mut events {
+            let info = g.lookup(ev.client);
+            ev.asn = info.asn;
+            ev.geo = Some(info);
+        }
+    }
+    timings.lap("sort and geo");
     let verdicts = classifier.classify_all(&events);
     timings.lap("classify");
+    let mut clients = ClientDetector::new();
     let classified: Vec<Classified> = events
         .into_iter()
         .zip(verdicts)
-        .map(|(event, verdict)| Classified { event, verdict })
+        .map(|(event, verdict)| Classified {
+            client: clients.detect(&event.user_agent, &event.requested_with),
+            event,
+            verdict,
+        })
         .collect();
     let stats = aggregate::aggregate(&manifest, &classified);
     timings.lap("aggregate");
@@ -123,6 +140,7 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
         stats: &stats,
         generated_at_ms: chrono::Utc::now().timestamp_millis(),
         privacy: config.privacy,
+        geoip: geo.as_ref().map(GeoDb::describe),
     };
     let tera = report::templates(args.templates.as_deref())?;
     report::write_site(&report, &tera, &args.out)?;

@@ -13,7 +13,7 @@
 
 pub mod chart;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -523,9 +523,45 @@ pub struct TimelineView {
     pub rows: Vec<BucketView>,
 }
 
+/// A breakdown panel: a title and (name, count, percent) rows, largest first.
+#[derive(Debug, Serialize)]
+pub struct PanelView {
+    /// The panel's title.
+    pub title: &'static str,
+    /// What the counts are.
+    pub of: &'static str,
+    /// Rows.
+    pub rows: Vec<(String, u64, String)>,
+}
+
+fn panel<K: AsRef<str>>(
+    title: &'static str,
+    of: &'static str,
+    counts: &BTreeMap<K, u64>,
+) -> PanelView {
+    let total: u64 = counts.values().sum();
+    let mut rows: Vec<(String, u64, String)> = counts
+        .iter()
+        .map(|(k, &n)| {
+            let pct = if total == 0 {
+                0.0
+            } else {
+                100.0 * n as f64 / total as f64
+            };
+            (k.as_ref().to_string(), n, format!("{pct:.0}%"))
+        })
+        .collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    PanelView { title, of, rows }
+}
+
 /// A campaign page.
 #[derive(Debug, Serialize)]
 pub struct CampaignView {
+    /// Clients, OS, devices and countries.
+    pub panels: Vec<PanelView>,
+    /// The GeoIP databases in use, or `None` when geo is off.
+    pub geoip: Option<String>,
     /// Opens and clicks over time, when there were any.
     pub timeline: Option<TimelineView>,
     /// pxtrack version.
@@ -693,6 +729,8 @@ pub struct Report<'a> {
     pub generated_at_ms: i64,
     /// What may be shown.
     pub privacy: Privacy,
+    /// The GeoIP databases in use, or `None` when geo is off.
+    pub geoip: Option<String>,
 }
 
 /// Appends `text` to `out`, escaped for HTML text and attribute values.
@@ -780,6 +818,12 @@ impl Report<'_> {
             e(&mut html, &c.verdict.reason);
             html.push_str("</td><td class=\"mono\">");
             e(&mut html, &self.privacy.show_ip(ev.client));
+            html.push_str("</td><td>");
+            if let Some(cc) = ev.geo.as_ref().and_then(|g| g.country.as_deref()) {
+                e(&mut html, cc);
+            }
+            html.push_str("</td><td>");
+            e(&mut html, c.client.client);
             html.push_str("</td><td class=\"ua\">");
             e(&mut html, &ev.user_agent);
             html.push_str("</td><td class=\"mono\">");
@@ -988,6 +1032,13 @@ impl Report<'_> {
     /// A campaign page's view.
     pub fn campaign(&self, c: &CampaignStats, book: &RecipientBook<'_>) -> CampaignView {
         CampaignView {
+            panels: vec![
+                panel("Email clients and browsers", "counted hits", &c.clients),
+                panel("Operating systems", "human-looking hits", &c.oses),
+                panel("Devices", "human-looking hits", &c.devices),
+                panel("Countries", "human-looking hits", &c.countries),
+            ],
+            geoip: self.geoip.clone(),
             timeline: self.timeline(c),
             version: env!("CARGO_PKG_VERSION"),
             generated_at: human_time(self.generated_at_ms),
@@ -1204,7 +1255,7 @@ impl Report<'_> {
     pub fn write_campaigns_csv(&self, path: &Path, campaigns: &[FiguresView]) -> Result<()> {
         let csv_err = |e| Error::Csv {
             path: path.to_path_buf(),
-            source: e,
+            cause: e,
         };
         let mut w = csv::Writer::from_path(path).map_err(csv_err)?;
         w.write_record([
@@ -1258,7 +1309,7 @@ impl Report<'_> {
     pub fn write_recipients_csv(&self, path: &Path) -> Result<()> {
         let csv_err = |e| Error::Csv {
             path: path.to_path_buf(),
-            source: e,
+            cause: e,
         };
         let mut w = csv::Writer::from_path(path).map_err(csv_err)?;
         w.write_record([
@@ -1304,7 +1355,7 @@ impl Report<'_> {
         let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, file));
         let csv_err = |e| Error::Csv {
             path: path.to_path_buf(),
-            source: e,
+            cause: e,
         };
         w.write_record(EVENTS_HEADER).map_err(csv_err)?;
         for c in self.events {
