@@ -78,9 +78,9 @@ pub struct CampaignStats {
     /// Indices of this campaign's events, in time order.
     pub events: Vec<usize>,
     /// Counted hits by email client or browser (proxies show as such).
-    pub clients: BTreeMap<&'static str, u64>,
+    pub clients: BTreeMap<std::sync::Arc<str>, u64>,
     /// Human-looking hits by operating system.
-    pub oses: BTreeMap<&'static str, u64>,
+    pub oses: BTreeMap<std::sync::Arc<str>, u64>,
     /// Human-looking hits by device type.
     pub devices: BTreeMap<&'static str, u64>,
     /// Human-looking hits by country (GeoIP); proxies' and scanners' locations are theirs, not
@@ -262,10 +262,10 @@ pub fn aggregate(manifest: &Manifest, events: &[Classified]) -> Stats {
         let personal =
             class == HitClass::Human || (class == HitClass::Proxy && !c.verdict.machine_open);
         if counted && ev.kind != HitKind::Other {
-            *camp.clients.entry(c.client.client).or_default() += 1;
+            *camp.clients.entry(c.client.client.clone()).or_default() += 1;
         }
         if class == HitClass::Human {
-            *camp.oses.entry(c.client.os).or_default() += 1;
+            *camp.oses.entry(c.client.os.clone()).or_default() += 1;
             *camp.devices.entry(c.client.device).or_default() += 1;
             if let Some(cc) = ev.geo.as_ref().and_then(|g| g.country.as_ref()) {
                 *camp.countries.entry(cc.clone()).or_default() += 1;

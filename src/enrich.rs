@@ -224,13 +224,30 @@ impl ClientKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientInfo {
     /// "Apple Mail", "Outlook", "Chrome", "Gmail image proxy", "Unknown".
-    pub client: &'static str,
+    pub client: Arc<str>,
     /// What kind of client.
     pub kind: ClientKind,
-    /// "Windows", "macOS", "iOS", "Android", "Linux", "ChromeOS", "Unknown".
-    pub os: &'static str,
+    /// "Windows", "macOS", "iOS", "Android", "Linux", "Unknown", ...
+    pub os: Arc<str>,
     /// "desktop", "mobile", "tablet", "unknown".
     pub device: &'static str,
+}
+
+/// uap-core's browser and OS patterns (Apache-2.0), vendored as JSON: see
+/// `src/enrich/uap/README.md`.
+const UAP_REGEXES: &str = include_str!("enrich/uap/regexes.json");
+
+/// The ua-parser extractor, built on first use (it compiles a few hundred patterns, about a
+/// tenth of a second) and shared by every thread.
+fn uap() -> Option<&'static ua_parser::Extractor<'static>> {
+    static EXTRACTOR: std::sync::OnceLock<Option<ua_parser::Extractor<'static>>> =
+        std::sync::OnceLock::new();
+    EXTRACTOR
+        .get_or_init(|| {
+            let regexes: ua_parser::Regexes<'static> = serde_json::from_str(UAP_REGEXES).ok()?;
+            ua_parser::Extractor::try_from(regexes).ok()
+        })
+        .as_ref()
 }
 
 /// How a client rule matches.
@@ -268,9 +285,10 @@ const fn cr(pattern: ClientMatch, client: &'static str, kind: ClientKind) -> Cli
 use ClientKind::{Browser, EmailClient, MailProxy, Other};
 use ClientMatch::{App, BareWebkit, Ua, UaExact};
 
-/// Client rules, in order. Mail clients and proxies come before browsers, because many mail
-/// clients embed a browser engine and carry its tokens. Sources: device-detector
-/// `regexes/client/pim.yml` and `hints/apps.yml`, uap-core, as collected in the reference notes.
+/// Client rules, in order, checked before uap-core's browser patterns: many mail clients embed a
+/// browser engine and carry its tokens, and uap-core knows few mail clients. Sources:
+/// device-detector `regexes/client/pim.yml` and `hints/apps.yml`, uap-core, as collected in the
+/// reference notes.
 pub const CLIENT_RULES: &[ClientRule] = &[
     cr(Ua("GoogleImageProxy"), "Gmail image proxy", MailProxy),
     cr(Ua("YahooMailProxy"), "Yahoo image proxy", MailProxy),
@@ -318,18 +336,7 @@ pub const CLIENT_RULES: &[ClientRule] = &[
     cr(Ua("Foxmail/"), "Foxmail", EmailClient),
     cr(BareWebkit, "Apple Mail", EmailClient),
     cr(Ua("Teams/"), "Microsoft Teams", Browser),
-    cr(Ua("SamsungBrowser/"), "Samsung Internet", Browser),
-    cr(Ua("Edg/"), "Edge", Browser),
-    cr(Ua("Edge/"), "Edge", Browser),
-    cr(Ua("OPR/"), "Opera", Browser),
     cr(Ua("; wv)"), "Android WebView", Browser),
-    cr(Ua("CriOS/"), "Chrome", Browser),
-    cr(Ua("FxiOS/"), "Firefox", Browser),
-    cr(Ua("Firefox/"), "Firefox", Browser),
-    cr(Ua("Chrome/"), "Chrome", Browser),
-    cr(Ua("Safari/"), "Safari", Browser),
-    cr(Ua("curl/"), "curl", Other),
-    cr(Ua("python-requests/"), "python-requests", Other),
 ];
 
 /// Operating systems by platform token, in order.
@@ -386,28 +393,53 @@ impl ClientDetector {
     }
 }
 
-/// Detects without a cache.
+/// Detects without a cache: the client rules first, then uap-core's browser and OS families,
+/// then pxtrack's own platform tokens for what uap-core leaves as "Other".
 pub fn detect(ua: &str, requested_with: &str) -> ClientInfo {
     let rule = CLIENT_RULES.iter().find(|r| r.matches(ua, requested_with));
-    let (client, kind) = rule.map_or(("Unknown", Other), |r| (r.client, r.kind));
-    if kind == MailProxy {
+    if let Some(r) = rule.filter(|r| r.kind == MailProxy) {
         // A proxy's request says nothing about the reader's system.
         return ClientInfo {
-            client,
-            kind,
-            os: "Unknown",
+            client: Arc::from(r.client),
+            kind: r.kind,
+            os: Arc::from("Unknown"),
             device: "unknown",
         };
     }
-    let os = OS_RULES
-        .iter()
-        .find(|(t, _)| ua.contains(t))
-        .map_or("Unknown", |(_, os)| os);
-    let device = if ua.contains("iPad") || (os == "Android" && !ua.contains("Mobile")) {
+    let parsed = uap().map(|x| (x.ua.extract(ua), x.os.extract(ua)));
+    let (client, kind): (Arc<str>, ClientKind) = match (rule, &parsed) {
+        (Some(r), _) => (Arc::from(r.client), r.kind),
+        (None, Some((Some(b), _))) if b.family != "Other" => {
+            (Arc::from(b.family.as_ref()), Browser)
+        }
+        _ => (Arc::from("Unknown"), Other),
+    };
+    let os: Arc<str> = match parsed.as_ref().and_then(|(_, o)| o.as_ref()) {
+        Some(o) if o.os != "Other" => Arc::from(match o.os.as_ref() {
+            "Mac OS X" => "macOS",
+            "Chrome OS" => "ChromeOS",
+            other => other,
+        }),
+        _ => Arc::from(
+            OS_RULES
+                .iter()
+                .find(|(t, _)| ua.contains(t))
+                .map_or("Unknown", |(_, os)| *os),
+        ),
+    };
+    let desktop_os = [
+        "Windows", "macOS", "Linux", "ChromeOS", "Ubuntu", "Fedora", "Debian",
+    ]
+    .iter()
+    .any(|d| os.starts_with(d));
+    let device = if ua.contains("iPad") || (os.as_ref() == "Android" && !ua.contains("Mobile")) {
         "tablet"
-    } else if ua.contains("iPhone") || ua.contains("Mobile") || matches!(os, "Android" | "iOS") {
+    } else if ua.contains("iPhone")
+        || ua.contains("Mobile")
+        || matches!(os.as_ref(), "Android" | "iOS")
+    {
         "mobile"
-    } else if matches!(os, "Windows" | "macOS" | "Linux" | "ChromeOS") {
+    } else if desktop_os {
         "desktop"
     } else {
         "unknown"
@@ -590,10 +622,14 @@ mod tests {
         ];
         for (ua, xrw, client, os, device) in cases {
             let c = detect(ua, xrw);
-            assert_eq!((c.client, c.os, c.device), (client, os, device), "{ua}");
+            assert_eq!(
+                (c.client.as_ref(), c.os.as_ref(), c.device),
+                (client, os, device),
+                "{ua}"
+            );
         }
         let hostile = format!("<script>{}", "A".repeat(10_000));
-        assert_eq!(detect(&hostile, "").client, "Unknown");
+        assert_eq!(detect(&hostile, "").client.as_ref(), "Unknown");
     }
 
     #[test]

@@ -823,7 +823,7 @@ impl Report<'_> {
                 e(&mut html, cc);
             }
             html.push_str("</td><td>");
-            e(&mut html, c.client.client);
+            e(&mut html, &c.client.client);
             html.push_str("</td><td class=\"ua\">");
             e(&mut html, &ev.user_agent);
             html.push_str("</td><td class=\"mono\">");
