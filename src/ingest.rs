@@ -143,15 +143,20 @@ impl<'m> Ingest<'m> {
 
     /// Lines read, hits, other requests and rejected lines over all files.
     pub fn totals(&self) -> FileTally {
-        let mut t = FileTally::default();
-        for f in &self.files {
-            t.lines += f.lines;
-            t.hits += f.hits;
-            t.other += f.other;
-            t.rejected += f.rejected;
-            t.pxtrack_format += f.pxtrack_format;
-            t.combined_format += f.combined_format;
-        }
-        t
+        sum(&self.files)
     }
+}
+
+/// Adds up per-file tallies (read errors are per file and not carried).
+pub fn sum(files: &[FileTally]) -> FileTally {
+    let mut t = FileTally::default();
+    for f in files {
+        t.lines += f.lines;
+        t.hits += f.hits;
+        t.other += f.other;
+        t.rejected += f.rejected;
+        t.pxtrack_format += f.pxtrack_format;
+        t.combined_format += f.combined_format;
+    }
+    t
 }

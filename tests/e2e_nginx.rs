@@ -525,17 +525,7 @@ fn mint_serve_and_analyze_through_real_nginx() {
         rejected.contains("this is not an access log line"),
         "rejected example shown"
     );
-    let page = std::fs::read_dir(w.path("report"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("campaign-")
-        })
-        .unwrap();
-    let page = std::fs::read_to_string(page).unwrap();
+    let page = util::campaign_page(&w.path("report"));
     assert!(
         page.contains("Thunderbird/128.3.0") && page.contains("66.249.93.1"),
         "the hit log lists raw hits"

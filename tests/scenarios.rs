@@ -293,21 +293,8 @@ fn apple_mpp_prefetch_then_a_real_open() {
     assert_eq!(figure(&summary, "news", "unique_human_opens"), 2);
     assert_eq!(figure(&summary, "news", "machine_opens"), 2);
     assert_eq!(figure(&summary, "news", "total_opens"), 4);
-    let page = std::fs::read_dir(s.w.path("report"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("campaign-")
-        })
-        .unwrap();
-    assert!(
-        std::fs::read_to_string(page)
-            .unwrap()
-            .contains("opened (proxy only)")
-    );
+    let page = util::campaign_page(&s.w.path("report"));
+    assert!(page.contains("opened (proxy only)"));
 }
 
 #[test]
@@ -463,17 +450,7 @@ fn a_forwarded_message_clicked_from_another_country() {
     // Still counted: labelled, never dropped.
     assert_eq!(figure(&summary, "offer", "total_clicks"), 2);
     assert_eq!(figure(&summary, "offer", "unique_human_clicks"), 1);
-    let page = std::fs::read_dir(s.w.path("report"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("campaign-")
-        })
-        .unwrap();
-    let page = std::fs::read_to_string(page).unwrap();
+    let page = util::campaign_page(&s.w.path("report"));
     assert!(
         page.contains("<td>DE</td>") && page.contains("<td>JP</td>"),
         "countries panel"

@@ -904,16 +904,7 @@ impl Report<'_> {
 
     /// The overview page's view.
     pub fn overview(&self) -> OverviewView {
-        let totals = {
-            let mut t = FileTally::default();
-            for f in self.files {
-                t.lines += f.lines;
-                t.hits += f.hits;
-                t.other += f.other;
-                t.rejected += f.rejected;
-            }
-            t
-        };
+        let totals = crate::ingest::sum(self.files);
         let mut opens = [0u64; 7];
         let mut clicks = [0u64; 7];
         for c in self.events {

@@ -363,3 +363,18 @@ pub fn read_events(path: &Path) -> Vec<std::collections::HashMap<String, String>
         })
         .collect()
 }
+
+/// The first campaign page of a report directory.
+pub fn campaign_page(report: &Path) -> String {
+    let page = std::fs::read_dir(report)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("campaign-")
+        })
+        .expect("a campaign page");
+    std::fs::read_to_string(page).unwrap()
+}
