@@ -26,7 +26,7 @@ Examples:
   pxtrack init --dir ~/pxtrack --base-url https://t.example.com
   export PXTRACK_CONFIG=~/pxtrack/pxtrack.toml
   pxtrack mint open --campaign launch --recipient ana@example.com --html
-  pxtrack mint click --campaign launch --recipient ana@example.com --label pricing https://example.com/pricing
+  pxtrack mint click --campaign launch --recipient ana@example.com https://example.com/
   pxtrack nginx --out /etc/pxtrack/nginx
   pxtrack analyze /var/log/nginx/ --out report
   pxtrack analyze --demo          # the bundled sample logs")]

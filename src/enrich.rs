@@ -367,10 +367,12 @@ impl ClientRule {
     }
 }
 
-/// Detects clients with a cache per distinct (user agent, `X-Requested-With`).
+/// Detects clients with a cache per distinct (user agent, `X-Requested-With`). Lookups borrow:
+/// the per-event path allocates nothing once a pair has been seen.
 #[derive(Default)]
 pub struct ClientDetector {
-    cache: HashMap<(Arc<str>, Box<str>), Arc<ClientInfo>>,
+    cache: HashMap<Arc<str>, HashMap<Box<str>, Arc<ClientInfo>>>,
+    entries: usize,
 }
 
 impl ClientDetector {
@@ -381,13 +383,21 @@ impl ClientDetector {
 
     /// The client, OS and device of a request.
     pub fn detect(&mut self, ua: &Arc<str>, requested_with: &str) -> Arc<ClientInfo> {
-        let key = (ua.clone(), Box::from(requested_with));
-        if let Some(hit) = self.cache.get(&key) {
+        if let Some(hit) = self
+            .cache
+            .get(ua.as_ref())
+            .and_then(|m| m.get(requested_with))
+        {
             return hit.clone();
         }
         let info = Arc::new(detect(ua, requested_with));
-        if self.cache.len() < 200_000 {
-            self.cache.insert(key, info.clone());
+        // Keys come from logs; the cache stops growing at 200,000 pairs.
+        if self.entries < 200_000 {
+            self.entries += 1;
+            self.cache
+                .entry(ua.clone())
+                .or_default()
+                .insert(Box::from(requested_with), info.clone());
         }
         info
     }
