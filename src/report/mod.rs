@@ -1392,7 +1392,7 @@ impl Report<'_> {
             };
             let source = self.source(ev.source);
             let record: [&str; 21] = [
-                &rfc3339_fast(ev.time_ms, &mut time_buf),
+                rfc3339_fast(ev.time_ms, &mut time_buf),
                 ev.kind.as_str(),
                 ev.token_status.as_str(),
                 text(|r| &r.campaign),
