@@ -4,7 +4,7 @@
 //! Order matters for duplicate detection, so files are read oldest first: for one base name,
 //! `access.log.3.gz`, `access.log.2.gz`, `access.log.1`, then `access.log`.
 //!
-//! Key functions: [`discover`], [`with_rotations`], [`open`], [`for_each_line`].
+//! Key functions: [`discover`], [`with_rotations`], [`open`], [`from_reader`], [`for_each_line`].
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -156,13 +156,6 @@ pub fn for_each_line(
             Err(e) => return Err((n, e)),
         }
     }
-}
-
-/// Reads a whole file into memory through [`open`]; for tests and small inputs.
-pub fn read_all(path: &Path) -> io::Result<Vec<u8>> {
-    let mut v = Vec::new();
-    open(path)?.read_to_end(&mut v)?;
-    Ok(v)
 }
 
 #[cfg(test)]
