@@ -24,7 +24,7 @@
 //!
 //! Key types: [`HitClass`], [`Verdict`], [`Classifier`].
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt as _};
 use std::net::IpAddr;
 use std::sync::Arc;
 

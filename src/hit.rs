@@ -7,7 +7,7 @@
 //!
 //! Key types: [`Event`], [`HitKind`], [`TokenStatus`], [`Resolver`].
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt as _};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -89,13 +89,13 @@ pub struct Event {
     /// The manifest row, for valid and expired tokens.
     pub row: Option<usize>,
     /// The token text (for kinds open and click), as requested.
-    pub token: Box<str>,
+    pub token: Arc<str>,
     /// Client address.
     pub client: IpAddr,
     /// Request method; empty for a junk request line.
-    pub method: Box<str>,
+    pub method: Arc<str>,
     /// Request target (or the whole junk request line).
-    pub uri: Box<str>,
+    pub uri: Arc<str>,
     /// Response status.
     pub status: u16,
     /// Body bytes sent.
@@ -103,13 +103,13 @@ pub struct Event {
     /// User agent, interned.
     pub user_agent: Arc<str>,
     /// Referer.
-    pub referer: Box<str>,
+    pub referer: Arc<str>,
     /// `X-Requested-With`.
-    pub requested_with: Box<str>,
+    pub requested_with: Arc<str>,
     /// `Sec-Purpose` or, failing that, `Purpose`.
-    pub purpose: Box<str>,
+    pub purpose: Arc<str>,
     /// `Accept-Language`.
-    pub accept_language: Box<str>,
+    pub accept_language: Arc<str>,
     /// Where the line came from.
     pub source: Source,
     /// The client's autonomous system, when an ASN database is loaded.
@@ -128,7 +128,10 @@ pub struct Resolver<'m> {
     open_prefix: Vec<u8>,
     click_prefix: Vec<u8>,
     tokens: HashMap<(TokenKind, Box<[u8]>), TokenLookup>,
-    user_agents: HashMap<Box<str>, Arc<str>>,
+    /// Interned text: user agents, methods, URIs, tokens and headers repeat across millions
+    /// of lines, so each distinct string is stored once.
+    strings: HashMap<Box<str>, Arc<str>>,
+    empty: Arc<str>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -150,7 +153,8 @@ impl<'m> Resolver<'m> {
             open_prefix: format!("{path_prefix}/o/").into_bytes(),
             click_prefix: format!("{path_prefix}/c/").into_bytes(),
             tokens: HashMap::new(),
-            user_agents: HashMap::new(),
+            strings: HashMap::new(),
+            empty: Arc::from(""),
         }
     }
 
@@ -190,14 +194,23 @@ impl<'m> Resolver<'m> {
         found
     }
 
-    fn intern(&mut self, ua: &[u8]) -> Arc<str> {
-        let text = decode(ua);
-        if let Some(a) = self.user_agents.get(text.as_ref()) {
+    /// The decoded text of a raw field, shared with every earlier occurrence.
+    fn intern(&mut self, raw: &[u8]) -> Arc<str> {
+        if raw.is_empty() {
+            // Most optional headers are absent: no hashing for them.
+            return self.empty.clone();
+        }
+        self.intern_str(&decode(raw))
+    }
+
+    fn intern_str(&mut self, text: &str) -> Arc<str> {
+        if let Some(a) = self.strings.get(text) {
             return a.clone();
         }
-        let a: Arc<str> = Arc::from(text.as_ref());
-        if self.user_agents.len() < 1_000_000 {
-            self.user_agents.insert(text.into(), a.clone());
+        let a: Arc<str> = Arc::from(text);
+        // Log text is attacker-chosen: past a million distinct strings, stop remembering.
+        if self.strings.len() < 1_000_000 {
+            self.strings.insert(text.into(), a.clone());
         }
         a
     }
@@ -210,9 +223,9 @@ impl<'m> Resolver<'m> {
             None => (HitKind::Other, None),
         };
         let (token_status, forgery, row, token) = match token_text {
-            None => (TokenStatus::None, None, None, Box::from("")),
+            None => (TokenStatus::None, None, None, Arc::from("")),
             Some((tk, text)) => {
-                let shown: Box<str> = decode(&text[..text.len().min(256)]).into();
+                let shown = self.intern(&text[..text.len().min(256)]);
                 match self.lookup(tk, text) {
                     TokenLookup::Forged(f) => (TokenStatus::Forged, Some(f), None, shown),
                     TokenLookup::NotInManifest => (TokenStatus::Unknown, None, None, shown),
@@ -258,15 +271,15 @@ impl<'m> Resolver<'m> {
             row,
             token,
             client: line.client,
-            method: decode(line.request.method).into(),
-            uri: uri.into(),
+            method: self.intern(line.request.method),
+            uri: self.intern_str(&uri),
             status: line.status,
             bytes_sent: line.bytes_sent,
             user_agent: self.intern(line.user_agent),
-            referer: decode(line.referer).into(),
-            requested_with: decode(line.requested_with).into(),
-            purpose: decode(purpose).into(),
-            accept_language: decode(line.accept_language).into(),
+            referer: self.intern(line.referer),
+            requested_with: self.intern(line.requested_with),
+            purpose: self.intern(purpose),
+            accept_language: self.intern(line.accept_language),
             source,
             asn: None,
             geo: None,
