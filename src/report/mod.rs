@@ -1536,6 +1536,19 @@ fn check_replaceable(out: &Path) -> Result<()> {
 }
 
 fn build_into(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result<()> {
+    // events.csv is the largest file and needs nothing the pages produce: it is written on the
+    // second core while this one renders the pages.
+    std::thread::scope(|scope| {
+        let csv = scope.spawn(|| report.write_events_csv(&dir.join("events.csv")));
+        let pages = build_pages(report, tera, dir);
+        let csv = csv
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        pages.and(csv)
+    })
+}
+
+fn build_pages(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result<()> {
     let write = |name: &str, bytes: &[u8]| -> Result<()> {
         let p = dir.join(name);
         fs::write(&p, bytes).map_err(|e| Error::io(&p, e))
@@ -1591,7 +1604,7 @@ fn build_into(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result<()> 
     if report.privacy.recipient_detail {
         report.write_recipients_csv(&dir.join("recipients.csv"))?;
     }
-    report.write_events_csv(&dir.join("events.csv"))
+    Ok(())
 }
 
 #[cfg(test)]
