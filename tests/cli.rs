@@ -290,3 +290,38 @@ fn templates_directory_overrides_one_page() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("template"));
     assert!(w.path("site/about.html").is_file());
 }
+
+#[test]
+fn reading_large_files_in_two_halves_changes_nothing() {
+    // PXTRACK_SPLIT_BYTES=1 makes every plain log "large", so each is read on two cores.
+    let w = Work::new();
+    w.ok(&["analyze", "--demo", "--out", "whole", "--quiet"]);
+    let out = w
+        .cmd()
+        .env("PXTRACK_SPLIT_BYTES", "1")
+        .args(["analyze", "--demo", "--out", "halves", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = |dir: &str, f: &str| {
+        std::fs::read_to_string(w.path(dir).join(f))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.contains("Built by pxtrack"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for f in [
+        "events.csv",
+        "recipients.csv",
+        "campaigns.csv",
+        "rejected.html",
+        "index.html",
+    ] {
+        assert_eq!(text("whole", f), text("halves", f), "{f} differs");
+    }
+}

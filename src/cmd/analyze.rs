@@ -71,21 +71,60 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
         .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
         .sum();
     let progress = progress_bar(total_bytes, args.quiet);
+    let split_bytes = std::env::var("PXTRACK_SPLIT_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(SPLIT_BYTES);
     for path in &files {
         let file = ingest.start_file();
-        let raw =
-            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        let reader = logfiles::from_reader(progress.wrap_read(raw))
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let result = logfiles::for_each_line(reader, |n, line| ingest.line(file, n, line));
-        if let Err((n, e)) = result {
-            let msg = format!("reading stopped after line {n}: {e}");
-            eprintln!(
-                "pxtrack: warning: {}: {}",
-                terminal_safe(&path.display().to_string()),
-                msg
-            );
-            ingest.file_error(file, msg);
+        let second_half = match split_point(path, split_bytes) {
+            Ok(Some(mid)) => Some(mid),
+            Ok(None) => None,
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let (first_len, errors) = match second_half {
+            None => (
+                None,
+                vec![read_range(&mut ingest, file, path, 0, None, &progress)],
+            ),
+            Some(mid) => {
+                // Two halves, one per core, each with its own token and string caches; the second
+                // is renumbered after the first when they are merged.
+                let mut second = Ingest::new(Resolver::new(
+                    &manifest,
+                    &keys,
+                    &config.base_url.path_prefix,
+                ));
+                let second_file = second.start_file();
+                let (a, b) = std::thread::scope(|scope| {
+                    let handle = scope
+                        .spawn(|| read_range(&mut second, second_file, path, mid, None, &progress));
+                    let a = read_range(&mut ingest, file, path, 0, Some(mid), &progress);
+                    let b = handle
+                        .join()
+                        .unwrap_or_else(|p| std::panic::resume_unwind(p));
+                    (a, b)
+                });
+                let offset = ingest.lines_in(file);
+                ingest.absorb(file, second, offset);
+                (Some(offset), vec![a, b])
+            }
+        };
+        for (half, result) in errors.into_iter().enumerate() {
+            if let Err((n, e)) = result {
+                let after = if half == 1 {
+                    n + first_len.unwrap_or(0)
+                } else {
+                    n
+                };
+                let msg = format!("reading stopped after line {after}: {e}");
+                eprintln!(
+                    "pxtrack: warning: {}: {}",
+                    terminal_safe(&path.display().to_string()),
+                    msg
+                );
+                ingest.file_error(file, msg);
+            }
         }
     }
 
@@ -170,6 +209,53 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Plain files at least this large are read as two halves on two cores.
+const SPLIT_BYTES: u64 = 64 << 20;
+
+/// Where to cut a plain (not gzipped) file of at least `min_bytes` in two: just after the first
+/// line end past its middle. `None` for small or compressed files, or a middle with no line end.
+fn split_point(path: &Path, min_bytes: u64) -> std::io::Result<Option<u64>> {
+    use std::io::{BufRead as _, Read as _, Seek as _};
+    let mut f = std::fs::File::open(path)?;
+    let size = f.metadata()?.len();
+    if size < min_bytes.max(2) {
+        return Ok(None);
+    }
+    let mut magic = [0u8; 2];
+    f.read_exact(&mut magic)?;
+    if magic == [0x1f, 0x8b] {
+        return Ok(None);
+    }
+    f.seek(std::io::SeekFrom::Start(size / 2))?;
+    let mut rest = Vec::new();
+    let n = std::io::BufReader::new(f).read_until(b'\n', &mut rest)?;
+    let mid = size / 2 + n as u64;
+    Ok((rest.ends_with(b"\n") && mid < size).then_some(mid))
+}
+
+/// Reads lines `start..end` (bytes) of `path` into `ingest` as file `file`, numbering from 1.
+fn read_range(
+    ingest: &mut Ingest<'_>,
+    file: u32,
+    path: &Path,
+    start: u64,
+    end: Option<u64>,
+    progress: &indicatif::ProgressBar,
+) -> Result<u64, (u64, std::io::Error)> {
+    use std::io::{Read as _, Seek as _};
+    let open = || -> std::io::Result<Box<dyn std::io::BufRead + Send>> {
+        let mut raw = std::fs::File::open(path)?;
+        raw.seek(std::io::SeekFrom::Start(start))?;
+        let raw: Box<dyn std::io::Read + Send> = match end {
+            Some(e) => Box::new(raw.take(e - start)),
+            None => Box::new(raw),
+        };
+        logfiles::from_reader(progress.wrap_read(raw))
+    };
+    let reader = open().map_err(|e| (0, e))?;
+    logfiles::for_each_line(reader, |n, line| ingest.line(file, n, line))
 }
 
 /// Phase timings on stderr when `PXTRACK_TIMINGS` is set: for benchmarks and profiling.
