@@ -27,3 +27,23 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
     th.addEventListener("keydown", function (e) { if (e.key === "Enter") { sort(); } });
   });
 });
+
+// Optional: a filter box above each sortable table that hides rows not containing the text.
+document.querySelectorAll("table.sortable").forEach(function (table, n) {
+  var body = table.tBodies[0];
+  if (!body || body.rows.length < 10) { return; }
+  var input = document.createElement("input");
+  input.type = "search";
+  input.placeholder = "Filter rows";
+  input.className = "filter";
+  input.setAttribute("aria-label", "Filter the rows of the table below");
+  input.id = "filter-" + n;
+  input.addEventListener("input", function () {
+    var needle = input.value.toLowerCase();
+    Array.prototype.forEach.call(body.rows, function (row) {
+      row.hidden = needle !== "" && row.textContent.toLowerCase().indexOf(needle) === -1;
+    });
+  });
+  var wrap = table.parentNode;
+  wrap.parentNode.insertBefore(input, wrap);
+});
