@@ -158,15 +158,23 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
     let verdicts = classifier.classify_all(&events);
     timings.lap("classify");
     let mut clients = ClientDetector::new();
-    let classified: Vec<Classified> = events
-        .into_iter()
-        .zip(verdicts)
-        .map(|(event, verdict)| Classified {
-            client: clients.detect(&event.user_agent, &event.requested_with),
-            event,
-            verdict,
-        })
-        .collect();
+    // Move events into their classified form a sixteenth at a time, giving the old vector's
+    // memory back as it empties: holding both in full was the run's peak.
+    let mut classified: Vec<Classified> = Vec::with_capacity(events.len());
+    let mut verdicts = verdicts.into_iter();
+    let step = (events.len() / 16).max(1 << 14);
+    while !events.is_empty() {
+        let k = step.min(events.len());
+        for event in events.drain(..k) {
+            let verdict = verdicts.next().expect("one verdict per event");
+            classified.push(Classified {
+                client: clients.detect(&event.user_agent, &event.requested_with),
+                event,
+                verdict,
+            });
+        }
+        events.shrink_to_fit();
+    }
     let stats = aggregate::aggregate(&manifest, &classified);
     timings.lap("aggregate");
 
