@@ -1,4 +1,4 @@
-//! Aggregation: classified events into the figures the report shows.
+//! Aggregation: classified events into the figures the report shows, one event at a time.
 //!
 //! What counts: a hit whose class is `human` or `proxy` is a *counted* open or click (a proxy
 //! open is the only open Gmail and Yahoo give). `scanner` and `bot` are machine traffic;
@@ -11,14 +11,36 @@
 //! are opens, but machine opens. A click implies an open: image-blocking clients never load the
 //! pixel, so a recipient who clicked is counted as having opened.
 //!
-//! Key types: [`Classified`], [`Stats`], [`CampaignStats`], [`LinkStats`], [`RecipientStats`].
+//! The [`Aggregator`] sees each event once and keeps no event list: its memory grows with the
+//! manifest, the distinct minutes of activity and a bounded sample of hits per campaign, link
+//! and token (the rows the pages show), never with the length of the log. Every event is in
+//! `events.csv`, which is written as the events stream past.
+//!
+//! Key types: [`Classified`], [`Aggregator`], [`Stats`], [`CampaignStats`], [`LinkStats`],
+//! [`RecipientStats`], [`Sample`], [`TimeCounts`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::classify::{HitClass, Verdict};
-use crate::hit::{Event, HitKind};
+use crate::enrich::{ClientInfo, GeoInfo};
+use crate::hit::{Event, HitKind, Source, TokenStatus};
 use crate::manifest::Manifest;
 use crate::token::TokenKind;
+
+/// Hits kept per campaign for its page; the rest are in `events.csv`.
+pub const CAMPAIGN_SAMPLE: usize = 500;
+
+/// Hits kept per tracked link for its page.
+pub const LINK_SAMPLE: usize = 100;
+
+/// Hits kept per token for its section. Small, because the sample is held per token: this is
+/// what keeps memory flat when the same tokens are hit for months.
+pub const TOKEN_SAMPLE: usize = 10;
+
+/// Hits on forged or unknown tokens kept for the overview.
+pub const UNATTRIBUTED_SAMPLE: usize = 1000;
 
 /// An event with its verdict and the client that made it.
 #[derive(Debug, Clone)]
@@ -28,7 +50,62 @@ pub struct Classified {
     /// Its class, detail and reason.
     pub verdict: Verdict,
     /// Email client or browser, OS and device.
-    pub client: std::sync::Arc<crate::enrich::ClientInfo>,
+    pub client: Arc<ClientInfo>,
+}
+
+/// What the pages show of one hit: a kept copy of the few fields a hit row needs.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Request time, ms.
+    pub time_ms: i64,
+    /// Pixel, link or other.
+    pub kind: HitKind,
+    /// The token's verdict.
+    pub token_status: TokenStatus,
+    /// Manifest row.
+    pub row: Option<usize>,
+    /// Client address.
+    pub client: IpAddr,
+    /// Response status.
+    pub status: u16,
+    /// Request method.
+    pub method: Arc<str>,
+    /// User agent.
+    pub user_agent: Arc<str>,
+    /// GeoIP, when on.
+    pub geo: Option<Arc<GeoInfo>>,
+    /// Class, detail and reason.
+    pub verdict: Verdict,
+    /// Email client or browser name.
+    pub client_name: Arc<str>,
+    /// Where the line came from.
+    pub source: Source,
+}
+
+impl Sample {
+    /// The sample of a classified event.
+    pub fn of(c: &Classified) -> Self {
+        let e = &c.event;
+        Sample {
+            time_ms: e.time_ms,
+            kind: e.kind,
+            token_status: e.token_status,
+            row: e.row,
+            client: e.client,
+            status: e.status,
+            method: e.method.clone(),
+            user_agent: e.user_agent.clone(),
+            geo: e.geo.clone(),
+            verdict: c.verdict.clone(),
+            client_name: c.client.client.clone(),
+            source: e.source,
+        }
+    }
+
+    /// The GeoIP country, if known.
+    pub fn country(&self) -> Option<&str> {
+        self.geo.as_ref().and_then(|g| g.country.as_deref())
+    }
 }
 
 /// Counts per class, indexed by [`HitClass::index`].
@@ -37,6 +114,74 @@ pub type ClassCounts = [u64; 7];
 /// True for the classes that count as an open or click.
 pub fn counts(class: HitClass) -> bool {
     matches!(class, HitClass::Human | HitClass::Proxy)
+}
+
+/// Opens and clicks by class over time, at the finest granularity the eventual chart may need:
+/// minutes, coarsened to hours and then days when the activity spans too many of them (a chart of
+/// a span that long has buckets of whole hours or whole days, so no precision is lost), which
+/// bounds memory by a constant however long the log.
+#[derive(Debug, Clone)]
+pub struct TimeCounts {
+    /// Granule width, seconds: 60, 3600 or 86,400.
+    pub granule_secs: i64,
+    /// Granule start (seconds since the epoch) -> opens and clicks by class.
+    pub counts: BTreeMap<i64, [ClassCounts; 2]>,
+}
+
+/// Past this many granules the granule widens.
+const MAX_GRANULES: usize = 20_000;
+
+impl Default for TimeCounts {
+    fn default() -> Self {
+        TimeCounts {
+            granule_secs: 60,
+            counts: BTreeMap::new(),
+        }
+    }
+}
+
+impl TimeCounts {
+    /// Counts an open (`kind` 0) or click (`kind` 1).
+    pub fn add(&mut self, ms: i64, kind: usize, class: HitClass) {
+        let g = self.granule_secs;
+        let key = (ms / 1000).div_euclid(g) * g;
+        self.counts.entry(key).or_insert([[0; 7]; 2])[kind][class.index()] += 1;
+        if self.counts.len() > MAX_GRANULES {
+            self.widen();
+        }
+    }
+
+    fn widen(&mut self) {
+        let g = match self.granule_secs {
+            60 => 3600,
+            _ => 86_400,
+        };
+        if g == self.granule_secs {
+            return;
+        }
+        let mut wider: BTreeMap<i64, [ClassCounts; 2]> = BTreeMap::new();
+        for (k, v) in std::mem::take(&mut self.counts) {
+            let slot = wider.entry(k.div_euclid(g) * g).or_insert([[0; 7]; 2]);
+            for kind in 0..2 {
+                for c in 0..7 {
+                    slot[kind][c] += v[kind][c];
+                }
+            }
+        }
+        self.granule_secs = g;
+        self.counts = wider;
+    }
+}
+
+/// One token's hits in a recipient's section.
+#[derive(Debug, Clone)]
+pub struct TokenHits {
+    /// Manifest row of the token.
+    pub row: usize,
+    /// Kept hits (indices into [`Stats::samples`]), the first [`TOKEN_SAMPLE`].
+    pub hits: Vec<u32>,
+    /// All hits on the token.
+    pub total: u64,
 }
 
 /// Figures for one campaign.
@@ -71,16 +216,24 @@ pub struct CampaignStats {
     pub first_activity_ms: Option<i64>,
     /// Time of the last counted hit, ms.
     pub last_activity_ms: Option<i64>,
+    /// Time of the first and last hit of any class, ms.
+    pub first_hit_ms: Option<i64>,
+    /// See `first_hit_ms`.
+    pub last_hit_ms: Option<i64>,
     /// Per tracked link.
     pub links: Vec<LinkStats>,
     /// Per recipient, in manifest order.
     pub recipient_stats: Vec<RecipientStats>,
-    /// Indices of this campaign's events, in time order.
-    pub events: Vec<usize>,
+    /// Hits of any class on this campaign's tokens.
+    pub hit_count: u64,
+    /// The first [`CAMPAIGN_SAMPLE`] of them (indices into [`Stats::samples`]).
+    pub hits: Vec<u32>,
+    /// Opens and clicks by class over time.
+    pub timeline: TimeCounts,
     /// Counted hits by email client or browser (proxies show as such).
-    pub clients: BTreeMap<std::sync::Arc<str>, u64>,
+    pub clients: BTreeMap<Arc<str>, u64>,
     /// Human-looking hits by operating system.
-    pub oses: BTreeMap<std::sync::Arc<str>, u64>,
+    pub oses: BTreeMap<Arc<str>, u64>,
     /// Human-looking hits by device type.
     pub devices: BTreeMap<&'static str, u64>,
     /// Human-looking hits by country (GeoIP); proxies' and scanners' locations are theirs, not
@@ -127,6 +280,10 @@ pub struct LinkStats {
     pub first_click_ms: Option<i64>,
     /// Last counted click, ms.
     pub last_click_ms: Option<i64>,
+    /// Hits of any class on the link's tokens.
+    pub hit_count: u64,
+    /// The first [`LINK_SAMPLE`] of them (indices into [`Stats::samples`]).
+    pub hits: Vec<u32>,
 }
 
 /// Figures for one recipient of a campaign.
@@ -152,6 +309,8 @@ pub struct RecipientStats {
     pub first_open_ms: Option<i64>,
     /// Last counted hit, ms.
     pub last_activity_ms: Option<i64>,
+    /// The recipient's tokens with hits, in first-hit order.
+    pub tokens: Vec<TokenHits>,
 }
 
 impl RecipientStats {
@@ -179,8 +338,22 @@ pub struct Stats {
     /// Hits on pixel and link URLs that name no manifest row (forged or unknown tokens), by kind:
     /// index 0 opens, 1 clicks.
     pub unattributed: [u64; 2],
+    /// The first [`UNATTRIBUTED_SAMPLE`] of them (indices into `samples`).
+    pub unattributed_hits: Vec<u32>,
     /// All events by class.
     pub by_class: ClassCounts,
+    /// Open hits by class, over all campaigns and unattributed ones.
+    pub opens_by_class: ClassCounts,
+    /// Click hits by class.
+    pub clicks_by_class: ClassCounts,
+    /// Events seen.
+    pub events: u64,
+    /// Time of the first and last event, ms.
+    pub first_ms: Option<i64>,
+    /// See `first_ms`.
+    pub last_ms: Option<i64>,
+    /// The hits the pages show; every list of hits above indexes into it.
+    pub samples: Vec<Sample>,
 }
 
 fn min_opt(a: Option<i64>, b: i64) -> Option<i64> {
@@ -191,71 +364,152 @@ fn max_opt(a: Option<i64>, b: i64) -> Option<i64> {
     Some(a.map_or(b, |a| a.max(b)))
 }
 
-/// Builds the figures from events in time order.
-pub fn aggregate(manifest: &Manifest, events: &[Classified]) -> Stats {
-    let mut campaigns: BTreeMap<&str, CampaignStats> = BTreeMap::new();
-    // Per campaign: recipient -> index in recipient_stats; (label, target) -> index in links.
-    let mut recipient_ix: HashMap<&str, HashMap<&str, usize>> = HashMap::new();
-    let mut link_ix: HashMap<&str, HashMap<(&str, &str), usize>> = HashMap::new();
+/// Where a manifest row's figures go.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    campaign: u32,
+    recipient: u32,
+    /// Index into the campaign's links, for click tokens.
+    link: Option<u32>,
+}
 
-    for row in &manifest.rows {
-        let c = campaigns
-            .entry(&row.campaign)
-            .or_insert_with(|| CampaignStats {
-                name: row.campaign.clone(),
+const OPENED: u8 = 1;
+const CLICKED: u8 = 2;
+const HUMAN_OPENED: u8 = 4;
+const HUMAN_CLICKED: u8 = 8;
+
+/// Builds [`Stats`] from classified events fed in time order.
+pub struct Aggregator {
+    places: Vec<Place>,
+    /// Per manifest row: index into its recipient's `tokens`, once it has a hit.
+    token_slot: Vec<u32>,
+    /// Per campaign, per recipient: `OPENED | CLICKED | ...`.
+    seen: Vec<Vec<u8>>,
+    /// (campaign, link, recipient) with a counted click.
+    link_clickers: foldhash::HashSet<(u32, u32, u32)>,
+    stats: Stats,
+}
+
+impl Aggregator {
+    /// An aggregator over the rows of `manifest`, every campaign, link and recipient registered
+    /// (with zero figures) in manifest order.
+    pub fn new(manifest: &Manifest) -> Self {
+        let mut names: Vec<&str> = manifest.rows.iter().map(|r| r.campaign.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let campaign_ix: HashMap<&str, u32> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (*n, i as u32))
+            .collect();
+        let mut campaigns: Vec<CampaignStats> = names
+            .iter()
+            .map(|n| CampaignStats {
+                name: (*n).to_string(),
                 ..Default::default()
-            });
-        match row.kind {
-            TokenKind::Open => c.open_tokens += 1,
-            TokenKind::Click => c.click_tokens += 1,
-        }
-        let rix = recipient_ix.entry(&row.campaign).or_default();
-        if !rix.contains_key(row.recipient.as_str()) {
-            rix.insert(&row.recipient, c.recipient_stats.len());
-            c.recipient_stats.push(RecipientStats {
-                recipient: row.recipient.clone(),
-                ..Default::default()
-            });
-        }
-        if row.kind == TokenKind::Click {
-            let lix = link_ix.entry(&row.campaign).or_default();
-            let key = (row.label.as_str(), row.target.as_str());
-            let i = *lix.entry(key).or_insert_with(|| {
-                c.links.push(LinkStats {
-                    label: row.label.clone(),
-                    target: row.target.clone(),
+            })
+            .collect();
+        let mut recipient_ix: Vec<HashMap<&str, u32>> = vec![HashMap::new(); names.len()];
+        let mut link_ix: Vec<HashMap<(&str, &str), u32>> = vec![HashMap::new(); names.len()];
+        let mut places = Vec::with_capacity(manifest.rows.len());
+        for row in &manifest.rows {
+            let ci = campaign_ix[row.campaign.as_str()];
+            let c = &mut campaigns[ci as usize];
+            match row.kind {
+                TokenKind::Open => c.open_tokens += 1,
+                TokenKind::Click => c.click_tokens += 1,
+            }
+            let rix = &mut recipient_ix[ci as usize];
+            let recipient = *rix.entry(row.recipient.as_str()).or_insert_with(|| {
+                c.recipient_stats.push(RecipientStats {
+                    recipient: row.recipient.clone(),
                     ..Default::default()
                 });
-                c.links.len() - 1
+                (c.recipient_stats.len() - 1) as u32
             });
-            c.links[i].tokens += 1;
+            let link = (row.kind == TokenKind::Click).then(|| {
+                let lix = &mut link_ix[ci as usize];
+                let l = *lix
+                    .entry((row.label.as_str(), row.target.as_str()))
+                    .or_insert_with(|| {
+                        c.links.push(LinkStats {
+                            label: row.label.clone(),
+                            target: row.target.clone(),
+                            ..Default::default()
+                        });
+                        (c.links.len() - 1) as u32
+                    });
+                c.links[l as usize].tokens += 1;
+                l
+            });
+            places.push(Place {
+                campaign: ci,
+                recipient,
+                link,
+            });
+        }
+        let seen = campaigns
+            .iter()
+            .map(|c| vec![0u8; c.recipient_stats.len()])
+            .collect();
+        for c in &mut campaigns {
+            c.recipients = c.recipient_stats.len() as u64;
+        }
+        Aggregator {
+            places,
+            token_slot: vec![u32::MAX; manifest.rows.len()],
+            seen,
+            link_clickers: foldhash::HashSet::default(),
+            stats: Stats {
+                campaigns,
+                ..Default::default()
+            },
         }
     }
 
-    let mut stats = Stats::default();
-    // Distinct recipients per campaign for the unique figures.
-    let mut openers: HashMap<&str, BTreeSet<usize>> = HashMap::new();
-    let mut human_openers: HashMap<&str, BTreeSet<usize>> = HashMap::new();
-    let mut clickers: HashMap<&str, BTreeSet<usize>> = HashMap::new();
-    let mut human_clickers: HashMap<&str, BTreeSet<usize>> = HashMap::new();
-    let mut link_clickers: HashMap<(&str, usize), BTreeSet<usize>> = HashMap::new();
+    /// Keeps a copy of a hit for the pages, once however many lists show it.
+    fn keep(samples: &mut Vec<Sample>, kept: &mut Option<u32>, c: &Classified) -> u32 {
+        *kept.get_or_insert_with(|| {
+            samples.push(Sample::of(c));
+            (samples.len() - 1) as u32
+        })
+    }
 
-    for (i, c) in events.iter().enumerate() {
-        let class = c.verdict.class;
-        stats.by_class[class.index()] += 1;
+    /// Takes one classified event.
+    pub fn add(&mut self, c: &Classified) {
         let ev = &c.event;
+        let class = c.verdict.class;
+        let stats = &mut self.stats;
+        stats.events += 1;
+        stats.by_class[class.index()] += 1;
+        stats.first_ms = min_opt(stats.first_ms, ev.time_ms);
+        stats.last_ms = max_opt(stats.last_ms, ev.time_ms);
+        match ev.kind {
+            HitKind::Open => stats.opens_by_class[class.index()] += 1,
+            HitKind::Click => stats.clicks_by_class[class.index()] += 1,
+            HitKind::Other => {}
+        }
+        let mut kept = None;
         let Some(row_i) = ev.row else {
             if ev.kind != HitKind::Other {
                 stats.unattributed[usize::from(ev.kind == HitKind::Click)] += 1;
+                if stats.unattributed_hits.len() < UNATTRIBUTED_SAMPLE {
+                    let s = Self::keep(&mut stats.samples, &mut kept, c);
+                    stats.unattributed_hits.push(s);
+                }
             }
-            continue;
+            return;
         };
-        let row = &manifest.rows[row_i];
-        let camp = campaigns
-            .get_mut(row.campaign.as_str())
-            .expect("every manifest row's campaign was registered above");
-        camp.events.push(i);
-        let r = recipient_ix[row.campaign.as_str()][row.recipient.as_str()];
+        let place = self.places[row_i];
+        let camp = &mut stats.campaigns[place.campaign as usize];
+        camp.hit_count += 1;
+        camp.first_hit_ms = min_opt(camp.first_hit_ms, ev.time_ms);
+        camp.last_hit_ms = max_opt(camp.last_hit_ms, ev.time_ms);
+        if camp.hits.len() < CAMPAIGN_SAMPLE {
+            let s = Self::keep(&mut stats.samples, &mut kept, c);
+            camp.hits.push(s);
+        }
+        let r = place.recipient as usize;
         let counted = counts(class);
         let machine = matches!(class, HitClass::Scanner | HitClass::Bot);
         // A person is likely behind it: a human-looking hit or a reader-triggered proxy fetch.
@@ -268,11 +522,31 @@ pub fn aggregate(manifest: &Manifest, events: &[Classified]) -> Stats {
             *camp.oses.entry(c.client.os.clone()).or_default() += 1;
             *camp.devices.entry(c.client.device).or_default() += 1;
             if let Some(cc) = ev.geo.as_ref().and_then(|g| g.country.as_ref()) {
-                *camp.countries.entry(cc.clone()).or_default() += 1;
+                match camp.countries.get_mut(cc) {
+                    Some(n) => *n += 1,
+                    None => {
+                        camp.countries.insert(cc.clone(), 1);
+                    }
+                }
             }
         }
         let rs = &mut camp.recipient_stats[r];
         rs.hits += 1;
+        let slot = &mut self.token_slot[row_i];
+        if *slot == u32::MAX {
+            *slot = rs.tokens.len() as u32;
+            rs.tokens.push(TokenHits {
+                row: row_i,
+                hits: Vec::new(),
+                total: 0,
+            });
+        }
+        let token = &mut rs.tokens[*slot as usize];
+        token.total += 1;
+        if token.hits.len() < TOKEN_SAMPLE {
+            let s = Self::keep(&mut stats.samples, &mut kept, c);
+            token.hits.push(s);
+        }
         if machine {
             rs.machine_hits += 1;
         }
@@ -281,8 +555,10 @@ pub fn aggregate(manifest: &Manifest, events: &[Classified]) -> Stats {
             camp.last_activity_ms = max_opt(camp.last_activity_ms, ev.time_ms);
             rs.last_activity_ms = max_opt(rs.last_activity_ms, ev.time_ms);
         }
+        let seen = &mut self.seen[place.campaign as usize][r];
         match ev.kind {
             HitKind::Open => {
+                camp.timeline.add(ev.time_ms, 0, class);
                 camp.opens[class.index()] += 1;
                 if machine || (class == HitClass::Proxy && c.verdict.machine_open) {
                     camp.machine_opens += 1;
@@ -290,58 +566,80 @@ pub fn aggregate(manifest: &Manifest, events: &[Classified]) -> Stats {
                 if counted {
                     rs.opens += 1;
                     rs.first_open_ms = min_opt(rs.first_open_ms, ev.time_ms);
-                    openers.entry(&row.campaign).or_default().insert(r);
+                    *seen |= OPENED;
                     if personal {
                         rs.human_opens += 1;
-                        human_openers.entry(&row.campaign).or_default().insert(r);
+                        *seen |= HUMAN_OPENED;
                     } else {
                         rs.machine_opens += 1;
                     }
                 }
             }
             HitKind::Click => {
+                camp.timeline.add(ev.time_ms, 1, class);
                 camp.clicks[class.index()] += 1;
-                let l = link_ix[row.campaign.as_str()][&(row.label.as_str(), row.target.as_str())];
-                let link = &mut camp.links[l];
+                // A click token's row always has a link; a row whose kind disagrees with the URL
+                // never resolves (see hit::Resolver).
+                let Some(l) = place.link else { return };
+                let link = &mut camp.links[l as usize];
+                link.hit_count += 1;
+                if link.hits.len() < LINK_SAMPLE {
+                    let s = Self::keep(&mut stats.samples, &mut kept, c);
+                    link.hits.push(s);
+                }
                 if machine {
                     link.machine_clicks += 1;
                 }
                 if personal {
                     rs.human_clicks += 1;
-                    human_clickers.entry(&row.campaign).or_default().insert(r);
+                    *seen |= HUMAN_CLICKED;
                 }
                 if counted {
                     rs.clicks += 1;
                     link.total_clicks += 1;
                     link.first_click_ms = min_opt(link.first_click_ms, ev.time_ms);
                     link.last_click_ms = max_opt(link.last_click_ms, ev.time_ms);
-                    clickers.entry(&row.campaign).or_default().insert(r);
-                    link_clickers
-                        .entry((&row.campaign, l))
-                        .or_default()
-                        .insert(r);
+                    *seen |= CLICKED;
+                    self.link_clickers
+                        .insert((place.campaign, l, place.recipient));
                 }
             }
             HitKind::Other => {}
         }
     }
 
-    let empty = BTreeSet::new();
-    for (name, c) in campaigns.iter_mut() {
-        let opened = openers.get(name).unwrap_or(&empty);
-        let clicked = clickers.get(name).unwrap_or(&empty);
-        let human_opened = human_openers.get(name).unwrap_or(&empty);
-        let human_clicked = human_clickers.get(name).unwrap_or(&empty);
-        c.unique_opens = opened.union(clicked).count() as u64;
-        c.opens_implied_by_click = clicked.difference(opened).count() as u64;
-        c.unique_human_opens = human_opened.union(human_clicked).count() as u64;
-        c.unique_clicks = clicked.len() as u64;
-        c.unique_human_clicks = human_clicked.len() as u64;
-        c.recipients = c.recipient_stats.len() as u64;
-        for (l, link) in c.links.iter_mut().enumerate() {
-            link.unique_clicks = link_clickers.get(&(*name, l)).map_or(0, |s| s.len() as u64);
+    /// The figures, with the unique counts worked out.
+    pub fn finish(mut self) -> Stats {
+        for (ci, c) in self.stats.campaigns.iter_mut().enumerate() {
+            let flags = &self.seen[ci];
+            let has = |f: u8| flags.iter().filter(|&&s| s & f != 0).count() as u64;
+            c.unique_opens = flags
+                .iter()
+                .filter(|&&s| s & (OPENED | CLICKED) != 0)
+                .count() as u64;
+            c.opens_implied_by_click = flags
+                .iter()
+                .filter(|&&s| s & CLICKED != 0 && s & OPENED == 0)
+                .count() as u64;
+            c.unique_human_opens = flags
+                .iter()
+                .filter(|&&s| s & (HUMAN_OPENED | HUMAN_CLICKED) != 0)
+                .count() as u64;
+            c.unique_clicks = has(CLICKED);
+            c.unique_human_clicks = has(HUMAN_CLICKED);
         }
+        for &(ci, l, _) in &self.link_clickers {
+            self.stats.campaigns[ci as usize].links[l as usize].unique_clicks += 1;
+        }
+        self.stats
     }
-    stats.campaigns = campaigns.into_values().collect();
-    stats
+}
+
+/// Aggregates a slice of classified events in time order (tests and small inputs).
+pub fn aggregate(manifest: &Manifest, events: &[Classified]) -> Stats {
+    let mut a = Aggregator::new(manifest);
+    for c in events {
+        a.add(c);
+    }
+    a.finish()
 }

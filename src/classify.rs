@@ -17,12 +17,13 @@
 //! 8. the same token from the same address and user agent within the duplicate window of that
 //!    client's previous request: `duplicate` (only for what would otherwise count);
 //! 9. everything else: `human`, meaning human-looking, not proven;
-//! 10. after all events: two or more different links of one message clicked from one address within
-//!     the burst window become `scanner` (`click-burst`).
+//! 10. two or more different links of one message clicked from one address within the burst
+//!     window become `scanner` (`click-burst`), including the clicks before the one that showed it
+//!     ([`Stream`] holds events for that window).
 //!
 //! Events must be fed in time order. Verdicts are cached per distinct user agent and address.
 //!
-//! Key types: [`HitClass`], [`Verdict`], [`Classifier`].
+//! Key types: [`HitClass`], [`Verdict`], [`Classifier`], [`Stream`].
 
 use foldhash::{HashMap, HashMapExt as _};
 use std::net::IpAddr;
@@ -186,10 +187,14 @@ impl<'r> Classifier<'r> {
 
     /// Classifies all events (in time order), including the rules that need to see several
     /// events at once (click bursts).
-    pub fn classify_all(&mut self, events: &[Event]) -> Vec<Verdict> {
-        let mut verdicts: Vec<Verdict> = events.iter().map(|e| self.classify(e)).collect();
-        self.mark_bursts(events, &mut verdicts);
-        verdicts
+    pub fn classify_all(self, events: &[Event]) -> Vec<Verdict> {
+        let mut stream = Stream::new(self);
+        let mut out = Vec::with_capacity(events.len());
+        for e in events {
+            stream.push(e.clone(), |_, v| out.push(v));
+        }
+        stream.finish(|_, v| out.push(v));
+        out
     }
 
     fn user_agent_rule(&mut self, ua: &Arc<str>) -> Option<usize> {
@@ -403,49 +408,117 @@ impl<'r> Classifier<'r> {
         }
         self.human.clone()
     }
+}
 
-    /// Two or more different links of one message clicked from one address within the burst
-    /// window: a scanner sweeping the message. People click one link, read, maybe click another.
-    fn mark_bursts(&self, events: &[Event], verdicts: &mut [Verdict]) {
-        let burst_ms = i64::from(self.rules.windows.burst_secs) * 1000;
-        let mut groups: HashMap<(u32, IpAddr), Vec<usize>> = HashMap::new();
-        for (i, ev) in events.iter().enumerate() {
-            if ev.kind != HitKind::Click || ev.token_status != TokenStatus::Valid {
-                continue;
-            }
-            if let Some(m) = ev.row.and_then(|r| self.message_of_row.get(r)) {
-                groups.entry((*m, ev.client)).or_default().push(i);
-            }
+/// A valid click still inside some burst window: its place in the stream, time and manifest row.
+#[derive(Debug, Clone, Copy)]
+struct RecentClick {
+    seq: u64,
+    time_ms: i64,
+    row: usize,
+}
+
+/// Classifies a stream of events in time order, holding each for the burst window: two or more
+/// different links of one message clicked from one address within it are a scanner sweeping the
+/// message (people click one link, read, maybe click another), and that verdict reaches back to
+/// clicks already classified. Events come out in the order they went in, once no later event can
+/// change their verdict; memory holds only the events of the last burst window.
+pub struct Stream<'r> {
+    classifier: Classifier<'r>,
+    burst_ms: i64,
+    pending: std::collections::VecDeque<(Event, Verdict)>,
+    /// Sequence number of `pending[0]`.
+    first_seq: u64,
+    /// (message, client) -> its valid clicks of the last burst window.
+    recent: HashMap<(u32, IpAddr), Vec<RecentClick>>,
+    pushed_since_prune: u32,
+}
+
+impl<'r> Stream<'r> {
+    /// A stream over a classifier.
+    pub fn new(classifier: Classifier<'r>) -> Self {
+        Stream {
+            burst_ms: i64::from(classifier.rules.windows.burst_secs) * 1000,
+            classifier,
+            pending: std::collections::VecDeque::new(),
+            first_seq: 0,
+            recent: HashMap::new(),
+            pushed_since_prune: 0,
         }
-        for idx in groups.values().filter(|v| v.len() >= 2) {
-            let mut start = 0;
-            for end in 0..idx.len() {
-                while events[idx[end]].time_ms - events[idx[start]].time_ms > burst_ms {
-                    start += 1;
-                }
-                let window = &idx[start..=end];
-                let first_row = events[window[0]].row;
-                if window.iter().any(|&i| events[i].row != first_row) {
-                    for &i in window {
-                        if matches!(
-                            verdicts[i].class,
-                            HitClass::Human | HitClass::Duplicate | HitClass::Proxy
-                        ) {
-                            verdicts[i] = Verdict::new(
-                                HitClass::Scanner,
-                                "click-burst",
-                                format!(
-                                    "{} different links of this message clicked from {} within \
-                                     {} s: a scanner sweeping the message",
-                                    window.len(),
-                                    events[i].client,
-                                    self.rules.windows.burst_secs
-                                ),
-                            );
-                        }
+    }
+
+    /// Classifies `ev` and passes on, to `out`, every held event that is now final.
+    pub fn push(&mut self, ev: Event, mut out: impl FnMut(Event, Verdict)) {
+        let t = ev.time_ms;
+        while self
+            .pending
+            .front()
+            .is_some_and(|(e, _)| e.time_ms < t - self.burst_ms)
+        {
+            let (e, v) = self.pending.pop_front().expect("checked non-empty");
+            self.first_seq += 1;
+            out(e, v);
+        }
+        let verdict = self.classifier.classify(&ev);
+        let seq = self.first_seq + self.pending.len() as u64;
+        let burst_key = match (ev.kind, ev.token_status, ev.row) {
+            (HitKind::Click, TokenStatus::Valid, Some(row)) => self
+                .classifier
+                .message_of_row
+                .get(row)
+                .map(|&m| ((m, ev.client), row)),
+            _ => None,
+        };
+        self.pending.push_back((ev, verdict));
+        if let Some((key, row)) = burst_key {
+            let burst_ms = self.burst_ms;
+            let window = self.recent.entry(key).or_default();
+            window.retain(|c| t - c.time_ms <= burst_ms);
+            window.push(RecentClick {
+                seq,
+                time_ms: t,
+                row,
+            });
+            if window.iter().any(|c| c.row != window[0].row) {
+                let n = window.len();
+                for c in window.iter() {
+                    let Some(i) = c.seq.checked_sub(self.first_seq) else {
+                        continue;
+                    };
+                    let Some((e, v)) = self.pending.get_mut(i as usize) else {
+                        continue;
+                    };
+                    if matches!(
+                        v.class,
+                        HitClass::Human | HitClass::Duplicate | HitClass::Proxy
+                    ) {
+                        *v = Verdict::new(
+                            HitClass::Scanner,
+                            "click-burst",
+                            format!(
+                                "{n} different links of this message clicked from {} within {} s: \
+                                 a scanner sweeping the message",
+                                e.client,
+                                self.burst_ms / 1000
+                            ),
+                        );
                     }
                 }
             }
+        }
+        self.pushed_since_prune += 1;
+        if self.pushed_since_prune >= 1 << 16 {
+            self.pushed_since_prune = 0;
+            let burst_ms = self.burst_ms;
+            self.recent
+                .retain(|_, w| w.last().is_some_and(|c| t - c.time_ms <= burst_ms));
+        }
+    }
+
+    /// Passes on every held event.
+    pub fn finish(mut self, mut out: impl FnMut(Event, Verdict)) {
+        for (e, v) in self.pending.drain(..) {
+            out(e, v);
         }
     }
 }
@@ -672,7 +745,7 @@ mod tests {
     fn a_burst_of_links_is_a_scanner_and_a_later_click_is_not() {
         let rules = Rules::builtin();
         let m = manifest();
-        let mut c = Classifier::new(&rules, &m, vec![], 60);
+        let c = Classifier::new(&rules, &m, vec![], 60);
         let events = vec![
             click(1, "203.0.113.9", 1_000),
             click(2, "203.0.113.9", 1_400),

@@ -42,6 +42,23 @@ impl Rejects {
     pub fn total(&self) -> u64 {
         self.by_reason.values().map(|(n, _)| n).sum()
     }
+
+    /// Takes in the rejects of a later part of file `file`, read as if it were a file of its
+    /// own (numbered from line 1): its examples are renumbered after `line_offset`, up to `keep`
+    /// examples per reason.
+    pub fn merge(&mut self, other: Rejects, file: u32, line_offset: u64, keep: usize) {
+        for (reason, (count, examples)) in other.by_reason {
+            let entry = self.by_reason.entry(reason).or_default();
+            entry.0 += count;
+            for mut ex in examples {
+                if entry.1.len() < keep {
+                    ex.file = file;
+                    ex.line += line_offset;
+                    entry.1.push(ex);
+                }
+            }
+        }
+    }
 }
 
 /// What one file contributed.
@@ -146,41 +163,6 @@ impl<'m> Ingest<'m> {
         }
     }
 
-    /// Takes in what another ingest read from a later part of file `file` (one registered file
-    /// of its own, numbered from line 1): its lines are renumbered after `line_offset`.
-    pub fn absorb(&mut self, file: u32, other: Ingest<'_>, line_offset: u64) {
-        let tally = &mut self.files[file as usize];
-        for t in &other.files {
-            tally.lines += t.lines;
-            tally.hits += t.hits;
-            tally.other += t.other;
-            tally.rejected += t.rejected;
-            tally.pxtrack_format += t.pxtrack_format;
-            tally.combined_format += t.combined_format;
-            if tally.error.is_none() {
-                tally.error.clone_from(&t.error);
-            }
-        }
-        self.events.extend(other.events.into_iter().map(|mut e| {
-            e.source = Source {
-                file,
-                line: e.source.line + line_offset,
-            };
-            e
-        }));
-        for (reason, (count, examples)) in other.rejects.by_reason {
-            let entry = self.rejects.by_reason.entry(reason).or_default();
-            entry.0 += count;
-            for mut ex in examples {
-                if entry.1.len() < EXAMPLES_PER_REASON {
-                    ex.file = file;
-                    ex.line += line_offset;
-                    entry.1.push(ex);
-                }
-            }
-        }
-    }
-
     /// Lines read, hits, other requests and rejected lines over all files.
     pub fn totals(&self) -> FileTally {
         sum(&self.files)
@@ -208,37 +190,23 @@ mod tests {
     use crate::token::{KeyRing, SecretKey};
 
     #[test]
-    fn absorbing_a_later_chunk_renumbers_its_lines() {
+    fn merged_rejects_are_renumbered_and_capped() {
         let manifest = Manifest::default();
         let keys = KeyRing::single(SecretKey::new(1, [1; 32]));
-        let line =
-            b"192.0.2.1 - - [22/Nov/2026:10:00:00 +0000] \"GET / HTTP/1.1\" 404 0 \"-\" \"curl/8\"";
-        let mut whole = Ingest::new(Resolver::new(&manifest, &keys, ""));
-        let f = whole.start_file();
-        for (n, l) in [&line[..], b"junk", line, b"junk"].iter().enumerate() {
-            whole.line(f, n as u64 + 1, l);
+        let mut part = Ingest::new(Resolver::new(&manifest, &keys, ""));
+        let f = part.start_file();
+        for n in 1..=4 {
+            part.line(f, n, b"junk");
         }
-        let mut first = Ingest::new(Resolver::new(&manifest, &keys, ""));
-        let f1 = first.start_file();
-        first.line(f1, 1, line);
-        first.line(f1, 2, b"junk");
-        let mut second = Ingest::new(Resolver::new(&manifest, &keys, ""));
-        let f2 = second.start_file();
-        second.line(f2, 1, line);
-        second.line(f2, 2, b"junk");
-        let offset = first.lines_in(f1);
-        first.absorb(f1, second, offset);
-        assert_eq!(first.files, whole.files);
-        let lines = |i: &Ingest<'_>| i.events.iter().map(|e| e.source.line).collect::<Vec<_>>();
-        assert_eq!(lines(&first), lines(&whole));
-        let ex = |i: &Ingest<'_>| {
-            i.rejects
-                .by_reason
-                .values()
-                .flat_map(|(_, v)| v.iter().map(|e| e.line))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(ex(&first), ex(&whole));
-        assert_eq!(first.rejects.total(), 2);
+        let mut all = Rejects::default();
+        all.merge(part.rejects.clone(), 3, 0, 5);
+        all.merge(part.rejects, 3, 10, 5);
+        assert_eq!(all.total(), 8);
+        let lines: Vec<(u32, u64)> = all
+            .by_reason
+            .values()
+            .flat_map(|(_, v)| v.iter().map(|e| (e.file, e.line)))
+            .collect();
+        assert_eq!(lines, [(3, 1), (3, 2), (3, 3), (3, 4), (3, 11)]);
     }
 }

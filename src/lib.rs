@@ -8,7 +8,8 @@
 //!          -> aggregate::Stats -> report (views, pages, events.csv)
 //! ```
 //!
-//! `ingest` runs the per-line part of analyze (parse, resolve, count rejects). The binary's
+//! `ingest` runs the per-line part of analyze (parse, resolve, count rejects); `pipeline` runs it
+//! on every core and streams the events out in time order, so nothing holds the whole log. The binary's
 //! command layer (`src/cmd/`) parses the command line, opens files and wires the stages together;
 //! no module here touches the command line or prints.
 
@@ -23,6 +24,7 @@ pub mod logfiles;
 pub mod logparse;
 pub mod manifest;
 pub mod nginx;
+pub mod pipeline;
 pub mod report;
 pub mod rules;
 pub mod token;

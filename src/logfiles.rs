@@ -23,6 +23,11 @@ fn rotation_key(name: &str) -> (String, u32) {
     (stem.to_string(), 0)
 }
 
+/// The name of a log without its rotation suffixes: `access.log.2.gz` -> `access.log`.
+pub fn rotation_base(name: &str) -> String {
+    rotation_key(name).0
+}
+
 /// Sorts paths oldest first: by directory and base name, then by rotation number descending.
 pub fn sort_oldest_first(paths: &mut [PathBuf]) {
     paths.sort_by_cached_key(|p| {

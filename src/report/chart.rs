@@ -117,6 +117,15 @@ impl Timeline {
         }
     }
 
+    /// Counts hits by class at one time.
+    pub fn add_counts(&mut self, ms: i64, by_class: &[u64; 7]) {
+        if let Some(i) = self.buckets.index(ms) {
+            for (n, add) in self.counts[i].iter_mut().zip(by_class) {
+                *n += add;
+            }
+        }
+    }
+
     /// Whether nothing was counted.
     pub fn is_empty(&self) -> bool {
         self.counts.iter().all(|c| c.iter().all(|&n| n == 0))

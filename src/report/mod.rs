@@ -9,7 +9,8 @@
 //! leaves the previous report as it was. A directory is only ever replaced if it is empty or holds
 //! pxtrack's marker file, so `--out ~` cannot clobber a home directory.
 //!
-//! Key types: [`Report`], [`OverviewView`], [`CampaignView`], [`write_site`].
+//! Key types: [`Report`], [`OverviewView`], [`CampaignView`], [`Staging`], [`EventsCsv`],
+//! [`write_pages`].
 
 pub mod chart;
 
@@ -22,24 +23,15 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::aggregate::{CampaignStats, Classified, Stats, counts};
+use crate::aggregate::{CampaignStats, Classified, Sample, Stats, counts};
 use crate::classify::HitClass;
 use crate::config::Privacy;
 use crate::error::{Error, Result};
-use crate::hit::HitKind;
 use crate::ingest::{FileTally, Rejects};
 use crate::manifest::Manifest;
 
 /// The file that marks a directory as a pxtrack report, safe to replace.
 pub const MARKER_FILE: &str = ".pxtrack-report";
-
-/// Hits listed on one campaign page; the rest are in `events.csv`.
-pub const MAX_HITS_PER_PAGE: usize = 500;
-
-/// Hits listed on one link, recipient or token page. Every hit is on its token's page, so the
-/// site grows with the hits shown, not with the log: these caps keep a campaign with millions of
-/// hits to a few hundred megabytes of HTML, with everything in `events.csv`.
-pub const MAX_HITS_PER_DETAIL_PAGE: usize = 100;
 
 /// Rows of a recipients table on one page; the rest are in `recipients.csv`.
 pub const MAX_ROWS_PER_TABLE: usize = 2_000;
@@ -611,7 +603,7 @@ pub struct CampaignView {
     pub recipients: Vec<RecipientView>,
     /// Recipients in all.
     pub recipients_total: usize,
-    /// The hit log (opens and clicks), capped at [`MAX_HITS_PER_PAGE`].
+    /// The hit log (opens and clicks), the first [`crate::aggregate::CAMPAIGN_SAMPLE`].
     pub hits: HitRows,
 }
 
@@ -655,7 +647,7 @@ pub struct HitListView {
     pub campaign_href: String,
     /// Facts shown under the title, as (term, value).
     pub facts: Vec<(String, String)>,
-    /// The hits, capped at [`MAX_HITS_PER_DETAIL_PAGE`].
+    /// The hits, the first [`crate::aggregate::LINK_SAMPLE`].
     pub hits: HitRows,
     /// Whether to show the recipient column.
     pub recipient_detail: bool,
@@ -676,7 +668,7 @@ pub struct TokenSectionView {
     pub target: String,
     /// When it was minted.
     pub minted: String,
-    /// Its hits, capped at [`MAX_HITS_PER_DETAIL_PAGE`].
+    /// Its hits, the first [`crate::aggregate::TOKEN_SAMPLE`].
     pub hits: HitRows,
 }
 
@@ -750,8 +742,6 @@ pub struct Report<'a> {
     pub files: &'a [FileTally],
     /// Rejected lines.
     pub rejects: &'a Rejects,
-    /// Classified events, in time order.
-    pub events: &'a [Classified],
     /// Figures.
     pub stats: &'a Stats,
     /// Generation time, ms.
@@ -795,22 +785,22 @@ pub struct HitRows {
 }
 
 impl Report<'_> {
-    /// Writes the rows for the first `cap` of `events` (indices into the events).
+    /// Writes the rows for kept hits `hits` (indices into the samples) of `total` hits in all.
     /// `show_recipient` adds the recipient column (off on recipients pages, which are per recipient).
     fn hit_rows(
         &self,
-        events: &[usize],
-        cap: usize,
+        hits: &[u32],
+        total: u64,
         book: Option<&RecipientBook<'_>>,
         show_recipient: bool,
     ) -> HitRows {
         use std::fmt::Write as _;
-        let mut html = String::with_capacity(events.len().min(cap) * 600);
+        let mut html = String::with_capacity(hits.len() * 600);
         let detail = show_recipient && self.privacy.recipient_detail;
         let e = |out: &mut String, t: &str| push_escaped(out, t);
-        for &i in events.iter().take(cap) {
-            let c = &self.events[i];
-            let ev = &c.event;
+        for &i in hits {
+            let c = &self.stats.samples[i as usize];
+            let ev = c;
             let row = ev.row.map(|r| &self.manifest.rows[r]);
             html.push_str("<tr><td>");
             html.push_str(&human_time(ev.time_ms));
@@ -848,11 +838,11 @@ impl Report<'_> {
             html.push_str("</td><td class=\"mono\">");
             e(&mut html, &self.privacy.show_ip(ev.client));
             html.push_str("</td><td>");
-            if let Some(cc) = ev.geo.as_ref().and_then(|g| g.country.as_deref()) {
+            if let Some(cc) = ev.country() {
                 e(&mut html, cc);
             }
             html.push_str("</td><td>");
-            e(&mut html, &c.client.client);
+            e(&mut html, &c.client_name);
             html.push_str("</td><td class=\"ua\">");
             e(&mut html, &ev.user_agent);
             html.push_str("</td><td class=\"mono\">");
@@ -877,13 +867,13 @@ impl Report<'_> {
         }
         HitRows {
             html,
-            shown: events.len().min(cap),
-            total: events.len(),
+            shown: hits.len(),
+            total: usize::try_from(total).unwrap_or(usize::MAX),
         }
     }
 
-    fn hit_view(&self, c: &Classified, book: Option<&RecipientBook<'_>>) -> HitView {
-        let ev = &c.event;
+    fn hit_view(&self, c: &Sample, book: Option<&RecipientBook<'_>>) -> HitView {
+        let ev = c;
         let row = ev.row.map(|r| &self.manifest.rows[r]);
         HitView {
             time: human_time(ev.time_ms),
@@ -934,27 +924,17 @@ impl Report<'_> {
     /// The overview page's view.
     pub fn overview(&self) -> OverviewView {
         let totals = crate::ingest::sum(self.files);
-        let mut opens = [0u64; 7];
-        let mut clicks = [0u64; 7];
-        for c in self.events {
-            match c.event.kind {
-                HitKind::Open => opens[c.verdict.class.index()] += 1,
-                HitKind::Click => clicks[c.verdict.class.index()] += 1,
-                HitKind::Other => {}
-            }
-        }
         let unattributed_hits: Vec<HitView> = self
-            .events
+            .stats
+            .unattributed_hits
             .iter()
-            .filter(|c| c.event.row.is_none() && c.event.kind != HitKind::Other)
-            .take(1000)
-            .map(|c| self.hit_view(c, None))
+            .map(|&i| self.hit_view(&self.stats.samples[i as usize], None))
             .collect();
         OverviewView {
             version: env!("CARGO_PKG_VERSION"),
             generated_at: human_time(self.generated_at_ms),
-            window_from: opt_time(self.events.first().map(|c| c.event.time_ms)),
-            window_to: opt_time(self.events.last().map(|c| c.event.time_ms)),
+            window_from: opt_time(self.stats.first_ms),
+            window_to: opt_time(self.stats.last_ms),
             files: self
                 .files
                 .iter()
@@ -978,7 +958,7 @@ impl Report<'_> {
             unattributed_opens: self.stats.unattributed[0],
             unattributed_clicks: self.stats.unattributed[1],
             unattributed_hits,
-            classes: Self::class_rows(&opens, &clicks),
+            classes: Self::class_rows(&self.stats.opens_by_class, &self.stats.clicks_by_class),
         }
     }
 
@@ -1011,18 +991,17 @@ impl Report<'_> {
     }
 
     fn timeline(&self, c: &CampaignStats) -> Option<TimelineView> {
-        let first = c.events.first().map(|&i| self.events[i].event.time_ms)?;
-        let last = c.events.last().map(|&i| self.events[i].event.time_ms)?;
+        let first = c.first_hit_ms?;
+        let last = c.last_hit_ms?;
         let buckets = chart::Bucketing::for_range(first, last);
         let mut opens = chart::Timeline::new(buckets);
         let mut clicks = chart::Timeline::new(buckets);
-        for &i in &c.events {
-            let e = &self.events[i];
-            match e.event.kind {
-                HitKind::Open => opens.add(e.event.time_ms, e.verdict.class),
-                HitKind::Click => clicks.add(e.event.time_ms, e.verdict.class),
-                HitKind::Other => {}
-            }
+        for (&granule, by_kind) in &c.timeline.counts {
+            // Granules never straddle buckets (see aggregate::TimeCounts); one that starts before
+            // the first hit holds it, so it counts at the first hit's time.
+            let at = (granule * 1000).max(first);
+            opens.add_counts(at, &by_kind[0]);
+            clicks.add_counts(at, &by_kind[1]);
         }
         let split = |counts: &[u64; 7]| {
             let counted = counts[HitClass::Human.index()] + counts[HitClass::Proxy.index()];
@@ -1098,7 +1077,7 @@ impl Report<'_> {
                     last_activity: opt_time(r.last_activity_ms),
                 })
                 .collect(),
-            hits: self.hit_rows(&c.events, MAX_HITS_PER_PAGE, Some(book), true),
+            hits: self.hit_rows(&c.hits, c.hit_count, Some(book), true),
             recipients_total: c.recipient_stats.len(),
         }
     }
@@ -1109,8 +1088,7 @@ impl Report<'_> {
         name: &str,
         campaign: &str,
         facts: Vec<(String, String)>,
-        events: &[usize],
-        book: &RecipientBook<'_>,
+        hits: HitRows,
     ) -> HitListView {
         HitListView {
             version: env!("CARGO_PKG_VERSION"),
@@ -1120,7 +1098,7 @@ impl Report<'_> {
             campaign: campaign.to_string(),
             campaign_href: campaign_file(campaign),
             facts,
-            hits: self.hit_rows(events, MAX_HITS_PER_DETAIL_PAGE, Some(book), true),
+            hits,
             recipient_detail: self.privacy.recipient_detail,
         }
     }
@@ -1131,23 +1109,9 @@ impl Report<'_> {
         c: &CampaignStats,
         book: &RecipientBook<'_>,
     ) -> Vec<(String, HitListView)> {
-        let mut by_link: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
-        for &i in &c.events {
-            let Some(r) = self.events[i].event.row else {
-                continue;
-            };
-            let row = &self.manifest.rows[r];
-            if row.kind == crate::token::TokenKind::Click {
-                by_link
-                    .entry((&row.label, &row.target))
-                    .or_default()
-                    .push(i);
-            }
-        }
         c.links
             .iter()
             .map(|l| {
-                let events = by_link.get(&(l.label.as_str(), l.target.as_str()));
                 let facts = vec![
                     ("Target".into(), l.target.clone()),
                     ("Unique clicks".into(), l.unique_clicks.to_string()),
@@ -1159,10 +1123,15 @@ impl Report<'_> {
                 } else {
                     &l.label
                 };
-                let events = events.map_or(&[][..], |v| v);
                 (
                     link_file(&c.name, &l.label, &l.target),
-                    self.hit_list("Link", name, &c.name, facts, events, book),
+                    self.hit_list(
+                        "Link",
+                        name,
+                        &c.name,
+                        facts,
+                        self.hit_rows(&l.hits, l.hit_count, Some(book), true),
+                    ),
                 )
             })
             .collect()
@@ -1178,19 +1147,6 @@ impl Report<'_> {
         if book.pages.is_empty() {
             return Vec::new();
         }
-        // Each recipient's tokens, in first-hit order, with their events.
-        let mut by_recipient: HashMap<&str, Vec<(&str, Vec<usize>)>> = HashMap::new();
-        for &i in &c.events {
-            let Some(r) = self.events[i].event.row else {
-                continue;
-            };
-            let row = &self.manifest.rows[r];
-            let tokens = by_recipient.entry(&row.recipient).or_default();
-            match tokens.iter_mut().find(|(t, _)| *t == row.token) {
-                Some((_, list)) => list.push(i),
-                None => tokens.push((&row.token, vec![i])),
-            }
-        }
         let pages = book.pages.len();
         book.pages
             .iter()
@@ -1200,16 +1156,12 @@ impl Report<'_> {
                     .iter()
                     .map(|&ri| {
                         let r = &c.recipient_stats[ri];
-                        let tokens = by_recipient
-                            .get(r.recipient.as_str())
-                            .map(|v| v.as_slice())
-                            .unwrap_or_default()
+                        let tokens = r
+                            .tokens
                             .iter()
-                            .map(|(token, events)| {
-                                let row = self.events[events[0]]
-                                    .event
-                                    .row
-                                    .map(|x| &self.manifest.rows[x]);
+                            .map(|t| {
+                                let row = Some(&self.manifest.rows[t.row]);
+                                let token = row.map_or("", |x| x.token.as_str());
                                 TokenSectionView {
                                     anchor: token_anchor(token),
                                     token: token.to_string(),
@@ -1221,12 +1173,7 @@ impl Report<'_> {
                                             x.created.format("%Y-%m-%d %H:%M:%S UTC").to_string()
                                         })
                                         .unwrap_or_default(),
-                                    hits: self.hit_rows(
-                                        events,
-                                        MAX_HITS_PER_DETAIL_PAGE,
-                                        Some(book),
-                                        false,
-                                    ),
+                                    hits: self.hit_rows(&t.hits, t.total, Some(book), false),
                                 }
                             })
                             .collect();
@@ -1368,66 +1315,112 @@ impl Report<'_> {
         }
         w.flush().map_err(|e| Error::io(path, e))
     }
+}
 
-    /// Writes `events.csv`: one row per event, in time order.
-    pub fn write_events_csv(&self, path: &Path) -> Result<()> {
+/// `events.csv`, written one row at a time as the events stream past, so that a log of any
+/// length is exported without being held in memory.
+pub struct EventsCsv<'a> {
+    w: csv::Writer<std::io::BufWriter<fs::File>>,
+    path: PathBuf,
+    manifest: &'a Manifest,
+    privacy: Privacy,
+    file_names: &'a [String],
+    time_buf: String,
+    status_buf: itoa::Buffer,
+    line_buf: itoa::Buffer,
+}
+
+impl<'a> EventsCsv<'a> {
+    /// Creates the file and writes the header.
+    pub fn create(
+        path: &Path,
+        manifest: &'a Manifest,
+        privacy: Privacy,
+        file_names: &'a [String],
+    ) -> Result<Self> {
         let file = fs::File::create(path).map_err(|e| Error::io(path, e))?;
         let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, file));
-        let csv_err = |e| Error::Csv {
+        w.write_record(EVENTS_HEADER).map_err(|e| Error::Csv {
             path: path.to_path_buf(),
             cause: e,
+        })?;
+        Ok(EventsCsv {
+            w,
+            path: path.to_path_buf(),
+            manifest,
+            privacy,
+            file_names,
+            time_buf: String::with_capacity(24),
+            status_buf: itoa::Buffer::new(),
+            line_buf: itoa::Buffer::new(),
+        })
+    }
+
+    /// Writes one event's row.
+    pub fn write(&mut self, c: &Classified) -> Result<()> {
+        let ev = &c.event;
+        let row = ev.row.map(|r| &self.manifest.rows[r]);
+        let text = |f: fn(&crate::manifest::ManifestRow) -> &str| row.map(f).unwrap_or("");
+        let ip = self.privacy.show_ip(ev.client);
+        let recipient = if self.privacy.recipient_detail {
+            text(|r| &r.recipient)
+        } else {
+            ""
         };
-        w.write_record(EVENTS_HEADER).map_err(csv_err)?;
-        let mut time_buf = String::with_capacity(24);
-        for c in self.events {
-            let ev = &c.event;
-            let row = ev.row.map(|r| &self.manifest.rows[r]);
-            let text = |f: fn(&crate::manifest::ManifestRow) -> &str| row.map(f).unwrap_or("");
-            let status = ev.status.to_string();
-            let ip = self.privacy.show_ip(ev.client);
-            let recipient = if self.privacy.recipient_detail {
-                text(|r| &r.recipient)
-            } else {
-                ""
-            };
-            let source = self.source(ev.source);
-            let record: [&str; 21] = [
-                rfc3339_fast(ev.time_ms, &mut time_buf),
-                ev.kind.as_str(),
-                ev.token_status.as_str(),
-                text(|r| &r.campaign),
-                recipient,
-                text(|r| &r.label),
-                c.verdict.class.as_str(),
-                &c.verdict.detail,
-                &ev.method,
-                &status,
-                &ip,
-                &ev.user_agent,
-                &c.verdict.reason,
-                text(|r| &r.target),
-                &ev.uri,
-                &ev.referer,
-                &ev.requested_with,
-                &ev.purpose,
-                &ev.accept_language,
-                &ev.token,
-                &source,
-            ];
-            for cell in record {
-                match csv_safe(cell) {
-                    std::borrow::Cow::Borrowed(c) => w.write_field(c),
-                    std::borrow::Cow::Owned(c) => w.write_field(c),
-                }
-                .map_err(csv_err)?;
+        let file = self
+            .file_names
+            .get(ev.source.file as usize)
+            .map_or("?", String::as_str);
+        let record: [&str; 20] = [
+            rfc3339_fast(ev.time_ms, &mut self.time_buf),
+            ev.kind.as_str(),
+            ev.token_status.as_str(),
+            text(|r| &r.campaign),
+            recipient,
+            text(|r| &r.label),
+            c.verdict.class.as_str(),
+            &c.verdict.detail,
+            &ev.method,
+            self.status_buf.format(ev.status),
+            &ip,
+            &ev.user_agent,
+            &c.verdict.reason,
+            text(|r| &r.target),
+            &ev.uri,
+            &ev.referer,
+            &ev.requested_with,
+            &ev.purpose,
+            &ev.accept_language,
+            &ev.token,
+        ];
+        let csv_err = |e| Error::Csv {
+            path: self.path.clone(),
+            cause: e,
+        };
+        for cell in record {
+            match csv_safe(cell) {
+                std::borrow::Cow::Borrowed(c) => self.w.write_field(c),
+                std::borrow::Cow::Owned(c) => self.w.write_field(c),
             }
-            w.write_record(None::<&[u8]>).map_err(csv_err)?;
+            .map_err(csv_err)?;
         }
-        let mut inner = w
+        // The source column: `file:line`, built without a temporary string.
+        let mut source = Vec::with_capacity(file.len() + 12);
+        source.extend_from_slice(csv_safe(file).as_bytes());
+        source.push(b':');
+        source.extend_from_slice(self.line_buf.format(ev.source.line).as_bytes());
+        self.w.write_field(&source).map_err(csv_err)?;
+        self.w.write_record(None::<&[u8]>).map_err(csv_err)
+    }
+
+    /// Flushes the file.
+    pub fn finish(self) -> Result<()> {
+        let path = self.path;
+        let mut inner = self
+            .w
             .into_inner()
-            .map_err(|e| Error::io(path, e.into_error()))?;
-        inner.flush().map_err(|e| Error::io(path, e))?;
-        Ok(())
+            .map_err(|e| Error::io(&path, e.into_error()))?;
+        inner.flush().map_err(|e| Error::io(&path, e))
     }
 }
 
@@ -1469,43 +1462,74 @@ fn render(tera: &tera::Tera, name: &str, view: &impl Serialize) -> Result<String
         .map_err(|e| template_error(name, &e))
 }
 
-/// Builds the whole site into a temporary directory beside `out`, then swaps it in.
-pub fn write_site(report: &Report<'_>, tera: &tera::Tera, out: &Path) -> Result<()> {
-    check_replaceable(out)?;
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "report".into());
-    let tmp = parent.join(format!(".{name}.building-{}", std::process::id()));
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    }
-    fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let built = build_into(report, tera, &tmp);
-    if let Err(e) = built {
-        let _ = fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-    let had_old = out.exists();
-    if had_old {
-        fs::rename(out, &old).map_err(|e| Error::io(out, e))?;
-    }
-    if let Err(e) = fs::rename(&tmp, out) {
-        if had_old {
-            let _ = fs::rename(&old, out);
+/// A report being built: a temporary directory beside `out` that replaces it on
+/// [`Staging::commit`], or is removed if the build fails or is dropped half-way. `events.csv` is
+/// streamed into it while the logs are read; the pages are written at the end.
+pub struct Staging {
+    tmp: PathBuf,
+    out: PathBuf,
+    old: PathBuf,
+    committed: bool,
+}
+
+impl Staging {
+    /// Checks that `out` may be replaced and creates the temporary directory.
+    pub fn new(out: &Path) -> Result<Self> {
+        check_replaceable(out)?;
+        let parent = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+        let name = out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "report".into());
+        let tmp = parent.join(format!(".{name}.building-{}", std::process::id()));
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
         }
-        return Err(Error::io(out, e));
+        fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        Ok(Staging {
+            tmp,
+            out: out.to_path_buf(),
+            old: parent.join(format!(".{name}.old-{}", std::process::id())),
+            committed: false,
+        })
     }
-    if had_old {
-        fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+
+    /// Where to write.
+    pub fn dir(&self) -> &Path {
+        &self.tmp
     }
-    Ok(())
+
+    /// Swaps the finished site in for the previous one.
+    pub fn commit(mut self) -> Result<()> {
+        let (out, old) = (&self.out, &self.old);
+        let had_old = out.exists();
+        if had_old {
+            fs::rename(out, old).map_err(|e| Error::io(out, e))?;
+        }
+        if let Err(e) = fs::rename(&self.tmp, out) {
+            if had_old {
+                let _ = fs::rename(old, out);
+            }
+            return Err(Error::io(out, e));
+        }
+        self.committed = true;
+        if had_old {
+            fs::remove_dir_all(old).map_err(|e| Error::io(old, e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_dir_all(&self.tmp);
+        }
+    }
 }
 
 fn check_replaceable(out: &Path) -> Result<()> {
@@ -1535,20 +1559,8 @@ fn check_replaceable(out: &Path) -> Result<()> {
     }
 }
 
-fn build_into(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result<()> {
-    // events.csv is the largest file and needs nothing the pages produce: it is written on the
-    // second core while this one renders the pages.
-    std::thread::scope(|scope| {
-        let csv = scope.spawn(|| report.write_events_csv(&dir.join("events.csv")));
-        let pages = build_pages(report, tera, dir);
-        let csv = csv
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        pages.and(csv)
-    })
-}
-
-fn build_pages(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result<()> {
+/// Writes the pages, assets and small exports (everything but `events.csv`) into `dir`.
+pub fn write_pages(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result<()> {
     let write = |name: &str, bytes: &[u8]| -> Result<()> {
         let p = dir.join(name);
         fs::write(&p, bytes).map_err(|e| Error::io(&p, e))

@@ -1,0 +1,446 @@
+//! The streaming engine of `analyze`: log files in, resolved events out in time order, with every
+//! core busy and memory bounded by a few blocks, whatever the size of the logs.
+//!
+//! ```text
+//!  source thread per log family      worker threads (one per core)       the calling thread
+//!  read + gunzip, cut into blocks -> parse, verify, resolve a block  ->  blocks back in order,
+//!  of whole lines (permits bound     (own token and string caches)       line numbers, tallies,
+//!  the blocks in flight)                                                  time order -> sink
+//! ```
+//!
+//! A *family* is one log and its rotations (`access.log.2.gz`, `access.log.1`, `access.log`),
+//! read oldest first as one stream. Several families (logs of several servers, say) are merged by
+//! time: the next block is always taken from the family that is furthest behind. Within the
+//! merged stream, events wait in a short reorder buffer ([`SLACK_MS`] of log time) so that the
+//! small disorder of a real log (nginx logs a request when it ends; workers share the file) still
+//! comes out sorted by (time, file, line). An event older than what has already gone out is passed
+//! on at once and counted as late.
+//!
+//! Key items: [`run`], [`Outcome`].
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+
+use crate::hit::{Event, Resolver, Source};
+use crate::ingest::{FileTally, Ingest, Rejects};
+use crate::logfiles;
+use crate::manifest::Manifest;
+use crate::token::KeyRing;
+
+/// How far back in log time an event may arrive and still be put in its place.
+pub const SLACK_MS: i64 = 60_000;
+
+/// Bytes of log text per block (override with `PXTRACK_BLOCK_BYTES`, for tests).
+pub const BLOCK_BYTES: usize = 1 << 20;
+
+/// Blocks of one family in flight at once: read, queued, parsed or waiting to be merged.
+const PERMITS_PER_FAMILY: usize = 8;
+
+/// What reading all the logs gave, besides the events.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Per file, in the order of the file list.
+    pub files: Vec<FileTally>,
+    /// Rejected lines by reason, with examples.
+    pub rejects: Rejects,
+    /// Events that arrived more than [`SLACK_MS`] behind events already passed on.
+    pub late: u64,
+}
+
+/// Options of a run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Bytes per block.
+    pub block_bytes: usize,
+    /// Parsing threads.
+    pub workers: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            block_bytes: std::env::var("PXTRACK_BLOCK_BYTES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|&n: &usize| n > 0)
+                .unwrap_or(BLOCK_BYTES),
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8)),
+        }
+    }
+}
+
+/// A piece of one file: whole lines, or the end of the file (with the error that ended it).
+struct Block {
+    family: usize,
+    seq: u64,
+    file: u32,
+    data: Vec<u8>,
+    /// Set on the family's last block, after its last file.
+    end: bool,
+    /// A read error that ended this file early (the block then has no data).
+    error: Option<String>,
+}
+
+/// A parsed block: events numbered from line 1 of the block.
+struct Parsed {
+    family: usize,
+    seq: u64,
+    file: u32,
+    end: bool,
+    error: Option<String>,
+    events: Vec<Event>,
+    tally: FileTally,
+    rejects: Rejects,
+}
+
+/// Groups file indices into families: same directory and same name once rotation suffixes are
+/// taken off, in order of first appearance; each family keeps the order of the file list.
+fn families(files: &[PathBuf]) -> Vec<Vec<u32>> {
+    let mut keys: Vec<(Option<PathBuf>, String)> = Vec::new();
+    let mut out: Vec<Vec<u32>> = Vec::new();
+    for (i, p) in files.iter().enumerate() {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let key = (
+            p.parent().map(Path::to_path_buf),
+            logfiles::rotation_base(&name),
+        );
+        match keys.iter().position(|k| *k == key) {
+            Some(f) => out[f].push(i as u32),
+            None => {
+                keys.push(key);
+                out.push(vec![i as u32]);
+            }
+        }
+    }
+    out
+}
+
+/// Reads one family's files into blocks of whole lines.
+fn read_family(
+    family: usize,
+    members: &[u32],
+    files: &[PathBuf],
+    opts: &Options,
+    progress: &indicatif::ProgressBar,
+    work: &SyncSender<Block>,
+    permits: &Receiver<()>,
+) {
+    let mut seq = 0u64;
+    let mut send = |file: u32, data: Vec<u8>, end: bool, error: Option<String>| -> bool {
+        // A closed channel means the run is over (an error elsewhere): stop reading.
+        if permits.recv().is_err() {
+            return false;
+        }
+        let block = Block {
+            family,
+            seq,
+            file,
+            data,
+            end,
+            error,
+        };
+        seq += 1;
+        work.send(block).is_ok()
+    };
+    for (k, &file) in members.iter().enumerate() {
+        let last_file = k + 1 == members.len();
+        let path = &files[file as usize];
+        let opened =
+            std::fs::File::open(path).and_then(|f| logfiles::from_reader(progress.wrap_read(f)));
+        let mut reader = match opened {
+            Ok(r) => r,
+            Err(e) => {
+                if !send(file, Vec::new(), last_file, Some(e.to_string())) {
+                    return;
+                }
+                continue;
+            }
+        };
+        let mut carry: Vec<u8> = Vec::new();
+        loop {
+            let mut buf = std::mem::take(&mut carry);
+            buf.reserve(opts.block_bytes + 4096);
+            let mut error = None;
+            let mut eof = false;
+            while buf.len() < opts.block_bytes {
+                let start = buf.len();
+                buf.resize(start + (opts.block_bytes - start).max(4096), 0);
+                match reader.read(&mut buf[start..]) {
+                    Ok(0) => {
+                        buf.truncate(start);
+                        eof = true;
+                        break;
+                    }
+                    Ok(n) => buf.truncate(start + n),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(start),
+                    Err(e) => {
+                        buf.truncate(start);
+                        error = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+            if error.is_none() && !eof {
+                // Cut after the last line end; the rest starts the next block.
+                match buf.iter().rposition(|&b| b == b'\n') {
+                    Some(nl) => carry = buf.split_off(nl + 1),
+                    None => {
+                        // One line longer than a block: keep reading it.
+                        carry = buf;
+                        continue;
+                    }
+                }
+            }
+            let finished = eof || error.is_some();
+            if !buf.is_empty() && !send(file, buf, false, None) {
+                return;
+            }
+            if finished {
+                if (error.is_some() || last_file) && !send(file, Vec::new(), last_file, error) {
+                    return;
+                }
+                break;
+            }
+        }
+    }
+    if members.is_empty() {
+        send(0, Vec::new(), true, None);
+    }
+}
+
+/// Parses blocks until the work queue closes.
+fn parse_blocks(
+    manifest: &Manifest,
+    keys: &KeyRing,
+    path_prefix: &str,
+    work: &Mutex<Receiver<Block>>,
+    done: &SyncSender<Parsed>,
+) {
+    let mut ingest = Ingest::new(Resolver::new(manifest, keys, path_prefix));
+    loop {
+        let block = match work.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(block) = block else { return };
+        ingest.files.clear();
+        let f = ingest.start_file();
+        for (n, line) in lines(&block.data).enumerate() {
+            ingest.line(f, n as u64 + 1, line);
+        }
+        let parsed = Parsed {
+            family: block.family,
+            seq: block.seq,
+            file: block.file,
+            end: block.end,
+            error: block.error,
+            events: std::mem::take(&mut ingest.events),
+            tally: ingest.files.pop().unwrap_or_default(),
+            rejects: std::mem::take(&mut ingest.rejects),
+        };
+        if done.send(parsed).is_err() {
+            return;
+        }
+    }
+}
+
+/// The lines of a block, without `\n` or `\r\n`.
+fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let body = data.strip_suffix(b"\n").unwrap_or(data);
+    let mut split = (!data.is_empty()).then(|| body.split(|&b| b == b'\n'));
+    std::iter::from_fn(move || split.as_mut()?.next()).map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+}
+
+/// Per-family merge state.
+struct FamilyState {
+    next_seq: u64,
+    waiting: BTreeMap<u64, Parsed>,
+    finished: bool,
+    /// The latest time seen, ms (the family's position in the merge).
+    last_ms: i64,
+    /// Lines read so far in the file being read.
+    file: u32,
+    line: u64,
+}
+
+/// The reorder buffer: events sorted by (time, file, line).
+struct Reorder {
+    queue: VecDeque<Event>,
+    /// Time of the last event passed on.
+    emitted_ms: i64,
+    late: u64,
+}
+
+fn key(e: &Event) -> (i64, Source) {
+    (e.time_ms, e.source)
+}
+
+impl Reorder {
+    fn insert(&mut self, e: Event) {
+        let k = key(&e);
+        if self.queue.back().is_none_or(|b| key(b) <= k) {
+            self.queue.push_back(e);
+            return;
+        }
+        let at = self.queue.partition_point(|x| key(x) <= k);
+        if at == 0 && e.time_ms < self.emitted_ms {
+            self.late += 1;
+        }
+        self.queue.insert(at, e);
+    }
+
+    /// Passes on every event before `watermark`.
+    fn release(&mut self, watermark: i64, sink: &mut impl FnMut(Event)) {
+        while self.queue.front().is_some_and(|e| e.time_ms < watermark) {
+            let e = self.queue.pop_front().expect("checked non-empty");
+            self.emitted_ms = self.emitted_ms.max(e.time_ms);
+            sink(e);
+        }
+    }
+}
+
+/// Reads `files` (in the order given within each family), parsing on every core, and passes
+/// every event to `sink` in time order.
+pub fn run(
+    files: &[PathBuf],
+    manifest: &Manifest,
+    keys: &KeyRing,
+    path_prefix: &str,
+    opts: &Options,
+    progress: &indicatif::ProgressBar,
+    mut sink: impl FnMut(Event),
+) -> Outcome {
+    let fams = families(files);
+    let mut outcome = Outcome {
+        files: vec![FileTally::default(); files.len()],
+        ..Default::default()
+    };
+    let (work_tx, work_rx) = sync_channel::<Block>(opts.workers * 2);
+    let work_rx = Arc::new(Mutex::new(work_rx));
+    let (done_tx, done_rx) = sync_channel::<Parsed>(opts.workers * 2);
+    let mut permit_tx = Vec::new();
+    let mut permit_rx = Vec::new();
+    for _ in &fams {
+        let (tx, rx) = sync_channel::<()>(PERMITS_PER_FAMILY);
+        for _ in 0..PERMITS_PER_FAMILY {
+            tx.send(()).expect("capacity is PERMITS_PER_FAMILY");
+        }
+        permit_tx.push(tx);
+        permit_rx.push(rx);
+    }
+    let work_rx_for_workers = work_rx;
+    outcome.late = std::thread::scope(|scope| {
+        for (f, (members, permits)) in fams.iter().zip(permit_rx).enumerate() {
+            let work = work_tx.clone();
+            scope.spawn(move || read_family(f, members, files, opts, progress, &work, &permits));
+        }
+        drop(work_tx);
+        for _ in 0..opts.workers {
+            let work = Arc::clone(&work_rx_for_workers);
+            let done = done_tx.clone();
+            scope.spawn(move || parse_blocks(manifest, keys, path_prefix, &work, &done));
+        }
+        drop(done_tx);
+        // Only the workers hold the queue now: if they all stop, readers stop too.
+        drop(work_rx_for_workers);
+
+        let mut state: Vec<FamilyState> = fams
+            .iter()
+            .map(|m| FamilyState {
+                next_seq: 0,
+                waiting: BTreeMap::new(),
+                finished: false,
+                last_ms: i64::MIN,
+                file: m.first().copied().unwrap_or(0),
+                line: 0,
+            })
+            .collect();
+        let mut reorder = Reorder {
+            queue: VecDeque::new(),
+            emitted_ms: i64::MIN,
+            late: 0,
+        };
+        // The family furthest behind goes next, so that the others wait in the buffer for no
+        // longer than one block.
+        while let Some(f) = (0..state.len())
+            .filter(|&f| !state[f].finished)
+            .min_by_key(|&f| state[f].last_ms)
+        {
+            let block = loop {
+                let s = &mut state[f];
+                if let Some(b) = s.waiting.remove(&s.next_seq) {
+                    s.next_seq += 1;
+                    break Some(b);
+                }
+                match done_rx.recv() {
+                    Ok(p) => {
+                        let fam = p.family;
+                        state[fam].waiting.insert(p.seq, p);
+                    }
+                    // Every worker has stopped: nothing more will come.
+                    Err(_) => break None,
+                }
+            };
+            let Some(block) = block else { break };
+            let _ = permit_tx[f].try_send(());
+            let s = &mut state[f];
+            if block.file != s.file {
+                s.file = block.file;
+                s.line = 0;
+            }
+            let tally = &mut outcome.files[block.file as usize];
+            add_tally(tally, &block.tally);
+            if let Some(e) = block.error {
+                tally.error = Some(format!("reading stopped after line {}: {e}", s.line));
+            }
+            outcome.rejects.merge(
+                block.rejects,
+                block.file,
+                s.line,
+                crate::ingest::EXAMPLES_PER_REASON,
+            );
+            let offset = s.line;
+            s.line += block.tally.lines;
+            for mut e in block.events {
+                e.source = Source {
+                    file: block.file,
+                    line: e.source.line + offset,
+                };
+                s.last_ms = s.last_ms.max(e.time_ms);
+                reorder.insert(e);
+            }
+            if block.end {
+                s.finished = true;
+                s.last_ms = i64::MAX;
+            }
+            let watermark = state
+                .iter()
+                .map(|s| s.last_ms)
+                .min()
+                .unwrap_or(i64::MAX)
+                .saturating_sub(SLACK_MS);
+            reorder.release(watermark, &mut sink);
+        }
+        reorder.release(i64::MAX, &mut sink);
+        // Whatever is left (an error elsewhere ended the run) unblocks the readers.
+        drop(done_rx);
+        drop(permit_tx);
+        reorder.late
+    });
+    outcome
+}
+
+fn add_tally(t: &mut FileTally, b: &FileTally) {
+    t.lines += b.lines;
+    t.hits += b.hits;
+    t.other += b.other;
+    t.rejected += b.rejected;
+    t.pxtrack_format += b.pxtrack_format;
+    t.combined_format += b.combined_format;
+}
