@@ -126,7 +126,10 @@ pub struct Classifier<'r> {
     duplicate_ms: i64,
     delivery_ms: i64,
     probe_ms: i64,
-    ua_cache: HashMap<Arc<str>, Option<usize>>,
+    /// User agent -> the verdict of the first user-agent rule it matches, if any.
+    ua_cache: HashMap<Arc<str>, Option<Verdict>>,
+    /// The reason of a duplicate, by seconds since the previous request (a few dozen values).
+    duplicate_reasons: HashMap<i64, Arc<str>>,
     ip_cache: HashMap<IpAddr, Option<usize>>,
     /// Last request time per (manifest row, client, user agent), for duplicates.
     last_seen: HashMap<(usize, IpAddr, Arc<str>), i64>,
@@ -170,6 +173,7 @@ impl<'r> Classifier<'r> {
             delivery_ms: i64::from(rules.windows.delivery_secs) * 1000,
             probe_ms: i64::from(rules.windows.probe_secs) * 1000,
             ua_cache: HashMap::new(),
+            duplicate_reasons: HashMap::new(),
             ip_cache: HashMap::new(),
             last_seen: HashMap::new(),
             message_of_row: messages_of(manifest),
@@ -197,13 +201,19 @@ impl<'r> Classifier<'r> {
         out
     }
 
-    fn user_agent_rule(&mut self, ua: &Arc<str>) -> Option<usize> {
+    /// The verdict of the first user-agent rule `ua` matches, built once per distinct agent.
+    fn user_agent_verdict(&mut self, ua: &Arc<str>) -> Option<Verdict> {
         if let Some(v) = self.ua_cache.get(ua) {
-            return *v;
+            return v.clone();
         }
-        let found = self.rules.user_agents.iter().position(|r| r.matches(ua));
+        let rules = self.rules;
+        let found = rules
+            .user_agents
+            .iter()
+            .find(|r| r.matches(ua))
+            .map(|r| Verdict::from_outcome(&r.outcome, r.describe()));
         if self.ua_cache.len() < 1_000_000 {
-            self.ua_cache.insert(ua.clone(), found);
+            self.ua_cache.insert(ua.clone(), found.clone());
         }
         found
     }
@@ -241,18 +251,23 @@ impl<'r> Classifier<'r> {
         let key = (row, ev.client, ev.user_agent.clone());
         let previous = self.last_seen.insert(key, ev.time_ms);
         match previous {
-            Some(prev) if ev.time_ms - prev <= self.duplicate_ms => Verdict {
-                class: HitClass::Duplicate,
-                detail: base.detail.clone(),
-                reason: format!(
-                    "same token, address and user agent {} s after the previous request \
-                     (window {} s)",
-                    (ev.time_ms - prev) / 1000,
-                    self.duplicate_ms / 1000
-                )
-                .into(),
-                machine_open: base.machine_open,
-            },
+            Some(prev) if ev.time_ms - prev <= self.duplicate_ms => {
+                let secs = (ev.time_ms - prev) / 1000;
+                let window = self.duplicate_ms / 1000;
+                let reason = self.duplicate_reasons.entry(secs).or_insert_with(|| {
+                    format!(
+                        "same token, address and user agent {secs} s after the previous request \
+                         (window {window} s)"
+                    )
+                    .into()
+                });
+                Verdict {
+                    class: HitClass::Duplicate,
+                    detail: base.detail.clone(),
+                    reason: reason.clone(),
+                    machine_open: base.machine_open,
+                }
+            }
             _ => base,
         }
     }
@@ -352,9 +367,8 @@ impl<'r> Classifier<'r> {
                 "no user agent: no mail client or browser omits it",
             );
         }
-        if let Some(i) = self.user_agent_rule(&ev.user_agent) {
-            let r = &rules.user_agents[i];
-            return Verdict::from_outcome(&r.outcome, r.describe());
+        if let Some(v) = self.user_agent_verdict(&ev.user_agent) {
+            return v;
         }
         if let Some(n) = net.filter(|n| n.certainty == Certainty::Probable)
             && let Some(first) = first_activity
@@ -381,11 +395,12 @@ impl<'r> Classifier<'r> {
                 "HEAD request: link checkers send them, mail clients and browsers do not",
             );
         }
-        let purpose = ev.purpose.to_ascii_lowercase();
-        if ["prefetch", "preview", "prerender"]
-            .iter()
-            .any(|p| purpose.contains(p))
-        {
+        if !ev.purpose.is_empty() && {
+            let purpose = ev.purpose.to_ascii_lowercase();
+            ["prefetch", "preview", "prerender"]
+                .iter()
+                .any(|p| purpose.contains(p))
+        } {
             return Verdict::new(
                 HitClass::Bot,
                 "prefetch",

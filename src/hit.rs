@@ -127,15 +127,33 @@ pub struct Resolver<'m> {
     keys: &'m KeyRing,
     open_prefix: Vec<u8>,
     click_prefix: Vec<u8>,
-    tokens: HashMap<(TokenKind, Box<[u8]>), TokenLookup>,
+    /// Raw request target -> what it resolves to. Every hit on a token repeats its URI, so one
+    /// lookup per line replaces verifying, interning the token and decoding the URI.
+    uris: HashMap<Box<[u8]>, Target>,
     /// Interned text: user agents, methods, URIs, tokens and headers repeat across millions
     /// of lines, so each distinct string is stored once.
     strings: HashMap<Box<str>, Arc<str>>,
     empty: Arc<str>,
 }
 
+/// A resolved request target.
+#[derive(Debug, Clone)]
+struct Target {
+    kind: HitKind,
+    lookup: TokenLookup,
+    /// The token text as requested (cut to 256 bytes), interned.
+    token: Arc<str>,
+    /// The decoded request target, cut to [`MAX_URI_CHARS`], interned.
+    uri: Arc<str>,
+}
+
+/// Distinct request targets remembered; past this, hostile junk is resolved but not cached.
+const MAX_CACHED_URIS: usize = 1_000_000;
+
 #[derive(Debug, Clone, Copy)]
 enum TokenLookup {
+    /// A request with no token.
+    NoToken,
     Found {
         row: usize,
         expires_at_secs: Option<i64>,
@@ -152,7 +170,7 @@ impl<'m> Resolver<'m> {
             keys,
             open_prefix: format!("{path_prefix}/o/").into_bytes(),
             click_prefix: format!("{path_prefix}/c/").into_bytes(),
-            tokens: HashMap::new(),
+            uris: HashMap::new(),
             strings: HashMap::new(),
             empty: Arc::from(""),
         }
@@ -168,11 +186,8 @@ impl<'m> Resolver<'m> {
             .map(|t| (TokenKind::Click, t))
     }
 
-    fn lookup(&mut self, kind: TokenKind, text: &[u8]) -> TokenLookup {
-        if let Some(hit) = self.tokens.get(&(kind, text.into())) {
-            return *hit;
-        }
-        let found = match token::verify(kind, text, self.keys) {
+    fn lookup(&self, kind: TokenKind, text: &[u8]) -> TokenLookup {
+        match token::verify(kind, text, self.keys) {
             Err(f) => TokenLookup::Forged(f),
             Ok(claims) => {
                 // verify() accepted it, so it is ASCII base64url.
@@ -185,13 +200,41 @@ impl<'m> Resolver<'m> {
                     _ => TokenLookup::NotInManifest,
                 }
             }
-        };
-        // Forged tokens are attacker-chosen; cache only the first few thousand so a flood of
-        // distinct junk cannot grow the cache without bound.
-        if !matches!(found, TokenLookup::Forged(_)) || self.tokens.len() < 100_000 {
-            self.tokens.insert((kind, text.into()), found);
         }
-        found
+    }
+
+    /// Resolves a raw request target (the URI, or the whole request line when it is junk).
+    fn resolve_target(&mut self, raw: &[u8], is_junk: bool) -> Target {
+        let (kind, token_text) = match (is_junk, self.target(raw)) {
+            (false, Some((TokenKind::Open, t))) => (HitKind::Open, Some((TokenKind::Open, t))),
+            (false, Some((TokenKind::Click, t))) => (HitKind::Click, Some((TokenKind::Click, t))),
+            _ => (HitKind::Other, None),
+        };
+        let (lookup, token) = match token_text {
+            None => (TokenLookup::NoToken, self.empty.clone()),
+            Some((tk, text)) => (
+                self.lookup(tk, text),
+                self.intern(&text[..text.len().min(256)]),
+            ),
+        };
+        let decoded = decode(raw);
+        let uri = if decoded.len() > MAX_URI_CHARS {
+            let cut = (0..=MAX_URI_CHARS)
+                .rev()
+                .find(|&i| decoded.is_char_boundary(i))
+                .unwrap_or(0);
+            let mut u = decoded[..cut].to_string();
+            u.push('…');
+            self.intern_str(&u)
+        } else {
+            self.intern_str(&decoded)
+        };
+        Target {
+            kind,
+            lookup,
+            token,
+            uri,
+        }
     }
 
     /// The decoded text of a raw field, shared with every earlier occurrence.
@@ -217,47 +260,43 @@ impl<'m> Resolver<'m> {
 
     /// Resolves one parsed line.
     pub fn resolve(&mut self, line: &LogLine<'_>, source: Source) -> Event {
-        let (kind, token_text) = match self.target(line.request.uri) {
-            Some((TokenKind::Open, t)) => (HitKind::Open, Some((TokenKind::Open, t))),
-            Some((TokenKind::Click, t)) => (HitKind::Click, Some((TokenKind::Click, t))),
-            None => (HitKind::Other, None),
-        };
-        let (token_status, forgery, row, token) = match token_text {
-            None => (TokenStatus::None, None, None, Arc::from("")),
-            Some((tk, text)) => {
-                let shown = self.intern(&text[..text.len().min(256)]);
-                match self.lookup(tk, text) {
-                    TokenLookup::Forged(f) => (TokenStatus::Forged, Some(f), None, shown),
-                    TokenLookup::NotInManifest => (TokenStatus::Unknown, None, None, shown),
-                    TokenLookup::Found {
-                        row,
-                        expires_at_secs,
-                    } => {
-                        let expired = expires_at_secs.is_some_and(|e| line.time_ms > e * 1000);
-                        let status = if expired {
-                            TokenStatus::Expired
-                        } else {
-                            TokenStatus::Valid
-                        };
-                        (status, None, Some(row), shown)
-                    }
-                }
-            }
-        };
-        let uri_raw = if line.request.is_junk() {
+        let is_junk = line.request.is_junk();
+        let raw = if is_junk {
             line.request.raw
         } else {
             line.request.uri
         };
-        let mut uri = decode(uri_raw).into_owned();
-        if uri.len() > MAX_URI_CHARS {
-            let cut = (0..=MAX_URI_CHARS)
-                .rev()
-                .find(|&i| uri.is_char_boundary(i))
-                .unwrap_or(0);
-            uri.truncate(cut);
-            uri.push('…');
-        }
+        let target = match self.uris.get(raw) {
+            // Junk request lines are rare and never name a token: not cached, so that a junk
+            // line cannot shadow a real request target with the same bytes.
+            _ if is_junk => self.resolve_target(raw, true),
+            Some(t) => t.clone(),
+            None => {
+                let t = self.resolve_target(raw, is_junk);
+                // Forged tokens and junk are attacker-chosen: the cache stops growing at its cap.
+                if self.uris.len() < MAX_CACHED_URIS {
+                    self.uris.insert(raw.into(), t.clone());
+                }
+                t
+            }
+        };
+        let (token_status, forgery, row) = match target.lookup {
+            TokenLookup::NoToken => (TokenStatus::None, None, None),
+            TokenLookup::Forged(f) => (TokenStatus::Forged, Some(f), None),
+            TokenLookup::NotInManifest => (TokenStatus::Unknown, None, None),
+            TokenLookup::Found {
+                row,
+                expires_at_secs,
+            } => {
+                let expired = expires_at_secs.is_some_and(|e| line.time_ms > e * 1000);
+                let status = if expired {
+                    TokenStatus::Expired
+                } else {
+                    TokenStatus::Valid
+                };
+                (status, None, Some(row))
+            }
+        };
         let purpose = if line.sec_purpose.is_empty() {
             line.purpose
         } else {
@@ -265,14 +304,14 @@ impl<'m> Resolver<'m> {
         };
         Event {
             time_ms: line.time_ms,
-            kind,
+            kind: target.kind,
             token_status,
             forgery,
             row,
-            token,
+            token: target.token,
             client: line.client,
             method: self.intern(line.request.method),
-            uri: self.intern_str(&uri),
+            uri: target.uri,
             status: line.status,
             bytes_sent: line.bytes_sent,
             user_agent: self.intern(line.user_agent),

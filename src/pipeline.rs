@@ -338,13 +338,23 @@ pub fn run(
     outcome.late = std::thread::scope(|scope| {
         for (f, (members, permits)) in fams.iter().zip(permit_rx).enumerate() {
             let work = work_tx.clone();
-            scope.spawn(move || read_family(f, members, files, opts, progress, &work, &permits));
+            std::thread::Builder::new()
+                .name(format!("pxtrack-read-{f}"))
+                .spawn_scoped(scope, move || {
+                    read_family(f, members, files, opts, progress, &work, &permits);
+                })
+                .expect("a thread can be started");
         }
         drop(work_tx);
         for _ in 0..opts.workers {
             let work = Arc::clone(&work_rx_for_workers);
             let done = done_tx.clone();
-            scope.spawn(move || parse_blocks(manifest, keys, path_prefix, &work, &done));
+            std::thread::Builder::new()
+                .name("pxtrack-parse".into())
+                .spawn_scoped(scope, move || {
+                    parse_blocks(manifest, keys, path_prefix, &work, &done);
+                })
+                .expect("a thread can be started");
         }
         drop(done_tx);
         // Only the workers hold the queue now: if they all stop, readers stop too.

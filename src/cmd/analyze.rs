@@ -93,14 +93,17 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
     // whole log.
     let (outcome, written) = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Classified>>(4);
-        let writer = scope.spawn(move || -> pxtrack::Result<()> {
-            for batch in rx {
-                for c in &batch {
-                    csv.write(c)?;
+        let writer = std::thread::Builder::new()
+            .name("pxtrack-csv".into())
+            .spawn_scoped(scope, move || -> pxtrack::Result<()> {
+                for batch in rx {
+                    for c in &batch {
+                        csv.write(c)?;
+                    }
                 }
-            }
-            csv.finish()
-        });
+                csv.finish()
+            })
+            .expect("a thread can be started");
         let mut batch: Vec<Classified> = Vec::with_capacity(CSV_BATCH);
         let mut emit = |event: pxtrack::hit::Event, verdict| {
             let c = Classified {

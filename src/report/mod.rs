@@ -99,7 +99,40 @@ pub fn rfc3339(ms: i64) -> String {
 /// [`rfc3339`] without a date library: `2026-11-22T10:00:05.123Z` into a reused buffer. It is
 /// called once per row of `events.csv`, where chrono's formatter was a measurable share.
 pub fn rfc3339_fast(ms: i64, buf: &mut String) -> &str {
-    use std::fmt::Write as _;
+    let (y, m, d, h, mi, sec, milli) = civil(ms);
+    buf.clear();
+    push_digits(buf, y, 4);
+    buf.push('-');
+    push_digits(buf, m, 2);
+    buf.push('-');
+    push_digits(buf, d, 2);
+    buf.push('T');
+    push_digits(buf, h, 2);
+    buf.push(':');
+    push_digits(buf, mi, 2);
+    buf.push(':');
+    push_digits(buf, sec, 2);
+    buf.push('.');
+    push_digits(buf, milli, 3);
+    buf.push('Z');
+    buf
+}
+
+/// Appends `n` zero-padded to `width` digits (more if it needs them; a sign if negative).
+fn push_digits(buf: &mut String, n: i64, width: usize) {
+    if !(0..10_000).contains(&n) {
+        use std::fmt::Write as _;
+        let _ = write!(buf, "{n:0width$}");
+        return;
+    }
+    let digits = [n / 1000 % 10, n / 100 % 10, n / 10 % 10, n % 10];
+    for &dg in &digits[4 - width.min(4)..] {
+        buf.push(char::from(b'0' + dg as u8));
+    }
+}
+
+/// Epoch milliseconds to (year, month, day, hour, minute, second, millisecond), UTC.
+fn civil(ms: i64) -> (i64, i64, i64, i64, i64, i64, i64) {
     let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
     // Howard Hinnant's civil_from_days.
     let z = days + 719_468;
@@ -111,25 +144,42 @@ pub fn rfc3339_fast(ms: i64, buf: &mut String) -> &str {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    let (h, mi, sec, milli) = (
+    (
+        y,
+        m,
+        d,
         rem / 3_600_000,
         rem / 60_000 % 60,
         rem / 1000 % 60,
         rem % 1000,
-    );
-    buf.clear();
-    let _ = write!(
-        buf,
-        "{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{sec:02}.{milli:03}Z"
-    );
-    buf
+    )
 }
 
 /// Formats epoch milliseconds for people: `2026-11-22 10:00:05 UTC`.
 pub fn human_time(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_default()
+    let mut buf = String::with_capacity(24);
+    push_human_time(&mut buf, ms);
+    buf
+}
+
+/// Appends [`human_time`] to `buf` (hit rows call it once each).
+pub fn push_human_time(buf: &mut String, ms: i64) {
+    if DateTime::<Utc>::from_timestamp_millis(ms).is_none() {
+        return;
+    }
+    let (y, m, d, h, mi, sec, _) = civil(ms);
+    push_digits(buf, y, 4);
+    buf.push('-');
+    push_digits(buf, m, 2);
+    buf.push('-');
+    push_digits(buf, d, 2);
+    buf.push(' ');
+    push_digits(buf, h, 2);
+    buf.push(':');
+    push_digits(buf, mi, 2);
+    buf.push(':');
+    push_digits(buf, sec, 2);
+    buf.push_str(" UTC");
 }
 
 fn opt_time(ms: Option<i64>) -> String {
@@ -212,10 +262,12 @@ pub fn token_anchor(token: &str) -> String {
 /// keeps a campaign of 100,000 recipients to a few thousand files; recipients with no hit get no
 /// section. Empty when recipient detail is off.
 pub struct RecipientBook<'a> {
-    campaign: &'a str,
+    /// The campaign's short hash, which names its recipients pages.
+    campaign_hash: String,
     /// Indices into the campaign's `recipient_stats`, by page.
     pub pages: Vec<Vec<usize>>,
-    page_of: HashMap<&'a str, usize>,
+    /// Recipient -> page and section anchor (hashed once here, not once per hit row).
+    page_of: HashMap<&'a str, (usize, String)>,
 }
 
 impl<'a> RecipientBook<'a> {
@@ -235,11 +287,12 @@ impl<'a> RecipientBook<'a> {
         let mut page_of = HashMap::new();
         for (p, list) in pages.iter().enumerate() {
             for &i in list {
-                page_of.insert(c.recipient_stats[i].recipient.as_str(), p);
+                let r = c.recipient_stats[i].recipient.as_str();
+                page_of.insert(r, (p, recipient_anchor(&c.name, r)));
             }
         }
         RecipientBook {
-            campaign: &c.name,
+            campaign_hash: short_hash(&[&c.name]),
             pages,
             page_of,
         }
@@ -247,26 +300,18 @@ impl<'a> RecipientBook<'a> {
 
     /// The file of page `page` (0-based).
     pub fn page_file(&self, page: usize) -> String {
-        format!(
-            "recipients-{}-{}.html",
-            short_hash(&[self.campaign]),
-            page + 1
-        )
+        format!("recipients-{}-{}.html", self.campaign_hash, page + 1)
     }
 
     /// Where a recipient's section is, if they have one.
     pub fn recipient_href(&self, recipient: &str) -> Option<String> {
-        let p = self.page_of.get(recipient)?;
-        Some(format!(
-            "{}#{}",
-            self.page_file(*p),
-            recipient_anchor(self.campaign, recipient)
-        ))
+        let (p, anchor) = self.page_of.get(recipient)?;
+        Some(format!("{}#{anchor}", self.page_file(*p)))
     }
 
     /// Where a token's section is, if its recipient has one.
     pub fn token_href(&self, recipient: &str, token: &str) -> Option<String> {
-        let p = self.page_of.get(recipient)?;
+        let (p, _) = self.page_of.get(recipient)?;
         Some(format!("{}#{}", self.page_file(*p), token_anchor(token)))
     }
 }
@@ -803,7 +848,7 @@ impl Report<'_> {
             let ev = c;
             let row = ev.row.map(|r| &self.manifest.rows[r]);
             html.push_str("<tr><td>");
-            html.push_str(&human_time(ev.time_ms));
+            push_human_time(&mut html, ev.time_ms);
             html.push_str("</td><td>");
             html.push_str(ev.kind.as_str());
             html.push_str("</td>");
@@ -1103,15 +1148,16 @@ impl Report<'_> {
         }
     }
 
-    /// The link pages of a campaign: (file name, view).
-    pub fn link_pages(
+    /// The page of link `l` of a campaign: (file name, view).
+    pub fn link_page(
         &self,
         c: &CampaignStats,
         book: &RecipientBook<'_>,
-    ) -> Vec<(String, HitListView)> {
-        c.links
-            .iter()
-            .map(|l| {
+        l: usize,
+    ) -> (String, HitListView) {
+        let l = &c.links[l];
+        {
+            {
                 let facts = vec![
                     ("Target".into(), l.target.clone()),
                     ("Unique clicks".into(), l.unique_clicks.to_string()),
@@ -1133,25 +1179,22 @@ impl Report<'_> {
                         self.hit_rows(&l.hits, l.hit_count, Some(book), true),
                     ),
                 )
-            })
-            .collect()
+            }
+        }
     }
 
-    /// The recipients pages of a campaign: each recipient with a hit, each of their tokens with
-    /// its hits. (file name, view).
-    pub fn recipient_pages(
+    /// Page `p` of a campaign's recipients pages: each recipient with a hit, each of their tokens
+    /// with its hits. (file name, view).
+    pub fn recipient_page(
         &self,
         c: &CampaignStats,
         book: &RecipientBook<'_>,
-    ) -> Vec<(String, RecipientsPageView)> {
-        if book.pages.is_empty() {
-            return Vec::new();
-        }
+        p: usize,
+    ) -> (String, RecipientsPageView) {
         let pages = book.pages.len();
-        book.pages
-            .iter()
-            .enumerate()
-            .map(|(p, members)| {
+        let members = &book.pages[p];
+        {
+            {
                 let recipients = members
                     .iter()
                     .map(|&ri| {
@@ -1203,8 +1246,8 @@ impl Report<'_> {
                     recipients,
                 };
                 (book.page_file(p), view)
-            })
-            .collect()
+            }
+        }
     }
 
     /// The rejected-lines page's view.
@@ -1559,6 +1602,14 @@ fn check_replaceable(out: &Path) -> Result<()> {
     }
 }
 
+/// A page of a campaign.
+#[derive(Debug, Clone, Copy)]
+enum Page {
+    Campaign,
+    Link(usize),
+    Recipients(usize),
+}
+
 /// Writes the pages, assets and small exports (everything but `events.csv`) into `dir`.
 pub fn write_pages(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result<()> {
     let write = |name: &str, bytes: &[u8]| -> Result<()> {
@@ -1591,17 +1642,53 @@ pub fn write_pages(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result
     let mut json = serde_json::to_vec_pretty(&summary).expect("plain data serializes");
     json.push(b'\n');
     write("summary.json", &json)?;
-    for c in &report.stats.campaigns {
-        let book = RecipientBook::new(c, &report.privacy);
-        let page = render(tera, "campaign.html", &report.campaign(c, &book))?;
-        write(&campaign_file(&c.name), page.as_bytes())?;
-        for (file, view) in report.link_pages(c, &book) {
-            write(&file, render(tera, "hits.html", &view)?.as_bytes())?;
-        }
-        for (file, view) in report.recipient_pages(c, &book) {
-            write(&file, render(tera, "recipients.html", &view)?.as_bytes())?;
-        }
+    // Campaign, link and recipients pages are independent: every core renders and writes them,
+    // taking the next page from a shared counter.
+    let campaigns = &report.stats.campaigns;
+    let books: Vec<RecipientBook<'_>> = campaigns
+        .iter()
+        .map(|c| RecipientBook::new(c, &report.privacy))
+        .collect();
+    let mut jobs: Vec<(usize, Page)> = Vec::new();
+    for (ci, c) in campaigns.iter().enumerate() {
+        jobs.push((ci, Page::Campaign));
+        jobs.extend((0..c.links.len()).map(|l| (ci, Page::Link(l))));
+        jobs.extend((0..books[ci].pages.len()).map(|p| (ci, Page::Recipients(p))));
     }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || -> Result<()> {
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(&(ci, page)) = jobs.get(i) else {
+                return Ok(());
+            };
+            let (c, book) = (&campaigns[ci], &books[ci]);
+            let (file, html) = match page {
+                Page::Campaign => (
+                    campaign_file(&c.name),
+                    render(tera, "campaign.html", &report.campaign(c, book))?,
+                ),
+                Page::Link(l) => {
+                    let (file, view) = report.link_page(c, book, l);
+                    (file, render(tera, "hits.html", &view)?)
+                }
+                Page::Recipients(p) => {
+                    let (file, view) = report.recipient_page(c, book, p);
+                    (file, render(tera, "recipients.html", &view)?)
+                }
+            };
+            write(&file, html.as_bytes())?;
+        }
+    };
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8));
+    std::thread::scope(|scope| {
+        let others: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mine = work();
+        others
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .fold(mine, Result::and)
+    })?;
     let rejected = report.rejected_page(&overview);
     write(
         "rejected.html",
@@ -1646,6 +1733,15 @@ mod tests {
             4_102_444_799_999,
             1_709_164_800_000,
         ] {
+            assert_eq!(rfc3339_fast(ms, &mut buf), rfc3339(ms), "{ms}");
+            let chrono_human = DateTime::<Utc>::from_timestamp_millis(ms)
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap();
+            assert_eq!(human_time(ms), chrono_human, "{ms}");
+        }
+        // Every day of four centuries, at a time of day that moves.
+        for day in -73_000i64..73_000 {
+            let ms = day * 86_400_000 + (day.rem_euclid(86_400)) * 997;
             assert_eq!(rfc3339_fast(ms, &mut buf), rfc3339(ms), "{ms}");
         }
     }
