@@ -142,6 +142,8 @@ pub struct Classifier<'r> {
     /// Message -> countries of its human-looking hits so far.
     countries: HashMap<u32, Vec<Arc<str>>>,
     human: Verdict,
+    /// Events since the last [`Classifier::prune`].
+    since_prune: u32,
 }
 
 /// Gives each manifest row the index of its message: one campaign sent to one recipient.
@@ -180,6 +182,7 @@ impl<'r> Classifier<'r> {
             first_activity: HashMap::new(),
             last_bad_click: HashMap::new(),
             countries: HashMap::new(),
+            since_prune: 0,
             human: Verdict::new(
                 HitClass::Human,
                 "direct",
@@ -212,9 +215,11 @@ impl<'r> Classifier<'r> {
             .iter()
             .find(|r| r.matches(ua))
             .map(|r| Verdict::from_outcome(&r.outcome, r.describe()));
-        if self.ua_cache.len() < 1_000_000 {
-            self.ua_cache.insert(ua.clone(), found.clone());
+        // User agents come from logs: the cache starts over when full.
+        if self.ua_cache.len() >= 100_000 {
+            self.ua_cache.clear();
         }
+        self.ua_cache.insert(ua.clone(), found.clone());
         found
     }
 
@@ -223,9 +228,10 @@ impl<'r> Classifier<'r> {
             Some(v) => *v,
             None => {
                 let found = self.rules.match_ip(ev.client).map(|(i, _)| i);
-                if self.ip_cache.len() < 1_000_000 {
-                    self.ip_cache.insert(ev.client, found);
+                if self.ip_cache.len() >= 200_000 {
+                    self.ip_cache.clear();
                 }
+                self.ip_cache.insert(ev.client, found);
                 found
             }
         };
@@ -234,6 +240,11 @@ impl<'r> Classifier<'r> {
 
     /// Classifies one event. Call in time order.
     pub fn classify(&mut self, ev: &Event) -> Verdict {
+        self.since_prune += 1;
+        if self.since_prune >= 1 << 16 {
+            self.since_prune = 0;
+            self.prune(ev.time_ms);
+        }
         let message = ev.row.and_then(|r| self.message_of_row.get(r).copied());
         let first = message.map(|m| *self.first_activity.entry(m).or_insert(ev.time_ms));
         let base = self.base_verdict(ev, first);
@@ -270,6 +281,14 @@ impl<'r> Classifier<'r> {
             }
             _ => base,
         }
+    }
+
+    /// Forgets what no later event can match: requests older than the duplicate window and
+    /// forged clicks older than the probe window. This keeps memory flat over a long log.
+    fn prune(&mut self, now_ms: i64) {
+        let (dup, probe) = (self.duplicate_ms, self.probe_ms);
+        self.last_seen.retain(|_, t| now_ms - *t <= dup);
+        self.last_bad_click.retain(|_, t| now_ms - *t <= probe);
     }
 
     /// A human-looking hit from a country none of the message's earlier human hits came from is

@@ -166,10 +166,12 @@ impl GeoDb {
             info.org = rec.autonomous_system_organization;
         }
         let info = Arc::new(info);
-        // Addresses come from logs; the cache stops growing at a million.
-        if self.cache.len() < 1_000_000 {
-            self.cache.insert(ip, info.clone());
+        // Addresses come from logs: the cache starts over when full, so memory stays bounded
+        // while a long log keeps its recent addresses cached.
+        if self.cache.len() >= 200_000 {
+            self.cache.clear();
         }
+        self.cache.insert(ip, info.clone());
         info
     }
 
@@ -391,14 +393,16 @@ impl ClientDetector {
             return hit.clone();
         }
         let info = Arc::new(detect(ua, requested_with));
-        // Keys come from logs; the cache stops growing at 200,000 pairs.
-        if self.entries < 200_000 {
-            self.entries += 1;
-            self.cache
-                .entry(ua.clone())
-                .or_default()
-                .insert(Box::from(requested_with), info.clone());
+        // Keys come from logs: the cache starts over at 200,000 pairs.
+        if self.entries >= 200_000 {
+            self.entries = 0;
+            self.cache.clear();
         }
+        self.entries += 1;
+        self.cache
+            .entry(ua.clone())
+            .or_default()
+            .insert(Box::from(requested_with), info.clone());
         info
     }
 }

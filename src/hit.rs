@@ -251,10 +251,11 @@ impl<'m> Resolver<'m> {
             return a.clone();
         }
         let a: Arc<str> = Arc::from(text);
-        // Log text is attacker-chosen: past a million distinct strings, stop remembering.
-        if self.strings.len() < 1_000_000 {
-            self.strings.insert(text.into(), a.clone());
+        // Log text is attacker-chosen: the table starts over at 200,000 distinct strings.
+        if self.strings.len() >= 200_000 {
+            self.strings.clear();
         }
+        self.strings.insert(text.into(), a.clone());
         a
     }
 

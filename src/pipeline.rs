@@ -371,6 +371,7 @@ pub fn run(
                 line: 0,
             })
             .collect();
+        let mut outcome_wait_ns = 0u64;
         let mut reorder = Reorder {
             queue: VecDeque::new(),
             emitted_ms: i64::MIN,
@@ -388,7 +389,10 @@ pub fn run(
                     s.next_seq += 1;
                     break Some(b);
                 }
-                match done_rx.recv() {
+                let waited = std::time::Instant::now();
+                let got = done_rx.recv();
+                outcome_wait_ns += waited.elapsed().as_nanos() as u64;
+                match got {
                     Ok(p) => {
                         let fam = p.family;
                         state[fam].waiting.insert(p.seq, p);
@@ -441,6 +445,12 @@ pub fn run(
         // Whatever is left (an error elsewhere ended the run) unblocks the readers.
         drop(done_rx);
         drop(permit_tx);
+        if std::env::var_os("PXTRACK_TIMINGS").is_some() {
+            eprintln!(
+                "pxtrack: waiting for parsed blocks: {:.3} s",
+                outcome_wait_ns as f64 / 1e9
+            );
+        }
         reorder.late
     });
     outcome

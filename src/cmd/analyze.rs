@@ -167,6 +167,12 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
     let stats = aggregator.finish();
     let totals = pxtrack::ingest::sum(&outcome.files);
     timings.lap("read, parse, classify, aggregate, events.csv");
+    timings.note(&format!(
+        "{} events, {} kept for the pages ({} bytes each)",
+        stats.events,
+        stats.samples.len(),
+        std::mem::size_of::<pxtrack::aggregate::Sample>()
+    ));
 
     let report = Report {
         manifest: &manifest,
@@ -220,6 +226,12 @@ impl Timings {
     fn from_env() -> Self {
         Timings {
             last: std::env::var_os("PXTRACK_TIMINGS").map(|_| std::time::Instant::now()),
+        }
+    }
+
+    fn note(&self, text: &str) {
+        if self.last.is_some() {
+            eprintln!("pxtrack: {text}");
         }
     }
 
