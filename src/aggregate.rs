@@ -37,7 +37,7 @@ pub const LINK_SAMPLE: usize = 100;
 
 /// Hits kept per token for its section. Small, because the sample is held per token: this is
 /// what keeps memory flat when the same tokens are hit for months.
-pub const TOKEN_SAMPLE: usize = 10;
+pub const TOKEN_SAMPLE: usize = 5;
 
 /// Hits on forged or unknown tokens kept for the overview.
 pub const UNATTRIBUTED_SAMPLE: usize = 1000;

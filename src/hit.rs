@@ -128,8 +128,13 @@ pub struct Resolver<'m> {
     open_prefix: Vec<u8>,
     click_prefix: Vec<u8>,
     /// Raw request target -> what it resolves to. Every hit on a token repeats its URI, so one
-    /// lookup per line replaces verifying, interning the token and decoding the URI.
-    uris: HashMap<Box<[u8]>, Target>,
+    /// lookup per line replaces verifying, interning the token and decoding the URI. Targets
+    /// that name a manifest row are kept apart from the rest (forged tokens, scanners' paths):
+    /// those are attacker-chosen, so their cache is small and starts over when full.
+    genuine: HashMap<Box<[u8]>, Target>,
+    other: HashMap<Box<[u8]>, Target>,
+    /// When `genuine` starts over: twice the manifest (query strings vary), at least 10,000.
+    genuine_cap: usize,
     /// Interned text: user agents, methods, URIs, tokens and headers repeat across millions
     /// of lines, so each distinct string is stored once.
     strings: HashMap<Box<str>, Arc<str>>,
@@ -147,8 +152,8 @@ struct Target {
     uri: Arc<str>,
 }
 
-/// Distinct request targets remembered; past this, hostile junk is resolved but not cached.
-const MAX_CACHED_URIS: usize = 1_000_000;
+/// Request targets that name no manifest row, remembered until the cache starts over.
+const MAX_CACHED_OTHER: usize = 10_000;
 
 #[derive(Debug, Clone, Copy)]
 enum TokenLookup {
@@ -170,7 +175,9 @@ impl<'m> Resolver<'m> {
             keys,
             open_prefix: format!("{path_prefix}/o/").into_bytes(),
             click_prefix: format!("{path_prefix}/c/").into_bytes(),
-            uris: HashMap::new(),
+            genuine: HashMap::new(),
+            other: HashMap::new(),
+            genuine_cap: (manifest.rows.len() * 2).max(10_000),
             strings: HashMap::new(),
             empty: Arc::from(""),
         }
@@ -212,9 +219,10 @@ impl<'m> Resolver<'m> {
         };
         let (lookup, token) = match token_text {
             None => (TokenLookup::NoToken, self.empty.clone()),
+            // Not interned: the target cache shares these, and forged tokens are one-offs.
             Some((tk, text)) => (
                 self.lookup(tk, text),
-                self.intern(&text[..text.len().min(256)]),
+                Arc::from(decode(&text[..text.len().min(256)])),
             ),
         };
         let decoded = decode(raw);
@@ -225,9 +233,9 @@ impl<'m> Resolver<'m> {
                 .unwrap_or(0);
             let mut u = decoded[..cut].to_string();
             u.push('…');
-            self.intern_str(&u)
+            Arc::from(u)
         } else {
-            self.intern_str(&decoded)
+            Arc::from(decoded)
         };
         Target {
             kind,
@@ -267,17 +275,22 @@ impl<'m> Resolver<'m> {
         } else {
             line.request.uri
         };
-        let target = match self.uris.get(raw) {
+        let cached = self.genuine.get(raw).or_else(|| self.other.get(raw));
+        let target = match cached {
             // Junk request lines are rare and never name a token: not cached, so that a junk
             // line cannot shadow a real request target with the same bytes.
             _ if is_junk => self.resolve_target(raw, true),
             Some(t) => t.clone(),
             None => {
                 let t = self.resolve_target(raw, is_junk);
-                // Forged tokens and junk are attacker-chosen: the cache stops growing at its cap.
-                if self.uris.len() < MAX_CACHED_URIS {
-                    self.uris.insert(raw.into(), t.clone());
+                let (cache, cap) = match t.lookup {
+                    TokenLookup::Found { .. } => (&mut self.genuine, self.genuine_cap),
+                    _ => (&mut self.other, MAX_CACHED_OTHER),
+                };
+                if cache.len() >= cap {
+                    cache.clear();
                 }
+                cache.insert(raw.into(), t.clone());
                 t
             }
         };
