@@ -567,7 +567,7 @@ impl Aggregator {
             *slot = rs.tokens.len() as u32;
             rs.tokens.push(TokenHits {
                 row: row_i,
-                hits: Vec::new(),
+                hits: Vec::with_capacity(TOKEN_SAMPLE),
                 total: 0,
             });
         }

@@ -228,7 +228,7 @@ impl<'r> Classifier<'r> {
             Some(v) => *v,
             None => {
                 let found = self.rules.match_ip(ev.client).map(|(i, _)| i);
-                if self.ip_cache.len() >= 200_000 {
+                if self.ip_cache.len() >= 1 << 14 {
                     self.ip_cache.clear();
                 }
                 self.ip_cache.insert(ev.client, found);
