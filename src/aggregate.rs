@@ -686,12 +686,3 @@ impl Aggregator {
         self.stats
     }
 }
-
-/// Aggregates a slice of classified events in time order (tests and small inputs).
-pub fn aggregate(manifest: &Manifest, events: &[Classified]) -> Stats {
-    let mut a = Aggregator::new(manifest);
-    for c in events {
-        a.add(c);
-    }
-    a.finish()
-}

@@ -173,14 +173,21 @@ impl<'m> Ingest<'m> {
 pub fn sum(files: &[FileTally]) -> FileTally {
     let mut t = FileTally::default();
     for f in files {
-        t.lines += f.lines;
-        t.hits += f.hits;
-        t.other += f.other;
-        t.rejected += f.rejected;
-        t.pxtrack_format += f.pxtrack_format;
-        t.combined_format += f.combined_format;
+        t.add(f);
     }
     t
+}
+
+impl FileTally {
+    /// Adds another tally's counts (not its read error).
+    pub fn add(&mut self, other: &FileTally) {
+        self.lines += other.lines;
+        self.hits += other.hits;
+        self.other += other.other;
+        self.rejected += other.rejected;
+        self.pxtrack_format += other.pxtrack_format;
+        self.combined_format += other.combined_format;
+    }
 }
 
 #[cfg(test)]

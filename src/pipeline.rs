@@ -231,7 +231,7 @@ fn parse_blocks(
         let Ok(block) = block else { return };
         ingest.files.clear();
         let f = ingest.start_file();
-        for (n, line) in lines(&block.data).enumerate() {
+        for (n, line) in logfiles::lines(&block.data).enumerate() {
             ingest.line(f, n as u64 + 1, line);
         }
         let parsed = Parsed {
@@ -248,13 +248,6 @@ fn parse_blocks(
             return;
         }
     }
-}
-
-/// The lines of a block, without `\n` or `\r\n`.
-fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let body = data.strip_suffix(b"\n").unwrap_or(data);
-    let mut split = (!data.is_empty()).then(|| body.split(|&b| b == b'\n'));
-    std::iter::from_fn(move || split.as_mut()?.next()).map(|l| l.strip_suffix(b"\r").unwrap_or(l))
 }
 
 /// Per-family merge state.
@@ -409,7 +402,7 @@ pub fn run(
                 s.line = 0;
             }
             let tally = &mut outcome.files[block.file as usize];
-            add_tally(tally, &block.tally);
+            tally.add(&block.tally);
             if let Some(e) = block.error {
                 tally.error = Some(format!("reading stopped after line {}: {e}", s.line));
             }
@@ -456,11 +449,71 @@ pub fn run(
     outcome
 }
 
-fn add_tally(t: &mut FileTally, b: &FileTally) {
-    t.lines += b.lines;
-    t.hits += b.hits;
-    t.other += b.other;
-    t.rejected += b.rejected;
-    t.pxtrack_format += b.pxtrack_format;
-    t.combined_format += b.combined_format;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::SecretKey;
+    use std::io::Write as _;
+
+    const LINE: &str =
+        "192.0.2.1 - - [22/Nov/2026:10:00:00 +0000] \"GET / HTTP/1.1\" 404 0 \"-\" \"curl/8\"";
+
+    #[test]
+    fn a_truncated_gzip_keeps_its_lines_and_names_where_reading_stopped() {
+        let d = tempfile::tempdir().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        for _ in 0..20_000 {
+            writeln!(gz, "{LINE}").unwrap();
+        }
+        let bytes = gz.finish().unwrap();
+        let cut = d.path().join("a.log.gz");
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        let plain = d.path().join("b.log");
+        std::fs::write(&plain, format!("{LINE}\njunk\n{LINE}")).unwrap();
+        let manifest = Manifest::default();
+        let keys = KeyRing::single(SecretKey::new(1, [1; 32]));
+        let opts = Options {
+            block_bytes: 4096,
+            workers: 2,
+        };
+        let mut events = 0u64;
+        let out = run(
+            &[cut, plain],
+            &manifest,
+            &keys,
+            "",
+            &opts,
+            &indicatif::ProgressBar::hidden(),
+            |_| events += 1,
+        );
+        let read = out.files[0].lines;
+        assert!(read > 0 && read < 20_000, "{read}");
+        let err = out.files[0].error.as_deref().unwrap();
+        assert!(
+            err.starts_with(&format!("reading stopped after line {read}:")),
+            "{err}"
+        );
+        assert_eq!(
+            (
+                out.files[1].lines,
+                out.files[1].rejected,
+                out.files[1].error.as_deref()
+            ),
+            (3, 1, None)
+        );
+        // The books reconcile, and every event reached the sink; the cut may leave a partial
+        // last line, which is a rejected line like any other.
+        let total = crate::ingest::sum(&out.files);
+        assert_eq!(total.lines, total.hits + total.other + total.rejected);
+        assert_eq!(events, total.hits + total.other);
+        assert!(total.rejected <= 2, "{total:?}");
+        let junk = out
+            .rejects
+            .by_reason
+            .values()
+            .flat_map(|(_, ex)| ex)
+            .find(|e| e.file == 1)
+            .unwrap();
+        assert_eq!(junk.line, 2);
+    }
 }
