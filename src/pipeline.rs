@@ -36,6 +36,9 @@ pub const SLACK_MS: i64 = 60_000;
 /// Bytes of log text per block (override with `PXTRACK_BLOCK_BYTES`, for tests).
 pub const BLOCK_BYTES: usize = 1 << 20;
 
+/// The longest line kept whole; the rest of a longer one is dropped (it is rejected anyway).
+const MAX_LINE_BYTES: usize = 16 << 20;
+
 /// Blocks of one family in flight at once: read, queued, parsed or waiting to be merged.
 const PERMITS_PER_FAMILY: usize = 8;
 
@@ -163,14 +166,19 @@ fn read_family(
             }
         };
         let mut carry: Vec<u8> = Vec::new();
+        // Bytes to gather before cutting: a block, or more while one line is longer than that.
+        let mut want = opts.block_bytes;
+        // Set after a line longer than MAX_LINE_BYTES was cut: its rest is dropped.
+        let mut skipping = false;
+        // How much of the carried bytes is known to hold no line end.
+        let mut scanned = 0;
         loop {
             let mut buf = std::mem::take(&mut carry);
-            buf.reserve(opts.block_bytes + 4096);
             let mut error = None;
             let mut eof = false;
-            while buf.len() < opts.block_bytes {
+            while buf.len() < want {
                 let start = buf.len();
-                buf.resize(start + (opts.block_bytes - start).max(4096), 0);
+                buf.resize(want, 0);
                 match reader.read(&mut buf[start..]) {
                     Ok(0) => {
                         buf.truncate(start);
@@ -186,12 +194,34 @@ fn read_family(
                     }
                 }
             }
-            if error.is_none() && !eof {
+            if skipping {
+                match buf.iter().position(|&b| b == b'\n') {
+                    Some(nl) => {
+                        buf.drain(..=nl);
+                        skipping = false;
+                    }
+                    None => buf.clear(),
+                }
+            }
+            if error.is_none() && !eof && !skipping {
                 // Cut after the last line end; the rest starts the next block.
-                match buf.iter().rposition(|&b| b == b'\n') {
-                    Some(nl) => carry = buf.split_off(nl + 1),
+                match buf[scanned..].iter().rposition(|&b| b == b'\n') {
+                    Some(nl) => {
+                        carry = buf.split_off(scanned + nl + 1);
+                        want = opts.block_bytes;
+                        scanned = 0;
+                    }
+                    None if buf.len() >= MAX_LINE_BYTES => {
+                        // No access-log line is this long: keep its start as the line (it
+                        // will be rejected) and drop the rest up to the next line end.
+                        skipping = true;
+                        want = opts.block_bytes;
+                        scanned = 0;
+                    }
                     None => {
-                        // One line longer than a block: keep reading it.
+                        // One line longer than a block: read on until it ends.
+                        scanned = buf.len();
+                        want = (buf.len() * 2).max(buf.len() + opts.block_bytes);
                         carry = buf;
                         continue;
                     }
@@ -457,6 +487,87 @@ mod tests {
 
     const LINE: &str =
         "192.0.2.1 - - [22/Nov/2026:10:00:00 +0000] \"GET / HTTP/1.1\" 404 0 \"-\" \"curl/8\"";
+
+    fn at(secs: u32) -> String {
+        format!(
+            "192.0.2.1 - - [22/Nov/2026:10:{:02}:{:02} +0000] \"GET /{secs} HTTP/1.1\" 404 0 \"-\" \"curl/8\"",
+            secs / 60,
+            secs % 60
+        )
+    }
+
+    #[test]
+    fn logs_of_two_servers_are_merged_by_time_and_small_disorder_is_put_right() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("b")).unwrap();
+        // Server a: even seconds, with 40 and 38 swapped (within the slack); server b (another
+        // directory, so another family): odd seconds, then seconds 1,000-1,003, then second 6:
+        // by then everything before second 940 has been passed on.
+        let a: Vec<u32> = vec![0, 2, 4, 40, 38, 42, 44];
+        let mut b: Vec<u32> = (1..45).step_by(2).collect();
+        b.extend([1_000, 1_001, 1_002, 1_003, 6]);
+        let write = |path: std::path::PathBuf, secs: &[u32]| {
+            let text: String = secs.iter().map(|&t| at(t) + "\n").collect();
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let files = [
+            write(d.path().join("access.log"), &a),
+            write(d.path().join("b/access.log"), &b),
+        ];
+        let manifest = Manifest::default();
+        let keys = KeyRing::single(SecretKey::new(1, [1; 32]));
+        let opts = Options {
+            block_bytes: 200,
+            workers: 2,
+        };
+        let mut seen = Vec::new();
+        let out = run(
+            &files,
+            &manifest,
+            &keys,
+            "",
+            &opts,
+            &indicatif::ProgressBar::hidden(),
+            |e| seen.push((e.time_ms / 1000 % 3600) as u32),
+        );
+        let mut expected: Vec<u32> = a.iter().chain(&b).copied().filter(|&t| t != 6).collect();
+        expected.sort_unstable();
+        // Second 6 is passed on as it comes, and counted as late.
+        let (late_at, _) = seen.iter().enumerate().find(|(_, t)| **t == 6).unwrap();
+        let mut rest = seen.clone();
+        rest.remove(late_at);
+        assert_eq!(rest, expected);
+        assert_eq!(out.late, 1);
+    }
+
+    #[test]
+    fn lines_longer_than_a_block_or_than_any_log_line_are_one_line_each() {
+        let d = tempfile::tempdir().unwrap();
+        let long = "x".repeat(5_000);
+        let huge = "y".repeat(MAX_LINE_BYTES + 3 * 4096 + 7);
+        let p = d.path().join("access.log");
+        std::fs::write(&p, format!("{LINE}\n{long}\n{LINE}\n{huge}\n{LINE}")).unwrap();
+        let manifest = Manifest::default();
+        let keys = KeyRing::single(SecretKey::new(1, [1; 32]));
+        let opts = Options {
+            block_bytes: 1000,
+            workers: 2,
+        };
+        let mut lines = Vec::new();
+        let out = run(
+            &[p],
+            &manifest,
+            &keys,
+            "",
+            &opts,
+            &indicatif::ProgressBar::hidden(),
+            |e| lines.push(e.source.line),
+        );
+        let f = &out.files[0];
+        assert_eq!((f.lines, f.rejected, f.other), (5, 2, 3));
+        assert_eq!(lines, [1, 3, 5]);
+    }
 
     #[test]
     fn a_truncated_gzip_keeps_its_lines_and_names_where_reading_stopped() {
