@@ -485,6 +485,25 @@ mod tests {
     use crate::token::SecretKey;
     use std::io::Write as _;
 
+    /// Runs the pipeline over `files` with an empty manifest, small blocks and two workers.
+    fn run_small(files: &[PathBuf], block_bytes: usize, sink: impl FnMut(Event)) -> Outcome {
+        let manifest = Manifest::default();
+        let keys = KeyRing::single(SecretKey::new(1, [1; 32]));
+        let opts = Options {
+            block_bytes,
+            workers: 2,
+        };
+        run(
+            files,
+            &manifest,
+            &keys,
+            "",
+            &opts,
+            &indicatif::ProgressBar::hidden(),
+            sink,
+        )
+    }
+
     const LINE: &str =
         "192.0.2.1 - - [22/Nov/2026:10:00:00 +0000] \"GET / HTTP/1.1\" 404 0 \"-\" \"curl/8\"";
 
@@ -515,22 +534,8 @@ mod tests {
             write(d.path().join("access.log"), &a),
             write(d.path().join("b/access.log"), &b),
         ];
-        let manifest = Manifest::default();
-        let keys = KeyRing::single(SecretKey::new(1, [1; 32]));
-        let opts = Options {
-            block_bytes: 200,
-            workers: 2,
-        };
         let mut seen = Vec::new();
-        let out = run(
-            &files,
-            &manifest,
-            &keys,
-            "",
-            &opts,
-            &indicatif::ProgressBar::hidden(),
-            |e| seen.push((e.time_ms / 1000 % 3600) as u32),
-        );
+        let out = run_small(&files, 200, |e| seen.push((e.time_ms / 1000 % 3600) as u32));
         let mut expected: Vec<u32> = a.iter().chain(&b).copied().filter(|&t| t != 6).collect();
         expected.sort_unstable();
         // Second 6 is passed on as it comes, and counted as late.
@@ -548,22 +553,8 @@ mod tests {
         let huge = "y".repeat(MAX_LINE_BYTES + 3 * 4096 + 7);
         let p = d.path().join("access.log");
         std::fs::write(&p, format!("{LINE}\n{long}\n{LINE}\n{huge}\n{LINE}")).unwrap();
-        let manifest = Manifest::default();
-        let keys = KeyRing::single(SecretKey::new(1, [1; 32]));
-        let opts = Options {
-            block_bytes: 1000,
-            workers: 2,
-        };
         let mut lines = Vec::new();
-        let out = run(
-            &[p],
-            &manifest,
-            &keys,
-            "",
-            &opts,
-            &indicatif::ProgressBar::hidden(),
-            |e| lines.push(e.source.line),
-        );
+        let out = run_small(&[p], 1000, |e| lines.push(e.source.line));
         let f = &out.files[0];
         assert_eq!((f.lines, f.rejected, f.other), (5, 2, 3));
         assert_eq!(lines, [1, 3, 5]);
@@ -581,22 +572,8 @@ mod tests {
         std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
         let plain = d.path().join("b.log");
         std::fs::write(&plain, format!("{LINE}\njunk\n{LINE}")).unwrap();
-        let manifest = Manifest::default();
-        let keys = KeyRing::single(SecretKey::new(1, [1; 32]));
-        let opts = Options {
-            block_bytes: 4096,
-            workers: 2,
-        };
         let mut events = 0u64;
-        let out = run(
-            &[cut, plain],
-            &manifest,
-            &keys,
-            "",
-            &opts,
-            &indicatif::ProgressBar::hidden(),
-            |_| events += 1,
-        );
+        let out = run_small(&[cut, plain], 4096, |_| events += 1);
         let read = out.files[0].lines;
         assert!(read > 0 && read < 20_000, "{read}");
         let err = out.files[0].error.as_deref().unwrap();
