@@ -340,8 +340,6 @@ pub struct Stats {
     pub unattributed: [u64; 2],
     /// The first [`UNATTRIBUTED_SAMPLE`] of them (indices into `samples`).
     pub unattributed_hits: Vec<u32>,
-    /// All events by class.
-    pub by_class: ClassCounts,
     /// Open hits by class, over all campaigns and unattributed ones.
     pub opens_by_class: ClassCounts,
     /// Click hits by class.
@@ -505,7 +503,6 @@ impl Aggregator {
         }
         let stats = &mut self.stats;
         stats.events += 1;
-        stats.by_class[class.index()] += 1;
         stats.first_ms = min_opt(stats.first_ms, ev.time_ms);
         stats.last_ms = max_opt(stats.last_ms, ev.time_ms);
         match ev.kind {

@@ -146,9 +146,9 @@ pub struct Resolver<'m> {
 struct Target {
     kind: HitKind,
     lookup: TokenLookup,
-    /// The token text as requested (cut to 256 bytes), interned.
+    /// The token text as requested (cut to 256 bytes), shared by every hit on this target.
     token: Arc<str>,
-    /// The decoded request target, cut to [`MAX_URI_CHARS`], interned.
+    /// The decoded request target, cut to [`MAX_URI_CHARS`], likewise shared.
     uri: Arc<str>,
 }
 
@@ -275,10 +275,14 @@ impl<'m> Resolver<'m> {
         } else {
             line.request.uri
         };
-        let cached = self.genuine.get(raw).or_else(|| self.other.get(raw));
-        let target = match cached {
+        let cached = if is_junk {
             // Junk request lines are rare and never name a token: not cached, so that a junk
             // line cannot shadow a real request target with the same bytes.
+            None
+        } else {
+            self.genuine.get(raw).or_else(|| self.other.get(raw))
+        };
+        let target = match cached {
             _ if is_junk => self.resolve_target(raw, true),
             Some(t) => t.clone(),
             None => {

@@ -80,61 +80,53 @@ pub struct FileTally {
     pub error: Option<String>,
 }
 
-/// The per-line loop's state.
+/// The per-line loop's state: what one block of lines (see `pipeline`) gave. Events and
+/// examples are numbered from line 1 of the block; the merge re-bases them on the file.
 pub struct Ingest<'m> {
     resolver: Resolver<'m>,
     /// Every event, in input order.
     pub events: Vec<Event>,
     /// Rejected lines.
     pub rejects: Rejects,
-    /// Per-file tallies, indexed like the file list.
-    pub files: Vec<FileTally>,
+    /// Lines read, hits, other requests, rejected lines.
+    pub tally: FileTally,
 }
 
 impl<'m> Ingest<'m> {
-    /// Lines read so far from file `file`.
-    pub fn lines_in(&self, file: u32) -> u64 {
-        self.files[file as usize].lines
-    }
-
     /// Starts with a resolver.
     pub fn new(resolver: Resolver<'m>) -> Self {
         Ingest {
             resolver,
             events: Vec::new(),
             rejects: Rejects::default(),
-            files: Vec::new(),
+            tally: FileTally::default(),
         }
     }
 
-    /// Registers the next file and returns its index.
-    pub fn start_file(&mut self) -> u32 {
-        self.files.push(FileTally::default());
-        (self.files.len() - 1) as u32
+    /// Takes what was read so far and starts afresh, keeping the resolver and its caches.
+    pub fn take(&mut self) -> (Vec<Event>, FileTally, Rejects) {
+        (
+            std::mem::take(&mut self.events),
+            std::mem::take(&mut self.tally),
+            std::mem::take(&mut self.rejects),
+        )
     }
 
-    /// Records that reading `file` stopped early.
-    pub fn file_error(&mut self, file: u32, message: String) {
-        self.files[file as usize].error = Some(message);
-    }
-
-    /// Takes one line (without its line ending).
-    pub fn line(&mut self, file: u32, line_no: u64, bytes: &[u8]) {
-        let tally = &mut self.files[file as usize];
+    /// Takes one line (without its line ending), line `line_no` of the block.
+    pub fn line(&mut self, line_no: u64, bytes: &[u8]) {
+        let tally = &mut self.tally;
         tally.lines += 1;
+        let source = Source {
+            file: 0,
+            line: line_no,
+        };
         match parse_line(bytes) {
             Ok(parsed) => {
                 match parsed.format {
                     LogFormat::Pxtrack => tally.pxtrack_format += 1,
                     LogFormat::Combined => tally.combined_format += 1,
                 }
-                let ev = self.resolver.resolve(
-                    &parsed,
-                    Source {
-                        file,
-                        line: line_no,
-                    },
-                );
+                let ev = self.resolver.resolve(&parsed, source);
                 if ev.kind == HitKind::Other {
                     tally.other += 1;
                 } else {
@@ -153,7 +145,7 @@ impl<'m> Ingest<'m> {
                         text.push('…');
                     }
                     entry.1.push(RejectedLine {
-                        file,
+                        file: source.file,
                         line: line_no,
                         offset: e.offset,
                         text,
@@ -161,11 +153,6 @@ impl<'m> Ingest<'m> {
                 }
             }
         }
-    }
-
-    /// Lines read, hits, other requests and rejected lines over all files.
-    pub fn totals(&self) -> FileTally {
-        sum(&self.files)
     }
 }
 
@@ -201,9 +188,8 @@ mod tests {
         let manifest = Manifest::default();
         let keys = KeyRing::single(SecretKey::new(1, [1; 32]));
         let mut part = Ingest::new(Resolver::new(&manifest, &keys, ""));
-        let f = part.start_file();
         for n in 1..=4 {
-            part.line(f, n, b"junk");
+            part.line(n, b"junk");
         }
         let mut all = Rejects::default();
         all.merge(part.rejects.clone(), 3, 0, 5);

@@ -4,9 +4,8 @@
 //! Order matters for duplicate detection, so files are read oldest first: for one base name,
 //! `access.log.3.gz`, `access.log.2.gz`, `access.log.1`, then `access.log`.
 //!
-//! Key functions: [`discover`], [`with_rotations`], [`open`], [`from_reader`], [`lines`].
+//! Key functions: [`discover`], [`with_rotations`], [`from_reader`], [`lines`].
 
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
@@ -115,11 +114,6 @@ pub fn with_rotations(path: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-/// Opens a log for reading, decompressing gzip (all members, as logrotate may concatenate).
-pub fn open(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
-    from_reader(File::open(path)?)
-}
-
 /// Reads a log from any byte source (a file wrapped by a progress counter, say), decompressing
 /// gzip when its magic bytes say so.
 pub fn from_reader(raw: impl Read + Send + 'static) -> io::Result<Box<dyn BufRead + Send>> {
@@ -186,7 +180,10 @@ mod tests {
             .collect();
         assert_eq!(names, ["access.log.2.gz", "access.log"]);
         let mut text = Vec::new();
-        open(&files[0]).unwrap().read_to_end(&mut text).unwrap();
+        from_reader(std::fs::File::open(&files[0]).unwrap())
+            .unwrap()
+            .read_to_end(&mut text)
+            .unwrap();
         assert_eq!(lines(&text).collect::<Vec<_>>(), [b"a1", b"a2"]);
         assert_eq!(lines(b"\n\nx").collect::<Vec<_>>(), [&b""[..], b"", b"x"]);
         assert_eq!(lines(b"\n").collect::<Vec<_>>(), [&b""[..]]);

@@ -259,20 +259,19 @@ fn parse_blocks(
             Err(_) => return,
         };
         let Ok(block) = block else { return };
-        ingest.files.clear();
-        let f = ingest.start_file();
         for (n, line) in logfiles::lines(&block.data).enumerate() {
-            ingest.line(f, n as u64 + 1, line);
+            ingest.line(n as u64 + 1, line);
         }
+        let (events, tally, rejects) = ingest.take();
         let parsed = Parsed {
             family: block.family,
             seq: block.seq,
             file: block.file,
             end: block.end,
             error: block.error,
-            events: std::mem::take(&mut ingest.events),
-            tally: ingest.files.pop().unwrap_or_default(),
-            rejects: std::mem::take(&mut ingest.rejects),
+            events,
+            tally,
+            rejects,
         };
         if done.send(parsed).is_err() {
             return;
