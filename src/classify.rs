@@ -142,6 +142,11 @@ pub struct Classifier<'r> {
     /// Message -> countries of its human-looking hits so far.
     countries: HashMap<u32, Vec<Arc<str>>>,
     human: Verdict,
+    /// The verdicts whose words never change, built once: by reason.
+    fixed: HashMap<&'static str, Verdict>,
+    /// The reason of a hit from a certain network, by (rule, address): it names the address, so
+    /// it is built once per address rather than once per hit.
+    net_reasons: HashMap<(usize, IpAddr), Arc<str>>,
     /// Events since the last [`Classifier::prune`].
     since_prune: u32,
 }
@@ -182,6 +187,8 @@ impl<'r> Classifier<'r> {
             first_activity: HashMap::new(),
             last_bad_click: HashMap::new(),
             countries: HashMap::new(),
+            fixed: HashMap::new(),
+            net_reasons: HashMap::new(),
             since_prune: 0,
             human: Verdict::new(
                 HitClass::Human,
@@ -202,6 +209,15 @@ impl<'r> Classifier<'r> {
         }
         stream.finish(|_, v| out.push(v));
         out
+    }
+
+    /// A verdict whose detail and reason are constants, shared rather than built per hit.
+    /// Each reason belongs to one class and detail.
+    fn fixed(&mut self, class: HitClass, detail: &'static str, reason: &'static str) -> Verdict {
+        self.fixed
+            .entry(reason)
+            .or_insert_with(|| Verdict::new(class, detail, reason))
+            .clone()
     }
 
     /// The verdict of the first user-agent rule `ua` matches, built once per distinct agent.
@@ -324,29 +340,34 @@ impl<'r> Classifier<'r> {
         match ev.token_status {
             TokenStatus::Valid => {}
             TokenStatus::None => {
-                return Verdict::new(
+                return self.fixed(
                     HitClass::Invalid,
                     "no-token",
                     "not a pixel or tracked-link URL",
                 );
             }
             TokenStatus::Forged => {
-                let why = ev.forgery.map(|f| f.as_str()).unwrap_or("forged");
-                return Verdict::new(
-                    HitClass::Invalid,
-                    "forged",
-                    format!("token does not verify ({why})"),
-                );
+                let reason = match ev.forgery {
+                    Some(crate::token::Forgery::BadSignature) => {
+                        "token does not verify (bad-signature)"
+                    }
+                    Some(crate::token::Forgery::Malformed) => "token does not verify (malformed)",
+                    Some(crate::token::Forgery::UnknownKey) => {
+                        "token does not verify (unknown-key)"
+                    }
+                    None => "token does not verify (forged)",
+                };
+                return self.fixed(HitClass::Invalid, "forged", reason);
             }
             TokenStatus::Expired => {
-                return Verdict::new(
+                return self.fixed(
                     HitClass::Invalid,
                     "expired",
                     "token verified but was requested after its expiry",
                 );
             }
             TokenStatus::Unknown => {
-                return Verdict::new(
+                return self.fixed(
                     HitClass::Invalid,
                     "unknown",
                     "token verified but is not in the manifest",
@@ -361,10 +382,11 @@ impl<'r> Classifier<'r> {
             );
         }
         let rules = self.rules;
-        let net = self
-            .network_rule(ev)
-            .map(|i| &rules.nets[i])
-            .filter(|n| n.scope.covers(ev.kind) && n.user_agent.matches(&ev.user_agent));
+        let net_i = self.network_rule(ev).filter(|&i| {
+            let n = &rules.nets[i];
+            n.scope.covers(ev.kind) && n.user_agent.matches(&ev.user_agent)
+        });
+        let net = net_i.map(|i| &rules.nets[i]);
         let net_reason = |n: &NetRule, extra: &str| {
             format!(
                 "address {}{} is in a {} network ({}, {}){extra}",
@@ -376,11 +398,26 @@ impl<'r> Classifier<'r> {
             )
         };
         // Networks identify the machines that hide behind browser user agents.
-        if let Some(n) = net.filter(|n| n.certainty == Certainty::Certain) {
-            return Verdict::from_outcome(&n.outcome, net_reason(n, ""));
+        if let Some(i) = net_i.filter(|&i| rules.nets[i].certainty == Certainty::Certain) {
+            let n = &rules.nets[i];
+            // Addresses come from logs: the cache starts over when full.
+            if self.net_reasons.len() >= 1 << 14 {
+                self.net_reasons.clear();
+            }
+            let reason = self
+                .net_reasons
+                .entry((i, ev.client))
+                .or_insert_with(|| net_reason(n, "").into())
+                .clone();
+            return Verdict {
+                class: n.outcome.class,
+                detail: n.outcome.detail.clone(),
+                reason,
+                machine_open: n.outcome.machine_open,
+            };
         }
         if ev.user_agent.is_empty() {
-            return Verdict::new(
+            return self.fixed(
                 HitClass::Bot,
                 "no-user-agent",
                 "no user agent: no mail client or browser omits it",
@@ -401,14 +438,14 @@ impl<'r> Classifier<'r> {
             return Verdict::from_outcome(&n.outcome, net_reason(n, &extra));
         }
         if !matches!(ev.method.as_ref(), "GET" | "HEAD") {
-            return Verdict::new(
+            return self.fixed(
                 HitClass::Bot,
                 "unexpected-method",
                 "neither GET nor HEAD: mail clients and browsers fetch pixels and links with GET",
             );
         }
         if ev.method.as_ref() == "HEAD" {
-            return Verdict::new(
+            return self.fixed(
                 HitClass::Bot,
                 "head-request",
                 "HEAD request: link checkers send them, mail clients and browsers do not",
@@ -420,7 +457,7 @@ impl<'r> Classifier<'r> {
                 .iter()
                 .any(|p| purpose.contains(p))
         } {
-            return Verdict::new(
+            return self.fixed(
                 HitClass::Bot,
                 "prefetch",
                 "Sec-Purpose/Purpose header marks a speculative load",

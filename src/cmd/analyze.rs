@@ -237,10 +237,24 @@ impl Timings {
 
     fn lap(&mut self, phase: &str) {
         if let Some(last) = self.last {
-            eprintln!("pxtrack: {phase}: {:.3} s", last.elapsed().as_secs_f64());
+            eprintln!(
+                "pxtrack: {phase}: {:.3} s{}",
+                last.elapsed().as_secs_f64(),
+                peak_rss()
+                    .map(|kb| format!(", peak RSS so far {} MiB", kb / 1024))
+                    .unwrap_or_default()
+            );
             self.last = Some(std::time::Instant::now());
         }
     }
+}
+
+/// The process's peak resident set so far, in KiB, where the system tells it (Linux's
+/// `VmHWM`); for `PXTRACK_TIMINGS`, to see which phase sets the peak.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// A byte-based progress bar on stderr, shown only when stderr is a terminal and not --quiet.
