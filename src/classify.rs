@@ -136,7 +136,9 @@ pub struct Classifier<'r> {
     /// Manifest row -> message (campaign and recipient).
     message_of_row: Vec<u32>,
     /// Message -> time of its first request, the best estimate of its delivery.
-    first_activity: HashMap<u32, i64>,
+    /// A vector indexed by message, not a map: this lookup runs for every hit, and a map's
+    /// probe was two cache misses where the vector has one. `i64::MIN`: none yet.
+    first_activity: Vec<i64>,
     /// Client -> time of its last click with a forged or unknown token.
     last_bad_click: HashMap<IpAddr, i64>,
     /// Message -> countries of its human-looking hits so far.
@@ -173,6 +175,8 @@ impl<'r> Classifier<'r> {
         internal: Vec<IpNet>,
         duplicate_window_secs: u32,
     ) -> Self {
+        let message_of_row = messages_of(manifest);
+        let messages = message_of_row.iter().max().map_or(0, |&m| m as usize + 1);
         Classifier {
             rules,
             internal,
@@ -183,8 +187,8 @@ impl<'r> Classifier<'r> {
             duplicate_reasons: HashMap::new(),
             ip_cache: HashMap::new(),
             last_seen: HashMap::new(),
-            message_of_row: messages_of(manifest),
-            first_activity: HashMap::new(),
+            message_of_row,
+            first_activity: vec![i64::MIN; messages],
             last_bad_click: HashMap::new(),
             countries: HashMap::new(),
             fixed: HashMap::new(),
@@ -262,7 +266,13 @@ impl<'r> Classifier<'r> {
             self.prune(ev.time_ms);
         }
         let message = ev.row.and_then(|r| self.message_of_row.get(r).copied());
-        let first = message.map(|m| *self.first_activity.entry(m).or_insert(ev.time_ms));
+        let first = message.map(|m| {
+            let first = &mut self.first_activity[m as usize];
+            if *first == i64::MIN {
+                *first = ev.time_ms;
+            }
+            *first
+        });
         let base = self.base_verdict(ev, first);
         if ev.kind == HitKind::Click && ev.token_status != TokenStatus::Valid {
             self.last_bad_click.insert(ev.client, ev.time_ms);
@@ -401,7 +411,7 @@ impl<'r> Classifier<'r> {
         if let Some(i) = net_i.filter(|&i| rules.nets[i].certainty == Certainty::Certain) {
             let n = &rules.nets[i];
             // Addresses come from logs: the cache starts over when full.
-            if self.net_reasons.len() >= 1 << 14 {
+            if self.net_reasons.len() >= 1 << 12 {
                 self.net_reasons.clear();
             }
             let reason = self

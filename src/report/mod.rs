@@ -1394,12 +1394,15 @@ pub fn push_csv_cell(out: &mut Vec<u8>, cell: &str) {
     if formula {
         out.push(b'\'');
     }
-    for part in bytes.split_inclusive(|&b| b == b'"') {
-        out.extend_from_slice(part);
-        if part.ends_with(b"\"") {
-            out.push(b'"');
-        }
+    // Most quoted cells are user agents with a comma ("KHTML, like Gecko") and no quote:
+    // memchr finds that out in a few vector steps, where splitting went byte by byte.
+    let mut rest = bytes;
+    while let Some(i) = memchr::memchr(b'"', rest) {
+        out.extend_from_slice(&rest[..=i]);
+        out.push(b'"');
+        rest = &rest[i + 1..];
     }
+    out.extend_from_slice(rest);
     out.push(b'"');
 }
 
