@@ -97,9 +97,7 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
             .name("pxtrack-csv".into())
             .spawn_scoped(scope, move || -> pxtrack::Result<()> {
                 for batch in rx {
-                    for c in &batch {
-                        csv.write(c)?;
-                    }
+                    csv.write_batch(&batch)?;
                 }
                 csv.finish()
             })

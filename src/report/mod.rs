@@ -1546,6 +1546,36 @@ impl<'a> EventsCsv<'a> {
         Ok(())
     }
 
+    /// Writes the rows of a batch of events, in order.
+    ///
+    /// A row reads some eight strings that live apart: the manifest row's campaign, recipient,
+    /// label and target, the event's token and URI, its user agent and reason. With 80,000
+    /// tokens they are rarely in cache, and waiting for them one at a time was most of this
+    /// thread's time. So the rows a few places ahead are asked for early, in two steps (the
+    /// manifest row, then its strings), and their loads overlap.
+    pub fn write_batch(&mut self, batch: &[Classified]) -> Result<()> {
+        const AHEAD: usize = 6;
+        for (i, c) in batch.iter().enumerate() {
+            if let Some(r) = batch.get(i + 2 * AHEAD).and_then(|c| c.event.row) {
+                prefetch(&self.manifest.rows[r]);
+            }
+            if let Some(next) = batch.get(i + AHEAD) {
+                let ev = &next.event;
+                if let Some(r) = ev.row {
+                    let row = &self.manifest.rows[r];
+                    for text in [&row.campaign, &row.recipient, &row.label, &row.target] {
+                        prefetch(text.as_ptr());
+                    }
+                }
+                for text in [&ev.token, &ev.uri, &ev.user_agent, &next.verdict.reason] {
+                    prefetch(text.as_ptr());
+                }
+            }
+            self.write(c)?;
+        }
+        Ok(())
+    }
+
     /// Writes what is buffered.
     pub fn finish(mut self) -> Result<()> {
         self.file
@@ -1553,6 +1583,21 @@ impl<'a> EventsCsv<'a> {
             .map_err(|e| Error::io(&self.path, e))?;
         self.file.flush().map_err(|e| Error::io(&self.path, e))
     }
+}
+
+/// Asks the processor to bring `p`'s cache line in, without waiting for it.
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint: it reads nothing and never faults, whatever the
+    // address. The intrinsic is unsafe only because it is gated on SSE, which every x86_64
+    // processor has.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// Loads the templates: the embedded defaults, each replaced by a same-named file in
