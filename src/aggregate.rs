@@ -354,6 +354,22 @@ pub struct Stats {
     pub samples: Vec<Sample>,
 }
 
+/// Asks the processor to bring `p`'s cache line in, without waiting for it; the hot loops of
+/// this stage and of `events.csv` use it to overlap their cache misses.
+#[inline(always)]
+pub(crate) fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint: it reads nothing and never faults, whatever the
+    // address. The intrinsic is unsafe only because it is gated on SSE, which every x86_64
+    // processor has.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 fn min_opt(a: Option<i64>, b: i64) -> Option<i64> {
     Some(a.map_or(b, |a| a.min(b)))
 }
@@ -487,6 +503,39 @@ impl Aggregator {
             samples.push(Sample::of(c));
             (samples.len() - 1) as u32
         })
+    }
+
+    /// Takes a batch of classified events, in order.
+    ///
+    /// [`Aggregator::add`] updates a few records per hit (the row's place, the recipient's
+    /// figures, the token's samples) that, with tens of thousands of tokens, are rarely in
+    /// cache: waiting for them was most of its time. Here the records of the hits a few places
+    /// ahead are asked for early, in three steps because each record's address needs the one
+    /// before it, so the loads overlap.
+    pub fn add_batch(&mut self, batch: &[Classified]) {
+        const AHEAD: usize = 4;
+        let row_at = |i: usize| batch.get(i).and_then(|c| c.event.row);
+        for (i, c) in batch.iter().enumerate() {
+            if let Some(row) = row_at(i + 3 * AHEAD) {
+                prefetch(&self.places[row]);
+                prefetch(&self.token_slot[row]);
+            }
+            if let Some(row) = row_at(i + 2 * AHEAD) {
+                let p = self.places[row];
+                let camp = &self.stats.campaigns[p.campaign as usize];
+                prefetch(&camp.recipient_stats[p.recipient as usize]);
+                prefetch(&self.seen[p.campaign as usize][p.recipient as usize]);
+            }
+            if let Some(row) = row_at(i + AHEAD) {
+                let p = self.places[row];
+                let rs = &self.stats.campaigns[p.campaign as usize].recipient_stats
+                    [p.recipient as usize];
+                if let Some(t) = rs.tokens.get(self.token_slot[row] as usize) {
+                    prefetch(t);
+                }
+            }
+            self.add(c);
+        }
     }
 
     /// Takes one classified event.

@@ -109,9 +109,9 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
                 event,
                 verdict,
             };
-            aggregator.add(&c);
             batch.push(c);
             if batch.len() == CSV_BATCH {
+                aggregator.add_batch(&batch);
                 // A closed channel means the writer failed; its error is reported below.
                 let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(CSV_BATCH)));
             }
@@ -135,6 +135,7 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
         );
         stream.finish(&mut emit);
         if !batch.is_empty() {
+            aggregator.add_batch(&batch);
             let _ = tx.send(batch);
         }
         drop(tx);

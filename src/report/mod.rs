@@ -23,7 +23,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::aggregate::{CampaignStats, Classified, Sample, Stats, counts};
+use crate::aggregate::{CampaignStats, Classified, Sample, Stats, counts, prefetch};
 use crate::classify::HitClass;
 use crate::config::Privacy;
 use crate::error::{Error, Result};
@@ -1583,21 +1583,6 @@ impl<'a> EventsCsv<'a> {
             .map_err(|e| Error::io(&self.path, e))?;
         self.file.flush().map_err(|e| Error::io(&self.path, e))
     }
-}
-
-/// Asks the processor to bring `p`'s cache line in, without waiting for it.
-#[inline(always)]
-fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is only a hint: it reads nothing and never faults, whatever the
-    // address. The intrinsic is unsafe only because it is gated on SSE, which every x86_64
-    // processor has.
-    unsafe {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>(p.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 /// Loads the templates: the embedded defaults, each replaced by a same-named file in
