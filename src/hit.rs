@@ -7,7 +7,7 @@
 //!
 //! Key types: [`Event`], [`HitKind`], [`TokenStatus`], [`Resolver`].
 
-use foldhash::{HashMap, HashMapExt as _};
+use foldhash::{HashSet, HashSetExt as _};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -131,13 +131,13 @@ pub struct Resolver<'m> {
     /// lookup per line replaces verifying, interning the token and decoding the URI. Targets
     /// that name a manifest row are kept apart from the rest (forged tokens, scanners' paths):
     /// those are attacker-chosen, so their cache is small and starts over when full.
-    genuine: HashMap<Box<[u8]>, Target>,
-    other: HashMap<Box<[u8]>, Target>,
+    genuine: HashSet<Cached>,
+    other: HashSet<Cached>,
     /// When `genuine` starts over: twice the manifest (query strings vary), at least 10,000.
     genuine_cap: usize,
     /// Interned text: user agents, methods, URIs, tokens and headers repeat across millions
     /// of lines, so each distinct string is stored once.
-    strings: HashMap<Box<str>, Arc<str>>,
+    strings: HashSet<Arc<str>>,
     empty: Arc<str>,
 }
 
@@ -151,6 +151,42 @@ struct Target {
     /// The decoded request target, cut to [`MAX_URI_CHARS`], likewise shared.
     uri: Arc<str>,
 }
+
+/// A cached [`Target`], found by the raw request target. Most raw targets decode to
+/// themselves, and then the decoded `uri` is the key: it is not stored twice (the caches hold a
+/// hundred thousand entries or more per worker).
+#[derive(Debug)]
+struct Cached {
+    /// The raw target, when it differs from `target.uri` (escapes, or cut for length).
+    raw: Option<Box<[u8]>>,
+    target: Target,
+}
+
+impl Cached {
+    fn key(&self) -> &[u8] {
+        self.raw.as_deref().unwrap_or(self.target.uri.as_bytes())
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for Cached {
+    fn borrow(&self) -> &[u8] {
+        self.key()
+    }
+}
+
+impl std::hash::Hash for Cached {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
+impl PartialEq for Cached {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Cached {}
 
 /// Request targets that name no manifest row, remembered until the cache starts over.
 const MAX_CACHED_OTHER: usize = 10_000;
@@ -175,10 +211,10 @@ impl<'m> Resolver<'m> {
             keys,
             open_prefix: format!("{path_prefix}/o/").into_bytes(),
             click_prefix: format!("{path_prefix}/c/").into_bytes(),
-            genuine: HashMap::new(),
-            other: HashMap::new(),
+            genuine: HashSet::new(),
+            other: HashSet::new(),
             genuine_cap: (manifest.rows.len() * 2).max(10_000),
-            strings: HashMap::new(),
+            strings: HashSet::new(),
             empty: Arc::from(""),
         }
     }
@@ -263,7 +299,7 @@ impl<'m> Resolver<'m> {
         if self.strings.len() >= 200_000 {
             self.strings.clear();
         }
-        self.strings.insert(text.into(), a.clone());
+        self.strings.insert(a.clone());
         a
     }
 
@@ -280,7 +316,10 @@ impl<'m> Resolver<'m> {
             // line cannot shadow a real request target with the same bytes.
             None
         } else {
-            self.genuine.get(raw).or_else(|| self.other.get(raw))
+            self.genuine
+                .get(raw)
+                .or_else(|| self.other.get(raw))
+                .map(|c| &c.target)
         };
         let target = match cached {
             _ if is_junk => self.resolve_target(raw, true),
@@ -294,7 +333,10 @@ impl<'m> Resolver<'m> {
                 if cache.len() >= cap {
                     cache.clear();
                 }
-                cache.insert(raw.into(), t.clone());
+                cache.insert(Cached {
+                    raw: (t.uri.as_bytes() != raw).then(|| raw.into()),
+                    target: t.clone(),
+                });
                 t
             }
         };
