@@ -841,7 +841,8 @@ impl Report<'_> {
         for &i in hits {
             let c = &self.stats.samples[i as usize];
             let ev = c;
-            let row = ev.row.map(|r| &self.manifest.rows[r]);
+            let text = |id| self.stats.samples.text(id);
+            let row = ev.row().map(|r| &self.manifest.rows[r]);
             html.push_str("<tr><td>");
             push_human_time(&mut html, ev.time_ms);
             html.push_str("</td><td>");
@@ -867,14 +868,14 @@ impl Report<'_> {
             if let Some(r) = row {
                 e(&mut html, &r.label);
             }
-            let class = c.verdict.class.as_str();
+            let class = c.class.as_str();
             let _ = write!(
                 html,
                 "</td><td><span class=\"class class-{class}\">{class}</span> <span class=\"muted\">"
             );
-            e(&mut html, &c.verdict.detail);
+            e(&mut html, text(c.detail));
             html.push_str("</span></td><td>");
-            e(&mut html, &c.verdict.reason);
+            e(&mut html, text(c.reason));
             html.push_str("</td><td class=\"mono\">");
             e(&mut html, &self.privacy.show_ip(ev.client));
             html.push_str("</td><td>");
@@ -882,11 +883,11 @@ impl Report<'_> {
                 e(&mut html, cc);
             }
             html.push_str("</td><td>");
-            e(&mut html, &c.client_name);
+            e(&mut html, text(c.client_name));
             html.push_str("</td><td class=\"ua\">");
-            e(&mut html, &ev.user_agent);
+            e(&mut html, text(ev.user_agent));
             html.push_str("</td><td class=\"mono\">");
-            e(&mut html, &ev.method);
+            e(&mut html, text(ev.method));
             let _ = write!(html, " {}</td><td>", ev.status);
             match row
                 .zip(book)
@@ -914,13 +915,14 @@ impl Report<'_> {
 
     fn hit_view(&self, c: &Sample, book: Option<&RecipientBook<'_>>) -> HitView {
         let ev = c;
-        let row = ev.row.map(|r| &self.manifest.rows[r]);
+        let text = |id| self.stats.samples.text(id);
+        let row = ev.row().map(|r| &self.manifest.rows[r]);
         HitView {
             time: human_time(ev.time_ms),
             kind: ev.kind.as_str(),
-            class: c.verdict.class.as_str(),
-            detail: c.verdict.detail.to_string(),
-            reason: c.verdict.reason.to_string(),
+            class: c.class.as_str(),
+            detail: text(c.detail).to_string(),
+            reason: text(c.reason).to_string(),
             token_status: ev.token_status.as_str(),
             recipient: row
                 .filter(|_| self.privacy.recipient_detail)
@@ -928,8 +930,8 @@ impl Report<'_> {
                 .unwrap_or_default(),
             label: row.map(|r| r.label.clone()).unwrap_or_default(),
             ip: self.privacy.show_ip(ev.client),
-            user_agent: ev.user_agent.to_string(),
-            method: ev.method.to_string(),
+            user_agent: text(ev.user_agent).to_string(),
+            method: text(ev.method).to_string(),
             status: ev.status,
             source: self.source(ev.source),
             token_href: row
