@@ -40,7 +40,7 @@ pub const BLOCK_BYTES: usize = 1 << 20;
 const MAX_LINE_BYTES: usize = 16 << 20;
 
 /// Blocks of one family in flight at once: read, queued, parsed or waiting to be merged.
-const PERMITS_PER_FAMILY: usize = 8;
+const PERMITS_PER_FAMILY: usize = 4;
 
 /// What reading all the logs gave, besides the events.
 #[derive(Debug, Default)]

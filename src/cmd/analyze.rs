@@ -214,7 +214,7 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
 }
 
 /// Events handed to the events.csv writer at a time.
-const CSV_BATCH: usize = 4096;
+const CSV_BATCH: usize = 1024;
 
 /// Phase timings on stderr when `PXTRACK_TIMINGS` is set: for benchmarks and profiling.
 struct Timings {
