@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
-use crate::hit::{Event, Resolver, Source};
+use crate::hit::{Event, KnownTargets, Resolver, Source};
 use crate::ingest::{FileTally, Ingest, Rejects};
 use crate::logfiles;
 use crate::manifest::Manifest;
@@ -249,10 +249,11 @@ fn parse_blocks(
     manifest: &Manifest,
     keys: &KeyRing,
     path_prefix: &str,
+    known: &KnownTargets,
     work: &Mutex<Receiver<Block>>,
     done: &SyncSender<Parsed>,
 ) {
-    let mut ingest = Ingest::new(Resolver::new(manifest, keys, path_prefix));
+    let mut ingest = Ingest::new(Resolver::new(manifest, keys, path_prefix).with_known(known));
     loop {
         let block = match work.lock() {
             Ok(rx) => rx.recv(),
@@ -357,6 +358,7 @@ pub fn run(
         permit_rx.push(rx);
     }
     let work_rx_for_workers = work_rx;
+    let known = &KnownTargets::new(manifest, keys, path_prefix);
     outcome.late = std::thread::scope(|scope| {
         for (f, (members, permits)) in fams.iter().zip(permit_rx).enumerate() {
             let work = work_tx.clone();
@@ -374,7 +376,7 @@ pub fn run(
             std::thread::Builder::new()
                 .name("pxtrack-parse".into())
                 .spawn_scoped(scope, move || {
-                    parse_blocks(manifest, keys, path_prefix, &work, &done);
+                    parse_blocks(manifest, keys, path_prefix, known, &work, &done);
                 })
                 .expect("a thread can be started");
         }
