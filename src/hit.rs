@@ -516,6 +516,39 @@ mod tests {
     }
 
     #[test]
+    fn known_targets_resolve_as_the_workers_own_caches_do() {
+        let (m, keys, open, click, stray) = setup();
+        for prefix in ["", "/t"] {
+            let known = KnownTargets::new(&m, &keys, prefix);
+            assert_eq!(known.len(), 2);
+            let mut plain = Resolver::new(&m, &keys, prefix);
+            let mut shared = Resolver::new(&m, &keys, prefix).with_known(&known);
+            for uri in [
+                format!("{prefix}/o/{open}.png"),
+                format!("{prefix}/o/{open}.png?utm=1"),
+                format!("{prefix}/c/{click}"),
+                format!("{prefix}/c/{open}"),
+                format!("{prefix}/o/{stray}.png"),
+                "/favicon.ico".to_string(),
+            ] {
+                // Twice: the first from the caches' misses, the second from their hits; the
+                // click after its expiry too.
+                for secs in [100, 100, 1_000_000_001] {
+                    let (a, b) = (
+                        event(&mut plain, &uri, secs),
+                        event(&mut shared, &uri, secs),
+                    );
+                    assert_eq!(
+                        (a.kind, a.token_status, a.forgery, a.row, &a.token, &a.uri),
+                        (b.kind, b.token_status, b.forgery, b.row, &b.token, &b.uri),
+                        "{uri}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn path_prefix() {
         let (m, keys, open, _, _) = setup();
         let mut r = Resolver::new(&m, &keys, "/t");
