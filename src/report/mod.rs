@@ -1373,10 +1373,22 @@ pub struct EventsCsv<'a> {
     file_names: &'a [String],
     text: String,
     num: itoa::Buffer,
+    /// Bytes written to the file so far.
+    written: u64,
+    /// The file's pages before this are out of the page cache, or on their way out.
+    released: u64,
+    /// Where the last [`EventsCsv::release_cache`] ended.
+    advised: u64,
+    /// [`CSV_RELEASE_BYTES`]; smaller in tests.
+    release_every: u64,
 }
 
 /// Bytes buffered before a write to the file.
 const CSV_FLUSH_BYTES: usize = 1 << 20;
+
+/// Every this many bytes written, the file's older pages are let go of: see
+/// [`EventsCsv::release_cache`].
+const CSV_RELEASE_BYTES: u64 = 32 << 20;
 
 /// Appends one CSV cell, made safe for spreadsheets by [`csv_safe`], quoted when it must be.
 pub fn push_csv_cell(out: &mut Vec<u8>, cell: &str) {
@@ -1480,7 +1492,45 @@ impl<'a> EventsCsv<'a> {
             file_names,
             text: String::with_capacity(64),
             num: itoa::Buffer::new(),
+            written: 0,
+            released: 0,
+            advised: 0,
+            release_every: CSV_RELEASE_BYTES,
         })
+    }
+
+    /// Writes out the buffer.
+    fn flush_buffer(&mut self) -> Result<()> {
+        self.file
+            .write_all(&self.out)
+            .map_err(|e| Error::io(&self.path, e))?;
+        self.written += self.out.len() as u64;
+        self.out.clear();
+        if self.written - self.advised >= self.release_every {
+            self.release_cache();
+        }
+        Ok(())
+    }
+
+    /// Tells the kernel that pxtrack will not read back what it wrote of `events.csv` (Linux).
+    ///
+    /// The file is written once and is often gigabytes: kept in the page cache it would push
+    /// out what the machine had cached, and on a virtual machine every page of a growing cache
+    /// is first-touch memory, which made writing the file the largest part of the system time
+    /// (`dd` of 3.7 GB here: 2.8-8.7 s buffered, 1.2 s letting the pages go). The advice on a
+    /// range starts writing its dirty pages back and drops its clean ones. Each call covers
+    /// what was written since the call before (starting its write-back) and the stretch before
+    /// that (written back by now, so dropped). Advice never fails the export: an error is
+    /// ignored.
+    fn release_cache(&mut self) {
+        #[cfg(target_os = "linux")]
+        {
+            let len = std::num::NonZeroU64::new(self.written - self.released);
+            let _ =
+                rustix::fs::fadvise(&self.file, self.released, len, rustix::fs::Advice::DontNeed);
+        }
+        self.released = self.advised;
+        self.advised = self.written;
     }
 
     /// Writes one event's row.
@@ -1540,10 +1590,7 @@ impl<'a> EventsCsv<'a> {
         push_csv_cell(out, &self.text);
         out.push(b'\n');
         if out.len() >= CSV_FLUSH_BYTES {
-            self.file
-                .write_all(out)
-                .map_err(|e| Error::io(&self.path, e))?;
-            out.clear();
+            self.flush_buffer()?;
         }
         Ok(())
     }
@@ -1890,6 +1937,67 @@ mod tests {
                 proptest::prop_assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&theirs));
             }
         }
+    }
+
+    #[test]
+    fn events_csv_lets_its_pages_go_and_keeps_every_row() {
+        use crate::classify::{HitClass, Verdict};
+        use crate::hit::{Event, HitKind, Source, TokenStatus};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.csv");
+        let manifest = Manifest::new(Vec::new());
+        let names = ["access.log".to_string()];
+        let mut csv = EventsCsv::create(&path, &manifest, Privacy::default(), &names).unwrap();
+        // Release after every flush of the 1 MiB buffer, so the advice runs many times.
+        csv.release_every = 1;
+        let event = |line: u64| Event {
+            time_ms: 1_700_000_000_000,
+            kind: HitKind::Other,
+            token_status: TokenStatus::None,
+            forgery: None,
+            row: None,
+            token: "".into(),
+            client: "192.0.2.1".parse().unwrap(),
+            method: "GET".into(),
+            uri: "/favicon.ico".into(),
+            status: 404,
+            bytes_sent: 0,
+            user_agent: "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/120.0".into(),
+            referer: "".into(),
+            requested_with: "".into(),
+            purpose: "".into(),
+            accept_language: "".into(),
+            source: Source { file: 0, line },
+            asn: None,
+            geo: None,
+        };
+        let verdict = Verdict {
+            class: HitClass::Invalid,
+            detail: "no-token".into(),
+            reason: "not a pixel or tracked-link URL".into(),
+            machine_open: false,
+        };
+        let client = std::sync::Arc::new(crate::enrich::detect("", ""));
+        let rows = 40_000u64;
+        let batch: Vec<Classified> = (1..=rows)
+            .map(|line| Classified {
+                event: event(line),
+                verdict: verdict.clone(),
+                client: client.clone(),
+            })
+            .collect();
+        csv.write_batch(&batch).unwrap();
+        assert!(
+            csv.written > 4 << 20,
+            "the test should write several buffers"
+        );
+        assert!(csv.released > 0 && csv.released <= csv.advised && csv.advised <= csv.written);
+        csv.finish().unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len() as u64, rows + 1);
+        assert!(lines[1].ends_with(",access.log:1"));
+        assert!(lines[rows as usize].ends_with(&format!(",access.log:{rows}")));
     }
 
     proptest::proptest! {
