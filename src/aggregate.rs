@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use crate::classify::{HitClass, Verdict};
 use crate::enrich::{ClientInfo, GeoInfo};
-use crate::hit::{Event, HitKind, Source, TokenStatus};
+use crate::hit::{Event, HitKind, Source, TokenStatus, prefetch};
 use crate::manifest::Manifest;
 use crate::token::TokenKind;
 
@@ -429,22 +429,6 @@ pub struct Stats {
     pub last_ms: Option<i64>,
     /// The hits the pages show; every list of hits above indexes into it.
     pub samples: Samples,
-}
-
-/// Asks the processor to bring `p`'s cache line in, without waiting for it; the hot loops of
-/// this stage and of `events.csv` use it to overlap their cache misses.
-#[inline(always)]
-pub(crate) fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is only a hint: it reads nothing and never faults, whatever the
-    // address. The intrinsic is unsafe only because it is gated on SSE, which every x86_64
-    // processor has.
-    unsafe {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>(p.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 fn min_opt(a: Option<i64>, b: i64) -> Option<i64> {

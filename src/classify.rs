@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
-use crate::hit::{Event, HitKind, TokenStatus};
+use crate::hit::{Event, HitKind, TokenStatus, prefetch};
 use crate::manifest::Manifest;
 use crate::rules::{Certainty, NetRule, Outcome, Rules};
 
@@ -545,7 +545,7 @@ impl<'r> Stream<'r> {
     pub fn push(&mut self, ev: Event, mut out: impl FnMut(Event, Verdict)) {
         let c = &self.classifier;
         if let Some(&row) = ev.row.as_ref() {
-            crate::aggregate::prefetch(c.message_of_row.as_ptr().wrapping_add(row));
+            prefetch(c.message_of_row.as_ptr().wrapping_add(row));
         }
         self.arrivals.push_back(ev);
         let n = self.arrivals.len();
@@ -554,7 +554,7 @@ impl<'r> Stream<'r> {
             .and_then(|i| self.arrivals[i].row)
             .and_then(|row| c.message_of_row.get(row))
         {
-            crate::aggregate::prefetch(c.first_activity.as_ptr().wrapping_add(*m as usize));
+            prefetch(c.first_activity.as_ptr().wrapping_add(*m as usize));
         }
         if n > LOOKAHEAD {
             let ev = self.arrivals.pop_front().expect("more than LOOKAHEAD held");

@@ -23,10 +23,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::aggregate::{CampaignStats, Classified, Sample, Stats, counts, prefetch};
+use crate::aggregate::{CampaignStats, Classified, Sample, Stats, counts};
 use crate::classify::HitClass;
 use crate::config::Privacy;
 use crate::error::{Error, Result};
+use crate::hit::prefetch;
 use crate::ingest::{FileTally, Rejects};
 use crate::manifest::Manifest;
 
