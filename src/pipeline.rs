@@ -63,6 +63,9 @@ pub struct Options {
     pub block_bytes: usize,
     /// Parsing threads.
     pub workers: usize,
+    /// Whether to resolve the manifest's URLs before reading ([`KnownTargets`]): `None` decides
+    /// by the logs' size; `PXTRACK_KNOWN_TARGETS=1` or `0` forces it (for tests).
+    pub known_targets: Option<bool>,
 }
 
 impl Default for Options {
@@ -74,6 +77,11 @@ impl Default for Options {
                 .filter(|&n: &usize| n > 0)
                 .unwrap_or(BLOCK_BYTES),
             workers: std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8)),
+            known_targets: match std::env::var("PXTRACK_KNOWN_TARGETS").as_deref() {
+                Ok("1") => Some(true),
+                Ok("0") => Some(false),
+                _ => None,
+            },
         }
     }
 }
@@ -370,7 +378,10 @@ pub fn run(
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
         .sum();
-    let known = &if log_bytes / LINE_BYTES_ESTIMATE >= manifest.rows.len() as u64 {
+    let up_front = opts
+        .known_targets
+        .unwrap_or(log_bytes / LINE_BYTES_ESTIMATE >= manifest.rows.len() as u64);
+    let known = &if up_front {
         KnownTargets::new(manifest, keys, path_prefix)
     } else {
         KnownTargets::default()
@@ -509,6 +520,7 @@ mod tests {
         let opts = Options {
             block_bytes,
             workers: 2,
+            known_targets: None,
         };
         run(
             files,

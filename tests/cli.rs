@@ -292,6 +292,27 @@ fn templates_directory_overrides_one_page() {
 }
 
 #[test]
+fn resolving_the_manifest_up_front_changes_nothing() {
+    // The shared table of the manifest's URLs is built only for logs large enough; force it on
+    // and off over the sample logs and compare every export.
+    let w = Work::new();
+    for (dir, known) in [("shared", "1"), ("own", "0")] {
+        let out = w
+            .cmd()
+            .env("PXTRACK_KNOWN_TARGETS", known)
+            .args(["analyze", "--demo", "--out", dir, "--quiet"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_same_exports(&w, "shared", "own");
+}
+
+#[test]
 fn reading_in_tiny_blocks_on_every_core_changes_nothing() {
     // PXTRACK_BLOCK_BYTES=300 cuts the logs into blocks of a line or two, parsed by all the
     // workers in whatever order they finish, and merged back.
@@ -308,6 +329,11 @@ fn reading_in_tiny_blocks_on_every_core_changes_nothing() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert_same_exports(&w, "whole", "blocks");
+}
+
+/// Asserts that two reports in `w` have the same exports and overview, but for the build time.
+fn assert_same_exports(w: &Work, a: &str, b: &str) {
     let text = |dir: &str, f: &str| {
         std::fs::read_to_string(w.path(dir).join(f))
             .unwrap()
@@ -323,6 +349,6 @@ fn reading_in_tiny_blocks_on_every_core_changes_nothing() {
         "rejected.html",
         "index.html",
     ] {
-        assert_eq!(text("whole", f), text("blocks", f), "{f} differs");
+        assert_eq!(text(a, f), text(b, f), "{f} differs between {a} and {b}");
     }
 }
