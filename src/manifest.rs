@@ -8,8 +8,8 @@
 //!
 //! Key types: [`ManifestRow`], [`Manifest`] (an index for analysis), [`validate_target`].
 
-use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
+use std::hash::BuildHasher as _;
 use std::io::{self, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
@@ -298,22 +298,42 @@ pub fn read_from(input: impl Read, path: &Path) -> Result<Vec<ManifestRow>> {
 pub struct Manifest {
     /// All rows, in file order.
     pub rows: Vec<ManifestRow>,
-    by_token: HashMap<String, usize>,
+    /// Row indices, hashed by their row's token. A table of indices, not a map from token to
+    /// index: a map keeps a second copy of every token (some 110 MiB for a million tokens).
+    by_token: hashbrown::HashTable<usize>,
+    /// Seeded: tokens looked up come from logs.
+    hasher: foldhash::fast::RandomState,
 }
 
 impl Manifest {
     /// Indexes rows by token. A token that appears twice keeps its first row.
     pub fn new(rows: Vec<ManifestRow>) -> Self {
-        let mut by_token = HashMap::with_capacity(rows.len());
+        let hasher = foldhash::fast::RandomState::default();
+        let mut by_token = hashbrown::HashTable::with_capacity(rows.len());
+        let hash = |t: &str| hasher.hash_one(t);
         for (i, row) in rows.iter().enumerate() {
-            by_token.entry(row.token.clone()).or_insert(i);
+            let token = row.token.as_str();
+            if let hashbrown::hash_table::Entry::Vacant(v) = by_token.entry(
+                hash(token),
+                |&j: &usize| rows[j].token == token,
+                |&j: &usize| hash(&rows[j].token),
+            ) {
+                v.insert(i);
+            }
         }
-        Manifest { rows, by_token }
+        Manifest {
+            rows,
+            by_token,
+            hasher,
+        }
     }
 
     /// The row index for a token.
     pub fn find(&self, token: &str) -> Option<usize> {
-        self.by_token.get(token).copied()
+        let h = self.hasher.hash_one(token);
+        self.by_token
+            .find(h, |&j| self.rows[j].token == token)
+            .copied()
     }
 }
 
