@@ -297,17 +297,8 @@ fn resolving_the_manifest_up_front_changes_nothing() {
     // and off over the sample logs and compare every export.
     let w = Work::new();
     for (dir, known) in [("shared", "1"), ("own", "0")] {
-        let out = w
-            .cmd()
-            .env("PXTRACK_KNOWN_TARGETS", known)
-            .args(["analyze", "--demo", "--out", dir, "--quiet"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let args = ["analyze", "--demo", "--out", dir, "--quiet"];
+        w.ok_with_env(("PXTRACK_KNOWN_TARGETS", known), &args);
     }
     assert_same_exports(&w, "shared", "own");
 }
@@ -318,17 +309,8 @@ fn reading_in_tiny_blocks_on_every_core_changes_nothing() {
     // workers in whatever order they finish, and merged back.
     let w = Work::new();
     w.ok(&["analyze", "--demo", "--out", "whole", "--quiet"]);
-    let out = w
-        .cmd()
-        .env("PXTRACK_BLOCK_BYTES", "300")
-        .args(["analyze", "--demo", "--out", "blocks", "--quiet"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args = ["analyze", "--demo", "--out", "blocks", "--quiet"];
+    w.ok_with_env(("PXTRACK_BLOCK_BYTES", "300"), &args);
     assert_same_exports(&w, "whole", "blocks");
 }
 

@@ -38,6 +38,17 @@ impl Work {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// `pxtrack ARGS` with one more environment variable set; panics with stderr when it fails.
+    pub fn ok_with_env(&self, (name, value): (&str, &str), args: &[&str]) -> String {
+        let out = self.cmd().env(name, value).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{name}={value} pxtrack {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     /// `pxtrack ARGS`, whatever the outcome.
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().unwrap()
