@@ -357,16 +357,10 @@ impl<'r> Classifier<'r> {
                 );
             }
             TokenStatus::Forged => {
-                let reason = match ev.forgery {
-                    Some(crate::token::Forgery::BadSignature) => {
-                        "token does not verify (bad-signature)"
-                    }
-                    Some(crate::token::Forgery::Malformed) => "token does not verify (malformed)",
-                    Some(crate::token::Forgery::UnknownKey) => {
-                        "token does not verify (unknown-key)"
-                    }
-                    None => "token does not verify (forged)",
-                };
+                let reason = ev.forgery.map_or(
+                    "token does not verify (forged)",
+                    crate::token::Forgery::reason,
+                );
                 return self.fixed(HitClass::Invalid, "forged", reason);
             }
             TokenStatus::Expired => {

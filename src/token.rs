@@ -245,6 +245,16 @@ impl Forgery {
             Forgery::BadSignature => "bad-signature",
         }
     }
+
+    /// Why a hit with this token is invalid, in words (the `reason` column). A constant per
+    /// kind, so that classification shares one string instead of formatting one per hit.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Forgery::Malformed => "token does not verify (malformed)",
+            Forgery::UnknownKey => "token does not verify (unknown-key)",
+            Forgery::BadSignature => "token does not verify (bad-signature)",
+        }
+    }
 }
 
 /// Mints a token of `kind` signed by `key`, with a fresh random id.
@@ -329,6 +339,20 @@ mod tests {
 
     fn key(id: u8, fill: u8) -> SecretKey {
         SecretKey::new(id, [fill; KEY_BYTES])
+    }
+
+    #[test]
+    fn forgery_reasons_name_their_kind() {
+        for f in [
+            Forgery::Malformed,
+            Forgery::UnknownKey,
+            Forgery::BadSignature,
+        ] {
+            assert_eq!(
+                f.reason(),
+                format!("token does not verify ({})", f.as_str())
+            );
+        }
     }
 
     #[test]
