@@ -5,7 +5,7 @@
 //! once. Events own their data (decoded from nginx's escapes); user agents are interned so that a
 //! million hits from one proxy share one string.
 //!
-//! Key types: [`Event`], [`HitKind`], [`TokenStatus`], [`Resolver`].
+//! Key types: [`Event`], [`HitKind`], [`TokenStatus`], [`Resolver`], [`KnownTargets`].
 
 use foldhash::{HashSet, HashSetExt as _};
 use std::net::IpAddr;
