@@ -179,17 +179,21 @@ impl KnownTargets {
     pub fn new(manifest: &Manifest, keys: &KeyRing, path_prefix: &str) -> Self {
         let mut resolver = Resolver::new(manifest, keys, path_prefix);
         let mut set = HashSet::with_capacity(manifest.rows.len());
+        let mut uri = Vec::new();
         for row in &manifest.rows {
-            let uri = match row.kind {
-                TokenKind::Open => format!("{path_prefix}/o/{}.png", row.token),
-                TokenKind::Click => format!("{path_prefix}/c/{}", row.token),
-            };
-            let target = resolver.resolve_target(uri.as_bytes(), false);
+            // The URL shapes Resolver::target reads: PREFIX/o/TOKEN.png and PREFIX/c/TOKEN.
+            uri.clear();
+            uri.extend_from_slice(match row.kind {
+                TokenKind::Open => &resolver.open_prefix,
+                TokenKind::Click => &resolver.click_prefix,
+            });
+            uri.extend_from_slice(row.token.as_bytes());
+            if row.kind == TokenKind::Open {
+                uri.extend_from_slice(b".png");
+            }
+            let target = resolver.resolve_target(&uri, false);
             if matches!(target.lookup, TokenLookup::Found { .. }) {
-                set.insert(Cached {
-                    raw: (target.uri.as_bytes() != uri.as_bytes()).then(|| uri.as_bytes().into()),
-                    target,
-                });
+                set.insert(Cached::new(&uri, target));
             }
         }
         KnownTargets { set }
@@ -228,6 +232,13 @@ struct Cached {
 }
 
 impl Cached {
+    fn new(raw: &[u8], target: Target) -> Self {
+        Cached {
+            raw: (target.uri.as_bytes() != raw).then(|| raw.into()),
+            target,
+        }
+    }
+
     fn key(&self) -> &[u8] {
         self.raw.as_deref().unwrap_or(self.target.uri.as_bytes())
     }
@@ -408,10 +419,7 @@ impl<'m> Resolver<'m> {
                 if cache.len() >= cap {
                     cache.clear();
                 }
-                cache.insert(Cached {
-                    raw: (t.uri.as_bytes() != raw).then(|| raw.into()),
-                    target: t.clone(),
-                });
+                cache.insert(Cached::new(raw, t.clone()));
                 t
             }
         };

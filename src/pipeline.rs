@@ -340,7 +340,8 @@ impl Reorder {
 }
 
 /// Reads `files` (in the order given within each family), parsing on every core, and passes
-/// every event to `sink` in time order.
+/// every event to `sink` in time order. `progress` counts the bytes read, out of the files'
+/// total size.
 pub fn run(
     files: &[PathBuf],
     manifest: &Manifest,
@@ -378,6 +379,7 @@ pub fn run(
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
         .sum();
+    progress.set_length(log_bytes);
     let up_front = opts
         .known_targets
         .unwrap_or(log_bytes / LINE_BYTES_ESTIMATE >= manifest.rows.len() as u64);

@@ -79,11 +79,8 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
     let tera = report::templates(args.templates.as_deref())?;
     let staging = Staging::new(&args.out)?;
 
-    let total_bytes: u64 = files
-        .iter()
-        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-        .sum();
-    let progress = progress_bar(total_bytes, args.quiet);
+    // pipeline::run sets its length to the logs' total size.
+    let progress = progress_bar(args.quiet);
     let mut aggregator = Aggregator::new(&manifest);
     let mut clients = ClientDetector::new();
     let csv_path = staging.dir().join("events.csv");
@@ -257,12 +254,12 @@ fn peak_rss() -> Option<u64> {
 }
 
 /// A byte-based progress bar on stderr, shown only when stderr is a terminal and not --quiet.
-fn progress_bar(total_bytes: u64, quiet: bool) -> indicatif::ProgressBar {
+fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
     use std::io::IsTerminal as _;
     if quiet || !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
-    let bar = indicatif::ProgressBar::new(total_bytes);
+    let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
             "reading logs {wide_bar} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} \

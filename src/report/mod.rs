@@ -185,10 +185,20 @@ fn opt_time(ms: Option<i64>) -> String {
 /// Makes a CSV cell safe to open in a spreadsheet: a leading `=`, `+`, `-`, `@`, tab or carriage
 /// return would start a formula, so such a cell gets a leading `'`.
 pub fn csv_safe(cell: &str) -> std::borrow::Cow<'_, str> {
-    match cell.as_bytes().first() {
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{cell}").into(),
-        _ => cell.into(),
+    if starts_like_formula(cell) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
     }
+}
+
+/// Whether a spreadsheet would take the cell for a formula: it starts with `=`, `+`, `-`, `@`,
+/// a tab or a carriage return.
+fn starts_like_formula(cell: &str) -> bool {
+    matches!(
+        cell.as_bytes().first(),
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+    )
 }
 
 /// A file name for a campaign page: a readable slug plus a hash of the exact name, so two names
@@ -1393,10 +1403,7 @@ const CSV_RELEASE_BYTES: u64 = 32 << 20;
 
 /// Appends one CSV cell, made safe for spreadsheets by [`csv_safe`], quoted when it must be.
 pub fn push_csv_cell(out: &mut Vec<u8>, cell: &str) {
-    let formula = matches!(
-        cell.as_bytes().first(),
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
-    );
+    let formula = starts_like_formula(cell);
     let bytes = cell.as_bytes();
     if !needs_quotes(bytes) {
         if formula {
@@ -1441,10 +1448,7 @@ fn needs_quotes(bytes: &[u8]) -> bool {
 /// addresses and class names that pxtrack itself wrote.
 fn push_plain_cell(out: &mut Vec<u8>, cell: &str) {
     debug_assert!(!needs_quotes(cell.as_bytes()));
-    debug_assert!(!matches!(
-        cell.as_bytes().first(),
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
-    ));
+    debug_assert!(!starts_like_formula(cell));
     out.extend_from_slice(cell.as_bytes());
 }
 
@@ -1628,9 +1632,7 @@ impl<'a> EventsCsv<'a> {
 
     /// Writes what is buffered.
     pub fn finish(mut self) -> Result<()> {
-        self.file
-            .write_all(&self.out)
-            .map_err(|e| Error::io(&self.path, e))?;
+        self.flush_buffer()?;
         self.file.flush().map_err(|e| Error::io(&self.path, e))
     }
 }
