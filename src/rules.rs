@@ -248,8 +248,11 @@ pub struct Rules {
     pub user_agents: Vec<UaRule>,
     /// Network and AS rules (indexed by the tables below).
     pub nets: Vec<NetRule>,
-    /// Prefix length -> network -> rule index (first registered wins for equal prefixes).
-    by_prefix: BTreeMap<std::cmp::Reverse<u8>, HashMap<IpNet, usize>>,
+    /// (IPv6?, prefix length, longest first) -> network -> rule index (first registered wins
+    /// for equal prefixes). Keyed by family so that an address is tried only against the
+    /// lengths of its own; every lookup hashes a network cut from a log's address, so the maps
+    /// use a fast seeded hash rather than SipHash.
+    by_prefix: BTreeMap<(bool, std::cmp::Reverse<u8>), foldhash::HashMap<IpNet, usize>>,
     /// AS number -> rule index.
     by_asn: HashMap<u32, usize>,
     /// Timing windows.
@@ -443,7 +446,10 @@ impl Rules {
     fn insert_net(&mut self, net: IpNet, idx: usize) {
         let inserted = self
             .by_prefix
-            .entry(std::cmp::Reverse(net.prefix_len()))
+            .entry((
+                matches!(net, IpNet::V6(_)),
+                std::cmp::Reverse(net.prefix_len()),
+            ))
             .or_default()
             .entry(net)
             .or_insert(idx);
@@ -493,7 +499,9 @@ impl Rules {
 
     /// The rule of the longest network prefix containing `ip`.
     pub fn match_ip(&self, ip: IpAddr) -> Option<(usize, &NetRule)> {
-        for (len, map) in &self.by_prefix {
+        let v6 = ip.is_ipv6();
+        let family = (v6, std::cmp::Reverse(u8::MAX))..=(v6, std::cmp::Reverse(0));
+        for ((_, len), map) in self.by_prefix.range(family) {
             let Ok(net) = IpNet::new(ip, len.0) else {
                 continue;
             };
