@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use pxtrack::classify::Classifier;
-use pxtrack::hit::{Resolver, Source};
+use pxtrack::hit::{HeaderFields, Headers, Resolver, Source};
 use pxtrack::logparse::parse_line;
 use pxtrack::manifest::{Manifest, ManifestRow};
 use pxtrack::rules::Rules;
@@ -93,7 +93,12 @@ fn bench(c: &mut Criterion) {
         let mut n = 0u64;
         b.iter(|| {
             n += 1;
-            e.user_agent = Arc::from(format!("Mozilla/5.0 (X11; Linux x86_64) Client/{n}"));
+            let ua = format!("Mozilla/5.0 (X11; Linux x86_64) Client/{n}");
+            e.headers = Arc::new(Headers::new(HeaderFields {
+                method: "GET",
+                user_agent: &ua,
+                ..HeaderFields::default()
+            }));
             cl.classify(black_box(&e))
         })
     });

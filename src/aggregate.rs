@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use crate::classify::{HitClass, Verdict};
 use crate::enrich::{ClientInfo, GeoInfo};
-use crate::hit::{Event, HitKind, Source, TokenStatus, prefetch};
+use crate::hit::{Event, Headers, HitKind, Source, TokenStatus, prefetch};
 use crate::manifest::Manifest;
 use crate::token::TokenKind;
 
@@ -68,10 +68,8 @@ pub struct Sample {
     pub geo: Option<Arc<GeoInfo>>,
     /// Manifest row, `u32::MAX` for none (see [`Sample::row`]).
     row: u32,
-    /// Request method.
-    pub method: TextId,
-    /// User agent.
-    pub user_agent: TextId,
+    /// Method and headers.
+    headers: u32,
     /// Email client or browser name.
     pub client_name: TextId,
     /// The verdict's detail.
@@ -98,10 +96,48 @@ pub struct TextId(u32);
 #[derive(Debug, Clone, Default)]
 pub struct Samples {
     list: Vec<Sample>,
-    texts: Vec<Arc<str>>,
-    /// A text's address -> its index. The table holds every Arc it indexes, so an address is
-    /// never reused for another text while it is here.
-    text_ids: foldhash::HashMap<usize, u32>,
+    texts: Numbered<str>,
+    headers: Numbered<Headers>,
+}
+
+/// Shared values, numbered in the order they were first seen.
+#[derive(Debug)]
+struct Numbered<T: ?Sized> {
+    values: Vec<Arc<T>>,
+    /// A value's address -> its number. The table holds every Arc it numbers, so an address
+    /// is never reused for another value while it is here.
+    numbers: foldhash::HashMap<usize, u32>,
+}
+
+impl<T: ?Sized> Default for Numbered<T> {
+    fn default() -> Self {
+        Numbered {
+            values: Vec::new(),
+            numbers: foldhash::HashMap::default(),
+        }
+    }
+}
+
+impl<T: ?Sized> Clone for Numbered<T> {
+    fn clone(&self) -> Self {
+        Numbered {
+            values: self.values.clone(),
+            numbers: self.numbers.clone(),
+        }
+    }
+}
+
+impl<T: ?Sized> Numbered<T> {
+    fn number(&mut self, value: &Arc<T>) -> u32 {
+        let values = &mut self.values;
+        *self
+            .numbers
+            .entry(Arc::as_ptr(value).cast::<u8>() as usize)
+            .or_insert_with(|| {
+                values.push(value.clone());
+                (values.len() - 1) as u32
+            })
+    }
 }
 
 impl Samples {
@@ -117,8 +153,7 @@ impl Samples {
                 .and_then(|r| u32::try_from(r).ok())
                 .filter(|&r| r != u32::MAX)
                 .unwrap_or(u32::MAX),
-            method: self.text_id(&e.method),
-            user_agent: self.text_id(&e.user_agent),
+            headers: self.headers.number(&e.headers),
             client_name: self.text_id(&c.client.client),
             detail: self.text_id(&c.verdict.detail),
             reason: self.text_id(&c.verdict.reason),
@@ -133,20 +168,17 @@ impl Samples {
     }
 
     fn text_id(&mut self, text: &Arc<str>) -> TextId {
-        let texts = &mut self.texts;
-        let id = *self
-            .text_ids
-            .entry(Arc::as_ptr(text).cast::<u8>() as usize)
-            .or_insert_with(|| {
-                texts.push(text.clone());
-                (texts.len() - 1) as u32
-            });
-        TextId(id)
+        TextId(self.texts.number(text))
     }
 
     /// The text behind an id.
     pub fn text(&self, id: TextId) -> &str {
-        &self.texts[id.0 as usize]
+        &self.texts.values[id.0 as usize]
+    }
+
+    /// The method and headers of a sample.
+    pub fn headers(&self, sample: &Sample) -> &Headers {
+        &self.headers.values[sample.headers as usize]
     }
 
     /// How many samples are kept.

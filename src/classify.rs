@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
-use crate::hit::{Event, HitKind, TokenStatus, prefetch};
+use crate::hit::{AgentKey, Event, Headers, HitKind, TokenStatus, prefetch};
 use crate::manifest::Manifest;
 use crate::rules::{Certainty, NetRule, Outcome, Rules};
 
@@ -127,12 +127,12 @@ pub struct Classifier<'r> {
     delivery_ms: i64,
     probe_ms: i64,
     /// User agent -> the verdict of the first user-agent rule it matches, if any.
-    ua_cache: HashMap<Arc<str>, Option<Verdict>>,
+    ua_cache: HashMap<AgentKey, Option<Verdict>>,
     /// The reason of a duplicate, by seconds since the previous request (a few dozen values).
     duplicate_reasons: HashMap<i64, Arc<str>>,
     ip_cache: HashMap<IpAddr, Option<usize>>,
     /// Last request time per (manifest row, client, user agent), for duplicates.
-    last_seen: HashMap<(usize, IpAddr, Arc<str>), i64>,
+    last_seen: HashMap<(usize, IpAddr, AgentKey), i64>,
     /// Manifest row -> message (campaign and recipient).
     message_of_row: Vec<u32>,
     /// Message -> time of its first request, the best estimate of its delivery.
@@ -225,10 +225,11 @@ impl<'r> Classifier<'r> {
     }
 
     /// The verdict of the first user-agent rule `ua` matches, built once per distinct agent.
-    fn user_agent_verdict(&mut self, ua: &Arc<str>) -> Option<Verdict> {
-        if let Some(v) = self.ua_cache.get(ua) {
+    fn user_agent_verdict(&mut self, headers: &Headers) -> Option<Verdict> {
+        if let Some(v) = self.ua_cache.get(&headers.agent_key()) {
             return v.clone();
         }
+        let ua = headers.user_agent();
         let rules = self.rules;
         let found = rules
             .user_agents
@@ -239,7 +240,7 @@ impl<'r> Classifier<'r> {
         if self.ua_cache.len() >= 100_000 {
             self.ua_cache.clear();
         }
-        self.ua_cache.insert(ua.clone(), found.clone());
+        self.ua_cache.insert(headers.agent_key(), found.clone());
         found
     }
 
@@ -285,7 +286,7 @@ impl<'r> Classifier<'r> {
             _ => base,
         };
         let Some(row) = ev.row else { return base };
-        let key = (row, ev.client, ev.user_agent.clone());
+        let key = (row, ev.client, ev.headers.agent_key());
         let previous = self.last_seen.insert(key, ev.time_ms);
         match previous {
             Some(prev) if ev.time_ms - prev <= self.duplicate_ms => {
@@ -388,7 +389,7 @@ impl<'r> Classifier<'r> {
         let rules = self.rules;
         let net_i = self.network_rule(ev).filter(|&i| {
             let n = &rules.nets[i];
-            n.scope.covers(ev.kind) && n.user_agent.matches(&ev.user_agent)
+            n.scope.covers(ev.kind) && n.user_agent.matches(ev.headers.user_agent())
         });
         let net = net_i.map(|i| &rules.nets[i]);
         let net_reason = |n: &NetRule, extra: &str| {
@@ -420,14 +421,14 @@ impl<'r> Classifier<'r> {
                 machine_open: n.outcome.machine_open,
             };
         }
-        if ev.user_agent.is_empty() {
+        if ev.headers.user_agent().is_empty() {
             return self.fixed(
                 HitClass::Bot,
                 "no-user-agent",
                 "no user agent: no mail client or browser omits it",
             );
         }
-        if let Some(v) = self.user_agent_verdict(&ev.user_agent) {
+        if let Some(v) = self.user_agent_verdict(&ev.headers) {
             return v;
         }
         if let Some(n) = net.filter(|n| n.certainty == Certainty::Probable)
@@ -441,22 +442,22 @@ impl<'r> Classifier<'r> {
             );
             return Verdict::from_outcome(&n.outcome, net_reason(n, &extra));
         }
-        if !matches!(ev.method.as_ref(), "GET" | "HEAD") {
+        if !matches!(ev.headers.method(), "GET" | "HEAD") {
             return self.fixed(
                 HitClass::Bot,
                 "unexpected-method",
                 "neither GET nor HEAD: mail clients and browsers fetch pixels and links with GET",
             );
         }
-        if ev.method.as_ref() == "HEAD" {
+        if ev.headers.method() == "HEAD" {
             return self.fixed(
                 HitClass::Bot,
                 "head-request",
                 "HEAD request: link checkers send them, mail clients and browsers do not",
             );
         }
-        if !ev.purpose.is_empty() && {
-            let purpose = ev.purpose.to_ascii_lowercase();
+        if !ev.headers.purpose().is_empty() && {
+            let purpose = ev.headers.purpose().to_ascii_lowercase();
             ["prefetch", "preview", "prerender"]
                 .iter()
                 .any(|p| purpose.contains(p))
@@ -638,7 +639,7 @@ impl<'r> Stream<'r> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hit::Source;
+    use crate::hit::{HeaderFields, Source};
     use crate::manifest::ManifestRow;
     use crate::token::TokenKind;
 
@@ -669,15 +670,14 @@ mod tests {
             row: Some(0),
             token: "o".into(),
             client: "192.0.2.1".parse().unwrap(),
-            method: method.into(),
             uri: "/o/o.png".into(),
             status: 200,
             bytes_sent: 67,
-            user_agent: Arc::from(ua),
-            referer: "".into(),
-            requested_with: "".into(),
-            purpose: "".into(),
-            accept_language: "".into(),
+            headers: Arc::new(Headers::new(HeaderFields {
+                method,
+                user_agent: ua,
+                ..HeaderFields::default()
+            })),
             source: Source { file: 0, line: 1 },
             asn: None,
             geo: None,
@@ -810,12 +810,13 @@ mod tests {
 
     #[test]
     fn prefetch_header() {
-        let mut e = ev(
-            "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36",
-            "GET",
-            0,
-        );
-        e.purpose = "prefetch;prerender".into();
+        let mut e = ev("", "GET", 0);
+        e.headers = Arc::new(Headers::new(HeaderFields {
+            method: "GET",
+            user_agent: "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36",
+            purpose: "prefetch;prerender",
+            ..HeaderFields::default()
+        }));
         let rules = Rules::builtin();
         let v = Classifier::new(&rules, &manifest(), vec![], 60).classify(&e);
         assert_eq!((v.class, v.detail.as_ref()), (HitClass::Bot, "prefetch"));

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::hit::{AgentKey, Headers};
 
 // ------------------------------------------------------------------------------------ GeoIP
 
@@ -369,11 +370,12 @@ impl ClientRule {
     }
 }
 
-/// Detects clients with a cache per distinct (user agent, `X-Requested-With`). Lookups borrow:
-/// the per-event path allocates nothing once a pair has been seen.
+/// Detects clients with a cache per distinct (user agent, `X-Requested-With`), the agent found
+/// by its [`AgentKey`]. Lookups borrow: the per-event path allocates nothing once a pair has
+/// been seen.
 #[derive(Default)]
 pub struct ClientDetector {
-    cache: HashMap<Arc<str>, HashMap<Box<str>, Arc<ClientInfo>>>,
+    cache: HashMap<AgentKey, HashMap<Box<str>, Arc<ClientInfo>>>,
     entries: usize,
 }
 
@@ -384,15 +386,16 @@ impl ClientDetector {
     }
 
     /// The client, OS and device of a request.
-    pub fn detect(&mut self, ua: &Arc<str>, requested_with: &str) -> Arc<ClientInfo> {
+    pub fn detect(&mut self, headers: &Headers) -> Arc<ClientInfo> {
+        let requested_with = headers.requested_with();
         if let Some(hit) = self
             .cache
-            .get(ua.as_ref())
+            .get(&headers.agent_key())
             .and_then(|m| m.get(requested_with))
         {
             return hit.clone();
         }
-        let info = Arc::new(detect(ua, requested_with));
+        let info = Arc::new(detect(headers.user_agent(), requested_with));
         // Keys come from logs: the cache starts over at 200,000 pairs.
         if self.entries >= 200_000 {
             self.entries = 0;
@@ -400,7 +403,7 @@ impl ClientDetector {
         }
         self.entries += 1;
         self.cache
-            .entry(ua.clone())
+            .entry(headers.agent_key())
             .or_default()
             .insert(Box::from(requested_with), info.clone());
         info
@@ -470,6 +473,7 @@ pub fn detect(ua: &str, requested_with: &str) -> ClientInfo {
 mod tests {
     use super::mmdb::{MmdbWriter, Value};
     use super::*;
+    use crate::hit::HeaderFields;
 
     fn city_db() -> Vec<u8> {
         let mut w = MmdbWriter::new("GeoLite2-City");
@@ -649,7 +653,18 @@ mod tests {
     #[test]
     fn client_cache_shares_results() {
         let mut d = ClientDetector::new();
-        let ua: Arc<str> = Arc::from("curl/8");
-        assert!(Arc::ptr_eq(&d.detect(&ua, ""), &d.detect(&ua, "")));
+        let curl = |requested_with| {
+            Headers::new(HeaderFields {
+                user_agent: "curl/8",
+                requested_with,
+                ..HeaderFields::default()
+            })
+        };
+        let (a, b) = (curl(""), curl(""));
+        assert!(Arc::ptr_eq(&d.detect(&a), &d.detect(&b)));
+        assert!(!Arc::ptr_eq(
+            &d.detect(&a),
+            &d.detect(&curl("com.example.mail"))
+        ));
     }
 }

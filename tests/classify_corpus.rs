@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use pxtrack::classify::{Classifier, HitClass};
-use pxtrack::hit::{Event, HitKind, Source, TokenStatus};
+use pxtrack::hit::{Event, HeaderFields, Headers, HitKind, Source, TokenStatus};
 use pxtrack::manifest::{Manifest, ManifestRow};
 use pxtrack::rules::Rules;
 use pxtrack::token::TokenKind;
@@ -19,15 +19,14 @@ fn event(ua: &str, method: &str, ip: &str, t_ms: i64) -> Event {
         row: Some(0),
         token: "t".into(),
         client: ip.parse().expect("corpus addresses are valid"),
-        method: method.into(),
         uri: "/o/t.png".into(),
         status: 200,
         bytes_sent: 67,
-        user_agent: Arc::from(ua),
-        referer: "".into(),
-        requested_with: "".into(),
-        purpose: "".into(),
-        accept_language: "".into(),
+        headers: Arc::new(Headers::new(HeaderFields {
+            method,
+            user_agent: ua,
+            ..HeaderFields::default()
+        })),
         source: Source { file: 0, line: 1 },
         asn: None,
         geo: None,

@@ -102,7 +102,7 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
         let mut batch: Vec<Classified> = Vec::with_capacity(CSV_BATCH);
         let mut emit = |event: pxtrack::hit::Event, verdict| {
             let c = Classified {
-                client: clients.detect(&event.user_agent, &event.requested_with),
+                client: clients.detect(&event.headers),
                 event,
                 verdict,
             };

@@ -896,9 +896,9 @@ impl Report<'_> {
             html.push_str("</td><td>");
             e(&mut html, text(c.client_name));
             html.push_str("</td><td class=\"ua\">");
-            e(&mut html, text(ev.user_agent));
+            e(&mut html, self.stats.samples.headers(ev).user_agent());
             html.push_str("</td><td class=\"mono\">");
-            e(&mut html, text(ev.method));
+            e(&mut html, self.stats.samples.headers(ev).method());
             let _ = write!(html, " {}</td><td>", ev.status);
             match row
                 .zip(book)
@@ -941,8 +941,8 @@ impl Report<'_> {
                 .unwrap_or_default(),
             label: row.map(|r| r.label.clone()).unwrap_or_default(),
             ip: self.privacy.show_ip(ev.client),
-            user_agent: text(ev.user_agent).to_string(),
-            method: text(ev.method).to_string(),
+            user_agent: self.stats.samples.headers(ev).user_agent().to_string(),
+            method: self.stats.samples.headers(ev).method().to_string(),
             status: ev.status,
             source: self.source(ev.source),
             token_href: row
@@ -1628,7 +1628,7 @@ impl<'a> EventsCsv<'a> {
         cell(out, text(|r| &r.label));
         plain(out, c.verdict.class.as_str());
         cell(out, &c.verdict.detail);
-        cell(out, &ev.method);
+        cell(out, ev.headers.method());
         plain(out, self.num.format(ev.status));
         if self.privacy.anonymize_ip {
             plain(out, &self.privacy.show_ip(ev.client));
@@ -1636,14 +1636,14 @@ impl<'a> EventsCsv<'a> {
             push_ip(out, ev.client, &mut self.num);
             out.push(b',');
         }
-        cell(out, &ev.user_agent);
+        cell(out, ev.headers.user_agent());
         cell(out, &c.verdict.reason);
         cell(out, text(|r| &r.target));
         cell(out, &ev.uri);
-        cell(out, &ev.referer);
-        cell(out, &ev.requested_with);
-        cell(out, &ev.purpose);
-        cell(out, &ev.accept_language);
+        cell(out, ev.headers.referer());
+        cell(out, ev.headers.requested_with());
+        cell(out, ev.headers.purpose());
+        cell(out, ev.headers.accept_language());
         cell(out, &ev.token);
         self.text.clear();
         self.text.push_str(
@@ -1682,9 +1682,10 @@ impl<'a> EventsCsv<'a> {
                         prefetch(text.as_ptr());
                     }
                 }
-                for text in [&ev.token, &ev.uri, &ev.user_agent, &next.verdict.reason] {
+                for text in [&ev.token, &ev.uri, &next.verdict.reason] {
                     prefetch(text.as_ptr());
                 }
+                prefetch(std::sync::Arc::as_ptr(&ev.headers));
             }
             self.write(c)?;
         }
@@ -2057,15 +2058,14 @@ mod tests {
             row: None,
             token: "".into(),
             client: "192.0.2.1".parse().unwrap(),
-            method: "GET".into(),
             uri: "/favicon.ico".into(),
             status: 404,
             bytes_sent: 0,
-            user_agent: user_agent.into(),
-            referer: "".into(),
-            requested_with: "".into(),
-            purpose: "".into(),
-            accept_language: "".into(),
+            headers: std::sync::Arc::new(crate::hit::Headers::new(crate::hit::HeaderFields {
+                method: "GET",
+                user_agent,
+                ..Default::default()
+            })),
             source: Source { file: 0, line },
             asn: None,
             geo: None,
