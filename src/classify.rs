@@ -144,8 +144,9 @@ pub struct Classifier<'r> {
     /// Message -> countries of its human-looking hits so far.
     countries: HashMap<u32, Vec<Arc<str>>>,
     human: Verdict,
-    /// The verdicts whose words never change, built once: by reason.
-    fixed: HashMap<&'static str, Verdict>,
+    /// The verdicts whose words never change, built once: by the address and length of their
+    /// reason (a string constant), which spares hashing and comparing its text for every hit.
+    fixed: HashMap<(usize, usize), Verdict>,
     /// The reason of a hit from a certain network, by (rule, address): it names the address, so
     /// it is built once per address rather than once per hit.
     net_reasons: HashMap<(usize, IpAddr), Arc<str>>,
@@ -219,7 +220,7 @@ impl<'r> Classifier<'r> {
     /// Each reason belongs to one class and detail.
     fn fixed(&mut self, class: HitClass, detail: &'static str, reason: &'static str) -> Verdict {
         self.fixed
-            .entry(reason)
+            .entry((reason.as_ptr() as usize, reason.len()))
             .or_insert_with(|| Verdict::new(class, detail, reason))
             .clone()
     }

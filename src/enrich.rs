@@ -23,7 +23,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::hit::{AgentKey, Headers};
+use crate::hit::{AgentKey, Headers, same_bytes};
 
 // ------------------------------------------------------------------------------------ GeoIP
 
@@ -375,9 +375,18 @@ impl ClientRule {
 /// been seen.
 #[derive(Default)]
 pub struct ClientDetector {
-    cache: HashMap<AgentKey, HashMap<Box<str>, Arc<ClientInfo>>>,
+    /// Agent -> the `X-Requested-With` values seen with it (one or two, from real clients; at
+    /// most [`MAX_APPS_PER_AGENT`]) and what they detect as.
+    cache: HashMap<AgentKey, AppClients>,
     entries: usize,
 }
+
+/// `X-Requested-With` values and the clients they detect as, for one user agent.
+type AppClients = Vec<(Box<str>, Arc<ClientInfo>)>;
+
+/// `X-Requested-With` values remembered per user agent: the list is searched in order, and a
+/// log may send a new value with every request.
+const MAX_APPS_PER_AGENT: usize = 16;
 
 impl ClientDetector {
     /// An empty detector.
@@ -388,11 +397,10 @@ impl ClientDetector {
     /// The client, OS and device of a request.
     pub fn detect(&mut self, headers: &Headers) -> Arc<ClientInfo> {
         let requested_with = headers.requested_with();
-        if let Some(hit) = self
-            .cache
-            .get(&headers.agent_key())
-            .and_then(|m| m.get(requested_with))
-        {
+        if let Some((_, hit)) = self.cache.get(&headers.agent_key()).and_then(|apps| {
+            apps.iter()
+                .find(|(app, _)| same_bytes(app.as_bytes(), requested_with.as_bytes()))
+        }) {
             return hit.clone();
         }
         let info = Arc::new(detect(headers.user_agent(), requested_with));
@@ -402,10 +410,11 @@ impl ClientDetector {
             self.cache.clear();
         }
         self.entries += 1;
-        self.cache
-            .entry(headers.agent_key())
-            .or_default()
-            .insert(Box::from(requested_with), info.clone());
+        let apps = self.cache.entry(headers.agent_key()).or_default();
+        if apps.len() >= MAX_APPS_PER_AGENT {
+            apps.clear();
+        }
+        apps.push((Box::from(requested_with), info.clone()));
         info
     }
 }
