@@ -328,16 +328,37 @@ pub struct Resolver<'m> {
 /// tokens, scanners' paths) still go through each worker's own caches. Building it costs about
 /// 1.5 us and 250 bytes per row, so the pipeline builds it only when the logs are large enough
 /// to ask for most rows; [`KnownTargets::default`] is the empty table.
+///
+/// The table is read for almost every line, and with tens of thousands of tokens its records
+/// are rarely in cache: a lookup waited on three loads in turn (the slot, the record, the
+/// target's text). So it is a plain open-addressing table whose slots and records can be asked
+/// for ahead of time ([`KnownTargets::prefetch`]): the parsing worker hashes the target of a line
+/// a dozen lines ahead and brings its slot, then its record, then its text into cache in steps
+/// while it resolves the lines before.
 #[derive(Debug, Default)]
 pub struct KnownTargets {
-    set: TargetCache,
+    /// Record index + 1 by hash, linear probing; 0 is empty. A power of two, at most half full.
+    slots: Vec<u32>,
+    records: Vec<Cached>,
+    hasher: foldhash::fast::RandomState,
+}
+
+/// How far ahead a step of [`KnownTargets::prefetch`] reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prefetch {
+    /// The slot.
+    Slot,
+    /// The record the slot names (the slot should be in cache by now).
+    Record,
+    /// The record's target text (the record should be in cache by now).
+    Text,
 }
 
 impl KnownTargets {
     /// Resolves the target of every manifest row whose token verifies.
     pub fn new(manifest: &Manifest, keys: &KeyRing, path_prefix: &str) -> Self {
         let mut resolver = Resolver::new(manifest, keys, path_prefix);
-        let mut set = TargetCache::default();
+        let mut records = Vec::with_capacity(manifest.rows.len());
         let mut uri = Vec::new();
         for row in &manifest.rows {
             // The URL shapes Resolver::target reads: PREFIX/o/TOKEN.png and PREFIX/c/TOKEN.
@@ -352,21 +373,89 @@ impl KnownTargets {
             }
             let target = resolver.resolve_target(&uri, false);
             if matches!(target.lookup, TokenLookup::Found { .. }) {
-                set.insert(Cached::new(&uri, target));
+                records.push(Cached::new(&uri, target));
             }
         }
-        KnownTargets { set }
+        let hasher = foldhash::fast::RandomState::default();
+        let mut slots = vec![0u32; (records.len() * 2).next_power_of_two().max(16)];
+        let mask = slots.len() - 1;
+        let mut kept = Vec::with_capacity(records.len());
+        for record in records {
+            let mut i = hasher.hash_one(record.key()) as usize & mask;
+            loop {
+                match slots[i] {
+                    0 => break,
+                    // A token twice in the manifest: both rows resolve to the row its index
+                    // finds, so one record serves.
+                    n if same_bytes(kept_key(&kept, n), record.key()) => break,
+                    _ => i = (i + 1) & mask,
+                }
+            }
+            if slots[i] == 0 {
+                kept.push(record);
+                slots[i] = u32::try_from(kept.len()).expect("a manifest has under 4 billion rows");
+            }
+        }
+        KnownTargets {
+            slots,
+            records: kept,
+            hasher,
+        }
+    }
+
+    /// The hash [`KnownTargets::get`] and [`KnownTargets::prefetch`] take for a raw target.
+    pub fn hash(&self, raw: &[u8]) -> u64 {
+        self.hasher.hash_one(raw)
+    }
+
+    fn get(&self, hash: u64, raw: &[u8]) -> Option<&Cached> {
+        if self.records.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        loop {
+            match self.slots[i] {
+                0 => return None,
+                n => {
+                    let record = &self.records[n as usize - 1];
+                    if same_bytes(record.key(), raw) {
+                        return Some(record);
+                    }
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Asks for one step of the lookup of `hash` to be brought into cache (the first slot
+    /// probed, the usual case: the table is at most half full).
+    pub fn prefetch(&self, hash: u64, step: Prefetch) {
+        if self.records.is_empty() {
+            return;
+        }
+        let slot = &self.slots[hash as usize & (self.slots.len() - 1)];
+        match (step, *slot) {
+            (Prefetch::Slot, _) => prefetch(slot),
+            (_, 0) => {}
+            (Prefetch::Record, n) => prefetch(&self.records[n as usize - 1]),
+            (Prefetch::Text, n) => prefetch(self.records[n as usize - 1].key().as_ptr()),
+        }
     }
 
     /// How many targets are known.
     pub fn len(&self) -> usize {
-        self.set.len()
+        self.records.len()
     }
 
     /// Whether none is.
     pub fn is_empty(&self) -> bool {
-        self.set.len() == 0
+        self.records.is_empty()
     }
+}
+
+fn kept_key(kept: &[Cached], n: u32) -> &[u8] {
+    kept[n as usize - 1].key()
 }
 
 /// A resolved request target.
@@ -585,8 +674,28 @@ impl<'m> Resolver<'m> {
         headers
     }
 
+    /// The resolver's table of the manifest's own targets, if it has one.
+    pub fn known(&self) -> Option<&'m KnownTargets> {
+        self.known
+    }
+
     /// Resolves one parsed line.
     pub fn resolve(&mut self, line: &LogLine<'_>, source: Source) -> Event {
+        let hash = self
+            .known
+            .filter(|_| !line.request.is_junk())
+            .map(|k| k.hash(line.request.uri));
+        self.resolve_hashed(line, source, hash)
+    }
+
+    /// Resolves one parsed line whose request target's [`KnownTargets::hash`] is `known_hash`
+    /// (`None` for a junk request line or without a table).
+    pub fn resolve_hashed(
+        &mut self,
+        line: &LogLine<'_>,
+        source: Source,
+        known_hash: Option<u64>,
+    ) -> Event {
         let is_junk = line.request.is_junk();
         let raw = if is_junk {
             line.request.raw
@@ -599,7 +708,8 @@ impl<'m> Resolver<'m> {
             None
         } else {
             self.known
-                .and_then(|k| k.set.get(raw))
+                .zip(known_hash)
+                .and_then(|(k, hash)| k.get(hash, raw))
                 .or_else(|| self.genuine.get(raw))
                 .or_else(|| self.other.get(raw))
                 .map(|c| &c.target)
@@ -817,6 +927,57 @@ mod tests {
             ),
             ("GET", "", "")
         );
+    }
+
+    #[test]
+    fn known_targets_find_every_row_and_nothing_else() {
+        let keys = KeyRing::single(SecretKey::new(1, [5; 32]));
+        let rows: Vec<ManifestRow> = (0..3000)
+            .map(|i| ManifestRow {
+                created: chrono::DateTime::UNIX_EPOCH,
+                kind: if i % 3 == 0 {
+                    TokenKind::Open
+                } else {
+                    TokenKind::Click
+                },
+                token: token::mint(
+                    if i % 3 == 0 {
+                        TokenKind::Open
+                    } else {
+                        TokenKind::Click
+                    },
+                    keys.active(),
+                    None,
+                ),
+                campaign: "c".into(),
+                recipient: format!("r{i}"),
+                label: String::new(),
+                target: String::new(),
+                expires: None,
+            })
+            .collect();
+        let m = Manifest::new(rows);
+        let known = KnownTargets::new(&m, &keys, "");
+        assert_eq!(known.len(), 3000);
+        for (i, row) in m.rows.iter().enumerate() {
+            let uri = match row.kind {
+                TokenKind::Open => format!("/o/{}.png", row.token),
+                TokenKind::Click => format!("/c/{}", row.token),
+            };
+            let hash = known.hash(uri.as_bytes());
+            for step in [Prefetch::Slot, Prefetch::Record, Prefetch::Text] {
+                known.prefetch(hash, step);
+            }
+            let found = known.get(hash, uri.as_bytes()).expect("every row is known");
+            assert!(matches!(found.target.lookup, TokenLookup::Found { row, .. } if row == i));
+            let other = format!("{uri}?x");
+            let hash = known.hash(other.as_bytes());
+            known.prefetch(hash, Prefetch::Text);
+            assert!(known.get(hash, other.as_bytes()).is_none());
+        }
+        let empty = KnownTargets::default();
+        empty.prefetch(7, Prefetch::Text);
+        assert!(empty.get(7, b"/o/x.png").is_none());
     }
 
     #[test]

@@ -6,10 +6,21 @@
 //!
 //! Key types: [`Ingest`], [`FileTally`], [`Rejects`], [`RejectedLine`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
-use crate::hit::{Event, HitKind, Resolver, Source};
-use crate::logparse::{Expected, LogFormat, parse_line};
+use crate::hit::{Event, HitKind, Prefetch, Resolver, Source};
+use crate::logparse::{Expected, LineError, LogFormat, LogLine, parse_line};
+
+/// How many lines [`Ingest::lines`] parses ahead of the one it resolves.
+const AHEAD: usize = 12;
+
+/// A line parsed ahead, with its target's hash in the shared table of targets.
+struct Ahead<'b> {
+    line_no: u64,
+    bytes: &'b [u8],
+    parsed: Result<LogLine<'b>, LineError>,
+    known_hash: Option<u64>,
+}
 
 /// How many example lines are kept per reject reason.
 pub const EXAMPLES_PER_REASON: usize = 5;
@@ -112,21 +123,69 @@ impl<'m> Ingest<'m> {
         )
     }
 
-    /// Takes one line (without its line ending), line `line_no` of the block.
-    pub fn line(&mut self, line_no: u64, bytes: &[u8]) {
+    /// Takes the lines of a block (without their line endings), numbered from 1.
+    ///
+    /// Lines are parsed a dozen ahead of the one being resolved, so that the records of their
+    /// targets in the shared table ([`crate::hit::KnownTargets`]) come into cache in steps while
+    /// the lines before them are resolved: taken one at a time, each line waited for those
+    /// loads in turn.
+    pub fn lines<'b>(&mut self, lines: impl IntoIterator<Item = &'b [u8]>) {
+        let known = self.resolver.known();
+        let mut lines = lines.into_iter();
+        let mut ahead: VecDeque<Ahead<'b>> = VecDeque::with_capacity(AHEAD);
+        let mut line_no = 0;
+        loop {
+            while ahead.len() < AHEAD {
+                let Some(bytes) = lines.next() else { break };
+                line_no += 1;
+                let parsed = parse_line(bytes);
+                let known_hash = match (known, &parsed) {
+                    (Some(k), Ok(l)) if !l.request.is_junk() => {
+                        let hash = k.hash(l.request.uri);
+                        k.prefetch(hash, Prefetch::Slot);
+                        Some(hash)
+                    }
+                    _ => None,
+                };
+                ahead.push_back(Ahead {
+                    line_no,
+                    bytes,
+                    parsed,
+                    known_hash,
+                });
+            }
+            if let Some(k) = known {
+                for (at, step) in [(AHEAD / 2, Prefetch::Record), (AHEAD / 4, Prefetch::Text)] {
+                    if let Some(hash) = ahead.get(at).and_then(|a| a.known_hash) {
+                        k.prefetch(hash, step);
+                    }
+                }
+            }
+            let Some(a) = ahead.pop_front() else { break };
+            self.take_line(a.line_no, a.bytes, a.parsed, a.known_hash);
+        }
+    }
+
+    fn take_line(
+        &mut self,
+        line_no: u64,
+        bytes: &[u8],
+        parsed: Result<LogLine<'_>, LineError>,
+        known_hash: Option<u64>,
+    ) {
         let tally = &mut self.tally;
         tally.lines += 1;
         let source = Source {
             file: 0,
             line: line_no,
         };
-        match parse_line(bytes) {
+        match parsed {
             Ok(parsed) => {
                 match parsed.format {
                     LogFormat::Pxtrack => tally.pxtrack_format += 1,
                     LogFormat::Combined => tally.combined_format += 1,
                 }
-                let ev = self.resolver.resolve(&parsed, source);
+                let ev = self.resolver.resolve_hashed(&parsed, source, known_hash);
                 if ev.kind == HitKind::Other {
                     tally.other += 1;
                 } else {
@@ -188,9 +247,7 @@ mod tests {
         let manifest = Manifest::default();
         let keys = KeyRing::single(SecretKey::new(1, [1; 32]));
         let mut part = Ingest::new(Resolver::new(&manifest, &keys, ""));
-        for n in 1..=4 {
-            part.line(n, b"junk");
-        }
+        part.lines([b"junk".as_slice(); 4]);
         let mut all = Rejects::default();
         all.merge(part.rejects.clone(), 3, 0, 5);
         all.merge(part.rejects, 3, 10, 5);

@@ -271,9 +271,7 @@ fn parse_blocks(
             Err(_) => return,
         };
         let Ok(block) = block else { return };
-        for (n, line) in logfiles::lines(&block.data).enumerate() {
-            ingest.line(n as u64 + 1, line);
-        }
+        ingest.lines(logfiles::lines(&block.data));
         let (events, tally, rejects) = ingest.take();
         let parsed = Parsed {
             family: block.family,
