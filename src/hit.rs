@@ -350,7 +350,8 @@ pub enum Prefetch {
     Slot,
     /// The record the slot names (the slot should be in cache by now).
     Record,
-    /// The record's target text (the record should be in cache by now).
+    /// The record's target text and the reference counts of the texts an event shares (the
+    /// record should be in cache by now).
     Text,
 }
 
@@ -439,7 +440,14 @@ impl KnownTargets {
             (Prefetch::Slot, _) => prefetch(slot),
             (_, 0) => {}
             (Prefetch::Record, n) => prefetch(&self.records[n as usize - 1]),
-            (Prefetch::Text, n) => prefetch(self.records[n as usize - 1].key().as_ptr()),
+            (Prefetch::Text, n) => {
+                let record = &self.records[n as usize - 1];
+                prefetch(record.key().as_ptr());
+                // The reference counts the event's clones will write, just before each text.
+                for text in [&record.target.uri, &record.target.token] {
+                    prefetch(text.as_ptr().wrapping_sub(2 * std::mem::size_of::<usize>()));
+                }
+            }
         }
     }
 
