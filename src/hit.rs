@@ -988,6 +988,20 @@ mod tests {
         assert!(empty.get(7, b"/o/x.png").is_none());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn same_bytes_agrees_with_eq(a: Vec<u8>, b: Vec<u8>, cut in 0usize..40) {
+            proptest::prop_assert_eq!(same_bytes(&a, &b), a == b);
+            // Equal lengths, differing anywhere (or not at all).
+            let mut c = a.clone();
+            if let Some(x) = c.get_mut(cut.min(a.len().saturating_sub(1))) {
+                *x ^= 1;
+            }
+            proptest::prop_assert_eq!(same_bytes(&a, &c), a == c);
+            proptest::prop_assert!(same_bytes(&a, &a.clone()));
+        }
+    }
+
     #[test]
     fn path_prefix() {
         let (m, keys, open, _, _) = setup();
