@@ -129,10 +129,26 @@ pub fn from_reader(raw: impl Read + Send + 'static) -> io::Result<Box<dyn BufRea
 
 /// The lines of a block of whole lines (as read by `pipeline`), without `\n` or `\r\n`. A
 /// final line without a line end is a line; an empty block has none.
+///
+/// Line ends are found with `memchr` (sixteen or more bytes at a time): a byte-by-byte split
+/// was a tenth of the parsing workers' time.
 pub fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
     let body = data.strip_suffix(b"\n").unwrap_or(data);
-    let mut split = (!data.is_empty()).then(|| body.split(|&b| b == b'\n'));
-    std::iter::from_fn(move || split.as_mut()?.next()).map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+    let mut rest = (!data.is_empty()).then_some(body);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        Some(match memchr::memchr(b'\n', r) {
+            Some(end) => {
+                rest = Some(&r[end + 1..]);
+                &r[..end]
+            }
+            None => {
+                rest = None;
+                r
+            }
+        })
+    })
+    .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
 }
 
 #[cfg(test)]
@@ -193,5 +209,22 @@ mod tests {
             2
         );
         assert!(discover(&[d.path().join("missing")]).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn lines_are_the_pieces_between_line_ends(text in "[a\\r\\n]{0,40}") {
+            let data = text.as_bytes();
+            // Split at every \n; a final \n ends the last line rather than starting one.
+            let body = data.strip_suffix(b"\n").unwrap_or(data);
+            let expected: Vec<&[u8]> = if data.is_empty() {
+                Vec::new()
+            } else {
+                body.split(|&b| b == b'\n')
+                    .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+                    .collect()
+            };
+            proptest::prop_assert_eq!(lines(data).collect::<Vec<_>>(), expected);
+        }
     }
 }
