@@ -295,7 +295,7 @@ pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 /// The longest URI kept per event; longer ones are cut (scanners send megabytes of path).
 const MAX_URI_CHARS: usize = 2048;
 
-/// Resolves log lines into events, caching token checks and interning user agents.
+/// Resolves log lines into events, caching token checks and interning headers.
 pub struct Resolver<'m> {
     manifest: &'m Manifest,
     keys: &'m KeyRing,
@@ -309,6 +309,7 @@ pub struct Resolver<'m> {
     other: TargetCache,
     /// When `genuine` starts over: twice the manifest (query strings vary), at least 10,000.
     genuine_cap: usize,
+    /// The token of requests without one, shared.
     empty: Arc<str>,
     /// Interned headers, by the hash of their raw fields.
     headers: hashbrown::HashTable<InternedHeaders>,
