@@ -360,7 +360,11 @@ impl KnownTargets {
     /// Resolves the target of every manifest row whose token verifies.
     pub fn new(manifest: &Manifest, keys: &KeyRing, path_prefix: &str) -> Self {
         let mut resolver = Resolver::new(manifest, keys, path_prefix);
-        let mut records = Vec::with_capacity(manifest.rows.len());
+        let mut known = KnownTargets {
+            slots: vec![0; (manifest.rows.len() * 2).next_power_of_two().max(16)],
+            records: Vec::with_capacity(manifest.rows.len()),
+            hasher: foldhash::fast::RandomState::default(),
+        };
         let mut uri = Vec::new();
         for row in &manifest.rows {
             // The URL shapes Resolver::target reads: PREFIX/o/TOKEN.png and PREFIX/c/TOKEN.
@@ -374,35 +378,16 @@ impl KnownTargets {
                 uri.extend_from_slice(b".png");
             }
             let target = resolver.resolve_target(&uri, false);
-            if matches!(target.lookup, TokenLookup::Found { .. }) {
-                records.push(Cached::new(&uri, target));
+            let slot = known.probe(known.hash(&uri), &uri);
+            // A token twice in the manifest resolves to the row its index finds either way:
+            // one record serves.
+            if matches!(target.lookup, TokenLookup::Found { .. }) && known.slots[slot] == 0 {
+                known.records.push(Cached::new(&uri, target));
+                known.slots[slot] = u32::try_from(known.records.len())
+                    .expect("a manifest has under 4 billion rows");
             }
         }
-        let hasher = foldhash::fast::RandomState::default();
-        let mut slots = vec![0u32; (records.len() * 2).next_power_of_two().max(16)];
-        let mask = slots.len() - 1;
-        let mut kept = Vec::with_capacity(records.len());
-        for record in records {
-            let mut i = hasher.hash_one(record.key()) as usize & mask;
-            loop {
-                match slots[i] {
-                    0 => break,
-                    // A token twice in the manifest: both rows resolve to the row its index
-                    // finds, so one record serves.
-                    n if same_bytes(kept_key(&kept, n), record.key()) => break,
-                    _ => i = (i + 1) & mask,
-                }
-            }
-            if slots[i] == 0 {
-                kept.push(record);
-                slots[i] = u32::try_from(kept.len()).expect("a manifest has under 4 billion rows");
-            }
-        }
-        KnownTargets {
-            slots,
-            records: kept,
-            hasher,
-        }
+        known
     }
 
     /// The hash [`KnownTargets::get`] and [`KnownTargets::prefetch`] take for a raw target.
@@ -410,23 +395,26 @@ impl KnownTargets {
         self.hasher.hash_one(raw)
     }
 
+    /// The slot that holds `raw`, or the empty slot where it would go (linear probing).
+    fn probe(&self, hash: u64, raw: &[u8]) -> usize {
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        while let n @ 1.. = self.slots[i] {
+            if same_bytes(self.records[n as usize - 1].key(), raw) {
+                break;
+            }
+            i = (i + 1) & mask;
+        }
+        i
+    }
+
     fn get(&self, hash: u64, raw: &[u8]) -> Option<&Cached> {
         if self.records.is_empty() {
             return None;
         }
-        let mask = self.slots.len() - 1;
-        let mut i = hash as usize & mask;
-        loop {
-            match self.slots[i] {
-                0 => return None,
-                n => {
-                    let record = &self.records[n as usize - 1];
-                    if same_bytes(record.key(), raw) {
-                        return Some(record);
-                    }
-                }
-            }
-            i = (i + 1) & mask;
+        match self.slots[self.probe(hash, raw)] {
+            0 => None,
+            n => Some(&self.records[n as usize - 1]),
         }
     }
 
@@ -461,10 +449,6 @@ impl KnownTargets {
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
     }
-}
-
-fn kept_key(kept: &[Cached], n: u32) -> &[u8] {
-    kept[n as usize - 1].key()
 }
 
 /// A resolved request target.
