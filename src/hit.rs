@@ -672,17 +672,21 @@ impl<'m> Resolver<'m> {
         self.known
     }
 
+    /// The [`KnownTargets::hash`] of a line's request target, for [`Resolver::resolve_hashed`]
+    /// (`None` for a junk request line or without a table).
+    pub fn known_hash(&self, line: &LogLine<'_>) -> Option<u64> {
+        self.known
+            .filter(|_| !line.request.is_junk())
+            .map(|k| k.hash(line.request.uri))
+    }
+
     /// Resolves one parsed line.
     pub fn resolve(&mut self, line: &LogLine<'_>, source: Source) -> Event {
-        let hash = self
-            .known
-            .filter(|_| !line.request.is_junk())
-            .map(|k| k.hash(line.request.uri));
+        let hash = self.known_hash(line);
         self.resolve_hashed(line, source, hash)
     }
 
-    /// Resolves one parsed line whose request target's [`KnownTargets::hash`] is `known_hash`
-    /// (`None` for a junk request line or without a table).
+    /// Resolves one parsed line whose [`Resolver::known_hash`] is `known_hash`.
     pub fn resolve_hashed(
         &mut self,
         line: &LogLine<'_>,

@@ -139,14 +139,13 @@ impl<'m> Ingest<'m> {
                 let Some(bytes) = lines.next() else { break };
                 line_no += 1;
                 let parsed = parse_line(bytes);
-                let known_hash = match (known, &parsed) {
-                    (Some(k), Ok(l)) if !l.request.is_junk() => {
-                        let hash = k.hash(l.request.uri);
-                        k.prefetch(hash, Prefetch::Slot);
-                        Some(hash)
-                    }
-                    _ => None,
-                };
+                let known_hash = parsed
+                    .as_ref()
+                    .ok()
+                    .and_then(|l| self.resolver.known_hash(l));
+                if let Some((k, hash)) = known.zip(known_hash) {
+                    k.prefetch(hash, Prefetch::Slot);
+                }
                 ahead.push_back(Ahead {
                     line_no,
                     bytes,

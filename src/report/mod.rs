@@ -1578,11 +1578,6 @@ impl<'a> EventsCsv<'a> {
         })
     }
 
-    /// Writes out the buffer.
-    fn flush_buffer(&mut self) -> Result<()> {
-        self.write_rows(false)
-    }
-
     /// Writes the buffered rows; with direct I/O, only whole [`DIRECT_ALIGN`] blocks of them
     /// unless `last`, and the rest stays buffered.
     fn write_rows(&mut self, last: bool) -> Result<()> {
@@ -1608,10 +1603,10 @@ impl<'a> EventsCsv<'a> {
                     Err(e) => return Err(Error::io(&self.path, e)),
                 }
             }
-            if !last && self.direct {
-                return Ok(());
-            }
             if self.direct {
+                if !last {
+                    return Ok(());
+                }
                 // The tail is not a whole block: it goes through the page cache.
                 self.buffered_from_now(std::io::Error::other("cannot turn direct I/O off"))?;
             }
@@ -1725,7 +1720,7 @@ impl<'a> EventsCsv<'a> {
         push_csv_cell(out, &self.text);
         out.push(b'\n');
         if out.len() - self.pad >= CSV_FLUSH_BYTES {
-            self.flush_buffer()?;
+            self.write_rows(false)?;
         }
         Ok(())
     }
