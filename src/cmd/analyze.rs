@@ -96,7 +96,7 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
                 for batch in rx {
                     csv.write_batch(&batch)?;
                 }
-                csv.finish()
+                csv.finish().map(|_| ())
             })
             .expect("a thread can be started");
         let mut batch: Vec<Classified> = Vec::with_capacity(CSV_BATCH);

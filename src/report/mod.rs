@@ -13,10 +13,10 @@
 //! [`write_pages`].
 
 pub mod chart;
+pub mod export_file;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -31,6 +31,7 @@ use crate::error::{Error, Result};
 use crate::hit::{Headers, prefetch};
 use crate::ingest::{FileTally, Rejects};
 use crate::manifest::Manifest;
+use export_file::{Chunk, ExportWriter, FLUSH_BYTES, Mode, Written};
 
 /// The file that marks a directory as a pxtrack report, safe to replace.
 pub const MARKER_FILE: &str = ".pxtrack-report";
@@ -1377,27 +1378,14 @@ impl Report<'_> {
 /// the crate writes them (quoted when they hold a comma, a quote, CR or LF; quotes doubled), a
 /// property the tests check against the crate itself.
 pub struct EventsCsv<'a> {
-    file: fs::File,
-    out: Vec<u8>,
-    path: PathBuf,
+    /// The rows not yet handed to the writer.
+    chunk: Chunk,
+    writer: ExportWriter,
     manifest: &'a Manifest,
     privacy: Privacy,
     file_names: &'a [String],
     text: String,
     num: itoa::Buffer,
-    /// Bytes written to the file so far.
-    written: u64,
-    /// The file's pages before this are out of the page cache, or on their way out.
-    released: u64,
-    /// Where the last [`EventsCsv::release_cache`] ended.
-    advised: u64,
-    /// [`CSV_RELEASE_BYTES`]; smaller in tests.
-    release_every: u64,
-    /// Whether the file is written with direct I/O (see [`EventsCsv::create`]).
-    direct: bool,
-    /// Where the unwritten rows start in `out`: the bytes before are filler that puts the rows'
-    /// start on a [`DIRECT_ALIGN`] boundary, as direct I/O needs.
-    pad: usize,
     /// The cells of each [`Headers`] met, by its address (the map holds the `Arc`, so an address
     /// is not reused for other headers while it is here).
     header_cells: foldhash::HashMap<usize, (Arc<Headers>, HeaderCells)>,
@@ -1445,19 +1433,6 @@ impl HeaderCells {
 
 /// Headers whose cells [`EventsCsv`] keeps before it starts over (they come from logs).
 const MAX_HEADER_CELLS: usize = 4096;
-
-/// Direct I/O writes memory and file offsets that are multiples of this, in multiples of it:
-/// a page, which covers the logical block size of the disks and file systems pxtrack meets.
-/// A file system that asks for more refuses the write, and the writer falls back to the page
-/// cache.
-const DIRECT_ALIGN: usize = 4096;
-
-/// Bytes buffered before a write to the file.
-const CSV_FLUSH_BYTES: usize = 1 << 20;
-
-/// Every this many bytes written, the file's older pages are let go of: see
-/// [`EventsCsv::release_cache`].
-const CSV_RELEASE_BYTES: u64 = 32 << 20;
 
 /// Appends one CSV cell, made safe for spreadsheets by [`csv_safe`], quoted when it must be.
 pub fn push_csv_cell(out: &mut Vec<u8>, cell: &str) {
@@ -1548,109 +1523,36 @@ impl<'a> EventsCsv<'a> {
         privacy: Privacy,
         file_names: &'a [String],
     ) -> Result<Self> {
-        let file = fs::File::create(path).map_err(|e| Error::io(path, e))?;
-        let direct = set_direct_io(&file, true);
-        let mut out = Vec::new();
-        let pad = realign(&mut out, 0);
+        Self::create_with(path, Mode::Direct, manifest, privacy, file_names)
+    }
+
+    fn create_with(
+        path: &Path,
+        mode: Mode,
+        manifest: &'a Manifest,
+        privacy: Privacy,
+        file_names: &'a [String],
+    ) -> Result<Self> {
+        let writer = ExportWriter::create_with(path, mode)?;
+        let mut chunk = Chunk::new();
+        let out = chunk.buf();
         for (i, h) in EVENTS_HEADER.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            push_csv_cell(&mut out, h);
+            push_csv_cell(out, h);
         }
         out.push(b'\n');
         Ok(EventsCsv {
-            file,
-            out,
-            path: path.to_path_buf(),
+            chunk,
+            writer,
             manifest,
             privacy,
             file_names,
             text: String::with_capacity(64),
             num: itoa::Buffer::new(),
-            written: 0,
-            released: 0,
-            advised: 0,
-            release_every: CSV_RELEASE_BYTES,
-            direct,
-            pad,
             header_cells: foldhash::HashMap::default(),
         })
-    }
-
-    /// Writes the buffered rows; with direct I/O, only whole [`DIRECT_ALIGN`] blocks of them
-    /// unless `last`, and the rest stays buffered.
-    fn write_rows(&mut self, last: bool) -> Result<()> {
-        if self.direct {
-            if !(self.out.as_ptr().wrapping_add(self.pad) as usize).is_multiple_of(DIRECT_ALIGN) {
-                // A row longer than the buffer's room moved it.
-                self.pad = realign(&mut self.out, self.pad);
-            }
-            let buffered = self.out.len() - self.pad;
-            let whole = buffered - buffered % DIRECT_ALIGN;
-            if whole > 0 {
-                let rows = &self.out[self.pad..self.pad + whole];
-                match self.file.write_all(rows) {
-                    Ok(()) => {
-                        self.written += whole as u64;
-                        self.out.drain(self.pad..self.pad + whole);
-                    }
-                    // Refused before anything was written (alignment, or a file system that
-                    // does not do direct I/O after all): write through the page cache.
-                    Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
-                        self.buffered_from_now(e)?;
-                    }
-                    Err(e) => return Err(Error::io(&self.path, e)),
-                }
-            }
-            if self.direct {
-                if !last {
-                    return Ok(());
-                }
-                // The tail is not a whole block: it goes through the page cache.
-                self.buffered_from_now(std::io::Error::other("cannot turn direct I/O off"))?;
-            }
-        }
-        let rows = &self.out[self.pad..];
-        self.file
-            .write_all(rows)
-            .map_err(|e| Error::io(&self.path, e))?;
-        self.written += rows.len() as u64;
-        self.out.truncate(self.pad);
-        if !self.direct && self.written - self.advised >= self.release_every {
-            self.release_cache();
-        }
-        Ok(())
-    }
-
-    /// Turns direct I/O off; `why` is the error to report if it cannot be.
-    fn buffered_from_now(&mut self, why: std::io::Error) -> Result<()> {
-        if !set_direct_io(&self.file, false) {
-            return Err(Error::io(&self.path, why));
-        }
-        self.direct = false;
-        Ok(())
-    }
-
-    /// Tells the kernel that pxtrack will not read back what it wrote of `events.csv` (Linux).
-    ///
-    /// The file is written once and is often gigabytes: kept in the page cache it would push
-    /// out what the machine had cached, and on a virtual machine every page of a growing cache
-    /// is first-touch memory, which made writing the file the largest part of the system time
-    /// (`dd` of 3.7 GB here: 2.8-8.7 s buffered, 1.2 s letting the pages go). The advice on a
-    /// range starts writing its dirty pages back and drops its clean ones. Each call covers
-    /// what was written since the call before (starting its write-back) and the stretch before
-    /// that (written back by now, so dropped). Advice never fails the export: an error is
-    /// ignored.
-    fn release_cache(&mut self) {
-        #[cfg(target_os = "linux")]
-        {
-            let len = std::num::NonZeroU64::new(self.written - self.released);
-            let _ =
-                rustix::fs::fadvise(&self.file, self.released, len, rustix::fs::Advice::DontNeed);
-        }
-        self.released = self.advised;
-        self.advised = self.written;
     }
 
     /// Writes one event's row.
@@ -1670,7 +1572,7 @@ impl<'a> EventsCsv<'a> {
         );
         let row = ev.row.map(|r| &self.manifest.rows[r]);
         let text = |f: fn(&crate::manifest::ManifestRow) -> &str| row.map(f).unwrap_or("");
-        let out = &mut self.out;
+        let out = self.chunk.buf();
         let cell = |out: &mut Vec<u8>, v: &str| {
             push_csv_cell(out, v);
             out.push(b',');
@@ -1719,8 +1621,8 @@ impl<'a> EventsCsv<'a> {
         self.text.push_str(self.num.format(ev.source.line));
         push_csv_cell(out, &self.text);
         out.push(b'\n');
-        if out.len() - self.pad >= CSV_FLUSH_BYTES {
-            self.write_rows(false)?;
+        if self.chunk.rows().len() >= FLUSH_BYTES {
+            self.writer.write_blocks(&mut self.chunk)?;
         }
         Ok(())
     }
@@ -1755,53 +1657,10 @@ impl<'a> EventsCsv<'a> {
         Ok(())
     }
 
-    /// Writes what is buffered.
-    pub fn finish(mut self) -> Result<()> {
-        self.write_rows(true)?;
-        self.file.flush().map_err(|e| Error::io(&self.path, e))
+    /// Writes what is buffered, waits for the file and says what was written.
+    pub fn finish(self) -> Result<Written> {
+        self.writer.finish(self.chunk)
     }
-}
-
-/// Turns direct I/O on or off for `file` (Linux; elsewhere it stays off) and says whether
-/// that took.
-///
-/// `events.csv` is written once, often gigabytes, and not read back by pxtrack. Through the page
-/// cache every byte is copied into the kernel's memory and the cache fills with pages that are
-/// then let go of (see [`EventsCsv::release_cache`]); with direct I/O the disk reads the rows
-/// from pxtrack's buffer. On the 10-million-line benchmark (3.7 GB of export) that halved
-/// the system time. File systems without direct I/O refuse the flag, and the
-/// file is written through the cache as before.
-fn set_direct_io(file: &fs::File, on: bool) -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        use rustix::fs::OFlags;
-        let Ok(flags) = rustix::fs::fcntl_getfl(file) else {
-            return false;
-        };
-        let flags = if on {
-            flags | OFlags::DIRECT
-        } else {
-            flags - OFlags::DIRECT
-        };
-        rustix::fs::fcntl_setfl(file, flags).is_ok()
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (file, on);
-        false
-    }
-}
-
-/// Moves the bytes of `out` from `pad` on so that they start on a [`DIRECT_ALIGN`] boundary,
-/// in a buffer with room for [`CSV_FLUSH_BYTES`] more, and returns their new start.
-fn realign(out: &mut Vec<u8>, pad: usize) -> usize {
-    let rows = out.len() - pad;
-    let mut fresh: Vec<u8> = Vec::with_capacity(rows + CSV_FLUSH_BYTES + 64 * 1024 + DIRECT_ALIGN);
-    let start = fresh.as_ptr().align_offset(DIRECT_ALIGN);
-    fresh.resize(start, 0);
-    fresh.extend_from_slice(&out[pad..]);
-    *out = fresh;
-    start
 }
 
 /// Loads the templates: the embedded defaults, each replaced by a same-named file in
@@ -2154,27 +2013,19 @@ mod tests {
         let names = ["access.log".to_string()];
         let manifest = Manifest::new(Vec::new());
         let mut files = Vec::new();
-        for direct in [false, true] {
+        // Through the page cache, letting pages go after every 1 MiB buffer so the advice runs
+        // many times; then with direct I/O.
+        for mode in [Mode::Buffered { release_every: 1 }, Mode::Direct] {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("events.csv");
-            let mut csv = EventsCsv::create(&path, &manifest, Privacy::default(), &names).unwrap();
-            if !direct {
-                assert!(set_direct_io(&csv.file, false));
-                csv.direct = false;
-                // Release after every flush of the 1 MiB buffer, so the advice runs many times.
-                csv.release_every = 1;
-            }
+            let mut csv =
+                EventsCsv::create_with(&path, mode, &manifest, Privacy::default(), &names).unwrap();
             csv.write_batch(&batch).unwrap();
-            assert!(
-                csv.written > 4 << 20,
-                "the test should write several buffers"
-            );
-            if !direct {
-                assert!(
-                    csv.released > 0 && csv.released <= csv.advised && csv.advised <= csv.written
-                );
+            let w = csv.finish().unwrap();
+            assert!(w.bytes > 4 << 20, "the test should write several buffers");
+            if mode != Mode::Direct {
+                assert!(w.released > 0 && w.released <= w.advised && w.advised <= w.bytes);
             }
-            csv.finish().unwrap();
             let text = fs::read_to_string(&path).unwrap();
             let lines: Vec<&str> = text.lines().collect();
             assert_eq!(lines.len() as u64, rows + 1);
