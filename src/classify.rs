@@ -130,7 +130,6 @@ pub struct Classifier<'r> {
     ua_cache: HashMap<AgentKey, Option<Verdict>>,
     /// The reason of a duplicate, by seconds since the previous request (a few dozen values).
     duplicate_reasons: HashMap<i64, Arc<str>>,
-    ip_cache: HashMap<IpAddr, Option<usize>>,
     /// Last request time per (manifest row, client, user agent), for duplicates.
     last_seen: HashMap<(usize, IpAddr, AgentKey), i64>,
     /// Manifest row -> message (campaign and recipient).
@@ -186,7 +185,6 @@ impl<'r> Classifier<'r> {
             probe_ms: i64::from(rules.windows.probe_secs) * 1000,
             ua_cache: HashMap::new(),
             duplicate_reasons: HashMap::new(),
-            ip_cache: HashMap::new(),
             last_seen: HashMap::new(),
             message_of_row,
             first_activity: vec![i64::MIN; messages],
@@ -245,18 +243,8 @@ impl<'r> Classifier<'r> {
         found
     }
 
-    fn network_rule(&mut self, ev: &Event) -> Option<usize> {
-        let by_ip = match self.ip_cache.get(&ev.client) {
-            Some(v) => *v,
-            None => {
-                let found = self.rules.match_ip(ev.client).map(|(i, _)| i);
-                if self.ip_cache.len() >= 1 << 14 {
-                    self.ip_cache.clear();
-                }
-                self.ip_cache.insert(ev.client, found);
-                found
-            }
-        };
+    fn network_rule(&self, ev: &Event) -> Option<usize> {
+        let by_ip = self.rules.match_ip(ev.client).map(|(i, _)| i);
         by_ip.or_else(|| ev.asn.and_then(|a| self.rules.match_asn(a)).map(|(i, _)| i))
     }
 

@@ -7,12 +7,12 @@
 //! (`prefix,country,region,city,`) is loaded when the config points at a copy; none is shipped,
 //! because a stale copy would pass for a current one.
 //!
-//! Networks match by longest prefix, via one hash map per prefix length. This module only holds
+//! Networks match by longest prefix, via a table of disjoint address ranges. This module only holds
 //! and matches rules; [`crate::classify`] decides what a match means.
 //!
 //! Key types: [`Rules`], [`UaRule`], [`NetRule`], [`Scope`], [`Certainty`], [`Windows`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -248,11 +248,12 @@ pub struct Rules {
     pub user_agents: Vec<UaRule>,
     /// Network and AS rules (indexed by the tables below).
     pub nets: Vec<NetRule>,
-    /// (IPv6?, prefix length, longest first) -> network -> rule index (first registered wins
-    /// for equal prefixes). Keyed by family so that an address is tried only against the
-    /// lengths of its own; every lookup hashes a network cut from a log's address, so the maps
-    /// use a fast seeded hash rather than SipHash.
-    by_prefix: BTreeMap<(bool, std::cmp::Reverse<u8>), foldhash::HashMap<IpNet, usize>>,
+    /// Network -> rule index; the first registered wins for a network listed twice.
+    registered: HashMap<IpNet, usize>,
+    /// The registered IPv4 networks as ranges, each with its longest prefix's rule.
+    v4: RangeTable<u32>,
+    /// The same for IPv6.
+    v6: RangeTable<u128>,
     /// AS number -> rule index.
     by_asn: HashMap<u32, usize>,
     /// Timing windows.
@@ -338,7 +339,9 @@ impl Rules {
         Rules {
             user_agents: Vec::new(),
             nets: Vec::new(),
-            by_prefix: BTreeMap::new(),
+            registered: HashMap::new(),
+            v4: RangeTable::default(),
+            v6: RangeTable::default(),
             by_asn: HashMap::new(),
             windows: Windows {
                 delivery_secs: 300,
@@ -440,22 +443,32 @@ impl Rules {
                 self.by_asn.entry(n).or_insert(idx);
             }
         }
+        self.index_networks();
         Ok(raw.windows)
     }
 
     fn insert_net(&mut self, net: IpNet, idx: usize) {
-        let inserted = self
-            .by_prefix
-            .entry((
-                matches!(net, IpNet::V6(_)),
-                std::cmp::Reverse(net.prefix_len()),
-            ))
-            .or_default()
-            .entry(net)
-            .or_insert(idx);
+        let inserted = self.registered.entry(net.trunc()).or_insert(idx);
         if *inserted == idx {
             self.network_count += 1;
         }
+    }
+
+    /// Rebuilds the range tables from the registered networks, after a file of rules.
+    fn index_networks(&mut self) {
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for (net, &i) in &self.registered {
+            let rule = u32::try_from(i).expect("under 4 billion rules");
+            match net {
+                IpNet::V4(n) => v4.push((u32::from(n.network()), u32::from(n.broadcast()), rule)),
+                IpNet::V6(n) => {
+                    v6.push((u128::from(n.network()), u128::from(n.broadcast()), rule));
+                }
+            }
+        }
+        self.v4 = RangeTable::new(v4);
+        self.v6 = RangeTable::new(v6);
     }
 
     /// Loads Apple's Private Relay egress list: every prefix becomes a rule saying that a pixel
@@ -489,6 +502,7 @@ impl Rules {
             })?;
             self.insert_net(net.trunc(), idx);
         }
+        self.index_networks();
         Ok(())
     }
 
@@ -499,17 +513,11 @@ impl Rules {
 
     /// The rule of the longest network prefix containing `ip`.
     pub fn match_ip(&self, ip: IpAddr) -> Option<(usize, &NetRule)> {
-        let v6 = ip.is_ipv6();
-        let family = (v6, std::cmp::Reverse(u8::MAX))..=(v6, std::cmp::Reverse(0));
-        for ((_, len), map) in self.by_prefix.range(family) {
-            let Ok(net) = IpNet::new(ip, len.0) else {
-                continue;
-            };
-            if let Some(&i) = map.get(&net.trunc()) {
-                return Some((i, &self.nets[i]));
-            }
-        }
-        None
+        let rule = match ip {
+            IpAddr::V4(a) => self.v4.get(u32::from(a)),
+            IpAddr::V6(a) => self.v6.get(u128::from(a)),
+        }?;
+        Some((rule as usize, &self.nets[rule as usize]))
     }
 
     /// The rule for an autonomous system number.
@@ -518,9 +526,182 @@ impl Rules {
     }
 }
 
+/// Networks flattened into disjoint ranges of addresses that cover the whole family, each
+/// with the rule of the longest registered prefix over it, found by binary search.
+///
+/// Every hit's address is matched. The table this replaced hashed the address cut to each
+/// prefix length the rules use, one probe per length (nine for the built-in IPv4 rules),
+/// behind a cache of 16,384 addresses that a log of many clients (a scanner's address pool)
+/// kept starting over; the built-in rules make about forty ranges, a binary search of six
+/// compares in memory that stays in cache, and Apple's relay list of a few hundred thousand
+/// prefixes about twenty.
+#[derive(Debug, Clone)]
+struct RangeTable<A> {
+    /// The first address of each range, ascending; the first is 0.
+    starts: Vec<A>,
+    /// The rule of each range, or [`NO_RULE`].
+    rules: Vec<u32>,
+}
+
+/// A range that no registered network covers.
+const NO_RULE: u32 = u32::MAX;
+
+/// An address as a number: IPv4 as `u32`, IPv6 as `u128`.
+trait Address: Copy + Ord + Default {
+    /// The next address, if any.
+    fn next(self) -> Option<Self>;
+}
+
+impl Address for u32 {
+    fn next(self) -> Option<Self> {
+        self.checked_add(1)
+    }
+}
+
+impl Address for u128 {
+    fn next(self) -> Option<Self> {
+        self.checked_add(1)
+    }
+}
+
+impl<A: Address> Default for RangeTable<A> {
+    fn default() -> Self {
+        RangeTable {
+            starts: vec![A::default()],
+            rules: vec![NO_RULE],
+        }
+    }
+}
+
+impl<A: Address> RangeTable<A> {
+    /// Builds the table from networks given as (first, last address, rule), none listed twice.
+    fn new(mut nets: Vec<(A, A, u32)>) -> Self {
+        // CIDR networks are nested or disjoint. In order of first address, widest first, each
+        // network opens inside those still open, and the innermost open one is the longest
+        // prefix: a stack.
+        nets.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        let mut table = RangeTable::default();
+        let mut open: Vec<(A, u32)> = Vec::new();
+        for (first, last, rule) in nets {
+            table.close(&mut open, Some(first));
+            table.set(first, rule);
+            open.push((last, rule));
+        }
+        table.close(&mut open, None);
+        table
+    }
+
+    /// Closes the open networks that end before `before` (all of them for `None`): the
+    /// address after each belongs to the network around it, or to none.
+    fn close(&mut self, open: &mut Vec<(A, u32)>, before: Option<A>) {
+        while let Some(&(last, _)) = open.last() {
+            if before.is_some_and(|b| last >= b) {
+                break;
+            }
+            open.pop();
+            if let Some(after) = last.next() {
+                self.set(after, open.last().map_or(NO_RULE, |o| o.1));
+            }
+        }
+    }
+
+    /// Starts a range of `rule` at `at`, after every range so far.
+    fn set(&mut self, at: A, rule: u32) {
+        let end = self.starts.len() - 1;
+        if self.starts[end] == at {
+            self.rules[end] = rule;
+            if end > 0 && self.rules[end - 1] == rule {
+                self.starts.pop();
+                self.rules.pop();
+            }
+        } else if self.rules[end] != rule {
+            self.starts.push(at);
+            self.rules.push(rule);
+        }
+    }
+
+    /// The rule over `addr`.
+    fn get(&self, addr: A) -> Option<u32> {
+        // starts[0] is the lowest address, so the count is at least 1.
+        let i = self.starts.partition_point(|&s| s <= addr) - 1;
+        Some(self.rules[i]).filter(|&r| r != NO_RULE)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The longest registered prefix containing `ip`, by trying every network: what the range
+    /// tables must agree with.
+    fn longest_prefix(r: &Rules, ip: IpAddr) -> Option<usize> {
+        r.registered
+            .iter()
+            .filter(|(net, _)| net.contains(&ip))
+            .max_by_key(|(net, _)| net.prefix_len())
+            .map(|(_, &i)| i)
+    }
+
+    /// The addresses where a range table's answer can change: each network's first and last
+    /// address and their neighbours.
+    fn edges(r: &Rules) -> Vec<IpAddr> {
+        let mut out = Vec::new();
+        for net in r.registered.keys() {
+            match net {
+                IpNet::V4(n) => {
+                    let (a, b) = (u32::from(n.network()), u32::from(n.broadcast()));
+                    for x in [a.checked_sub(1), Some(a), Some(b), b.checked_add(1)] {
+                        out.extend(x.map(|x| IpAddr::from(std::net::Ipv4Addr::from(x))));
+                    }
+                }
+                IpNet::V6(n) => {
+                    let (a, b) = (u128::from(n.network()), u128::from(n.broadcast()));
+                    for x in [a.checked_sub(1), Some(a), Some(b), b.checked_add(1)] {
+                        out.extend(x.map(|x| IpAddr::from(std::net::Ipv6Addr::from(x))));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn builtin_networks_match_by_longest_prefix_at_every_edge() {
+        let r = Rules::builtin();
+        let edges = edges(&r);
+        assert!(edges.len() > 50);
+        for ip in edges {
+            assert_eq!(r.match_ip(ip).map(|m| m.0), longest_prefix(&r, ip), "{ip}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn range_tables_agree_with_longest_prefix(
+            nets in proptest::collection::vec((0u32..64, 0u8..=32, 0usize..5), 0..40),
+            v6 in proptest::collection::vec((proptest::prelude::any::<u128>(), 0u8..=128), 0..10),
+            probes in proptest::collection::vec(proptest::prelude::any::<u32>(), 0..50),
+        ) {
+            // Networks crowded into a few /8s, so that they nest, share first addresses and
+            // repeat with other rules.
+            let mut r = Rules::empty();
+            r.nets = vec![Rules::builtin().nets[0].clone(); 5];
+            for (top, len, rule) in nets {
+                let ip = std::net::Ipv4Addr::from(top << 26 | (rule as u32) << 20);
+                r.insert_net(IpNet::new(ip.into(), len).unwrap(), rule);
+            }
+            for (ip, len) in v6 {
+                let ip = std::net::Ipv6Addr::from(ip);
+                r.insert_net(IpNet::new(ip.into(), len).unwrap(), 0);
+            }
+            r.index_networks();
+            let mut ips = edges(&r);
+            ips.extend(probes.into_iter().map(|p| IpAddr::from(std::net::Ipv4Addr::from(p))));
+            for ip in ips {
+                proptest::prop_assert_eq!(r.match_ip(ip).map(|m| m.0), longest_prefix(&r, ip));
+            }
+        }
+    }
 
     #[test]
     fn builtin_rules_load() {
