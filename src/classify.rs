@@ -149,8 +149,8 @@ pub struct Classifier<'r> {
     /// The reason of a hit from a certain network, by (rule, address): it names the address, so
     /// it is built once per address rather than once per hit.
     net_reasons: HashMap<(usize, IpAddr), Arc<str>>,
-    /// Events since the last [`Classifier::prune`].
-    since_prune: u32,
+    /// When to run [`Classifier::prune`].
+    prune: PruneClock,
 }
 
 /// Gives each manifest row the index of its message: one campaign sent to one recipient.
@@ -192,7 +192,7 @@ impl<'r> Classifier<'r> {
             countries: HashMap::new(),
             fixed: HashMap::new(),
             net_reasons: HashMap::new(),
-            since_prune: 0,
+            prune: PruneClock::default(),
             human: Verdict::new(
                 HitClass::Human,
                 "direct",
@@ -250,9 +250,10 @@ impl<'r> Classifier<'r> {
 
     /// Classifies one event. Call in time order.
     pub fn classify(&mut self, ev: &Event) -> Verdict {
-        self.since_prune += 1;
-        if self.since_prune >= 1 << 16 {
-            self.since_prune = 0;
+        if self
+            .prune
+            .due(ev.time_ms, self.duplicate_ms.max(self.probe_ms))
+        {
             self.prune(ev.time_ms);
         }
         let message = ev.row.and_then(|r| self.message_of_row.get(r).copied());
@@ -475,6 +476,35 @@ impl<'r> Classifier<'r> {
     }
 }
 
+/// When to forget what has left a window: once the log's time has moved on by the window
+/// since the last time, and at least [`PruneClock::MIN_EVENTS`] events later (each pruning
+/// reads the whole table); and at the latest every [`PruneClock::MAX_EVENTS`] events.
+///
+/// Pruning by count alone (every 65,536 events, as before) kept hours of a quiet log in the
+/// tables for windows of seconds: tens of thousands of entries, each lookup a cache miss.
+#[derive(Debug, Default)]
+struct PruneClock {
+    events: u32,
+    at_ms: i64,
+}
+
+impl PruneClock {
+    const MIN_EVENTS: u32 = 1 << 10;
+    const MAX_EVENTS: u32 = 1 << 16;
+
+    /// Counts an event at `now_ms`; says whether to prune now.
+    fn due(&mut self, now_ms: i64, window_ms: i64) -> bool {
+        self.events += 1;
+        let due = self.events >= Self::MAX_EVENTS
+            || (self.events >= Self::MIN_EVENTS && now_ms - self.at_ms >= window_ms);
+        if due {
+            self.events = 0;
+            self.at_ms = now_ms;
+        }
+        due
+    }
+}
+
 /// A valid click still inside some burst window: its place in the stream, time and manifest row.
 #[derive(Debug, Clone, Copy)]
 struct RecentClick {
@@ -496,7 +526,7 @@ pub struct Stream<'r> {
     first_seq: u64,
     /// (message, client) -> its valid clicks of the last burst window.
     recent: HashMap<(u32, IpAddr), Vec<RecentClick>>,
-    pushed_since_prune: u32,
+    prune: PruneClock,
     /// Events pushed but not yet classified: see [`Stream::push`].
     arrivals: std::collections::VecDeque<Event>,
 }
@@ -513,7 +543,7 @@ impl<'r> Stream<'r> {
             pending: std::collections::VecDeque::new(),
             first_seq: 0,
             recent: HashMap::new(),
-            pushed_since_prune: 0,
+            prune: PruneClock::default(),
             arrivals: std::collections::VecDeque::with_capacity(LOOKAHEAD + 1),
         }
     }
@@ -605,9 +635,7 @@ impl<'r> Stream<'r> {
                 }
             }
         }
-        self.pushed_since_prune += 1;
-        if self.pushed_since_prune >= 1 << 16 {
-            self.pushed_since_prune = 0;
+        if self.prune.due(t, self.burst_ms) {
             let burst_ms = self.burst_ms;
             self.recent
                 .retain(|_, w| w.last().is_some_and(|c| t - c.time_ms <= burst_ms));
@@ -759,6 +787,20 @@ mod tests {
         assert!(c.classify(&ev("Mozilla/5.0", "GET", 0)).machine_open);
         let gmail = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)";
         assert!(!c.classify(&ev(gmail, "GET", 0)).machine_open);
+    }
+
+    #[test]
+    fn pruning_waits_for_the_window_and_a_thousand_events() {
+        let mut clock = PruneClock::default();
+        let due = |c: &mut PruneClock, n: u32, t: i64| (0..n).filter(|_| c.due(t, 60_000)).count();
+        // The log's time has not moved on by the window: only the cap prunes.
+        assert_eq!(due(&mut clock, PruneClock::MAX_EVENTS - 1, 1_000), 0);
+        assert_eq!(due(&mut clock, 1, 1_000), 1);
+        // A minute later, once a thousand events have passed.
+        assert_eq!(due(&mut clock, PruneClock::MIN_EVENTS - 1, 61_000), 0);
+        assert_eq!(due(&mut clock, 1, 61_000), 1);
+        assert_eq!(due(&mut clock, PruneClock::MIN_EVENTS, 100_000), 0);
+        assert_eq!(due(&mut clock, PruneClock::MIN_EVENTS, 121_000), 1);
     }
 
     #[test]
