@@ -1391,6 +1391,12 @@ pub struct EventsCsv<'a> {
     header_cells: foldhash::HashMap<usize, (Arc<Headers>, HeaderCells)>,
     /// The cells of each manifest row met.
     row_cells: RowCells,
+    /// Per log file: the start of its `source` cells (`name:`, guarded), when its name needs
+    /// no quoting, so a row writes only the line number after it.
+    source_prefixes: Vec<Option<Box<[u8]>>>,
+    /// The second of the last row's time and its text up to the milliseconds
+    /// (`YYYY-MM-DDTHH:MM:SS.`): a log has several requests a second.
+    time_prefix: (i64, [u8; 20]),
 }
 
 /// The `events.csv` cells that come from a manifest row, quoted and made safe once per row,
@@ -1589,6 +1595,32 @@ fn push_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
     }
 }
 
+/// Appends the `time` cell and its comma: [`rfc3339_fast`], with the text up to the
+/// milliseconds kept from the row before when it fell in the same second.
+fn push_time(out: &mut Vec<u8>, ms: i64, prefix: &mut (i64, [u8; 20]), text: &mut String) {
+    let second = ms.div_euclid(1000);
+    if prefix.0 != second {
+        let full = rfc3339_fast(ms, text).as_bytes();
+        if full.len() != 24 {
+            // A year past 9999 or before 0: no fixed width to keep.
+            out.extend_from_slice(full);
+            out.push(b',');
+            return;
+        }
+        prefix.1.copy_from_slice(&full[..20]);
+        prefix.0 = second;
+    }
+    out.extend_from_slice(&prefix.1);
+    let milli = ms.rem_euclid(1000) as u16;
+    out.extend_from_slice(&[
+        b'0' + (milli / 100) as u8,
+        b'0' + (milli / 10 % 10) as u8,
+        b'0' + (milli % 10) as u8,
+        b'Z',
+        b',',
+    ]);
+}
+
 impl<'a> EventsCsv<'a> {
     /// Creates the file and writes the header.
     pub fn create(
@@ -1627,6 +1659,18 @@ impl<'a> EventsCsv<'a> {
             num: itoa::Buffer::new(),
             header_cells: foldhash::HashMap::default(),
             row_cells: RowCells::new(manifest.rows.len()),
+            source_prefixes: file_names
+                .iter()
+                .map(|name| {
+                    (!needs_quotes(name.as_bytes())).then(|| {
+                        let mut cell = Vec::new();
+                        push_csv_cell(&mut cell, name);
+                        cell.push(b':');
+                        cell.into_boxed_slice()
+                    })
+                })
+                .collect(),
+            time_prefix: (i64::MIN, [0; 20]),
         })
     }
 
@@ -1658,7 +1702,7 @@ impl<'a> EventsCsv<'a> {
             push_plain_cell(out, v);
             out.push(b',');
         };
-        plain(out, rfc3339_fast(ev.time_ms, &mut self.text));
+        push_time(out, ev.time_ms, &mut self.time_prefix, &mut self.text);
         plain(out, ev.kind.as_str());
         plain(out, ev.token_status.as_str());
         out.extend_from_slice(row_cells);
@@ -1679,15 +1723,23 @@ impl<'a> EventsCsv<'a> {
         cell(out, &ev.uri);
         out.extend_from_slice(rest);
         cell(out, &ev.token);
-        self.text.clear();
-        self.text.push_str(
-            self.file_names
-                .get(ev.source.file as usize)
-                .map_or("?", String::as_str),
-        );
-        self.text.push(':');
-        self.text.push_str(self.num.format(ev.source.line));
-        push_csv_cell(out, &self.text);
+        match self.source_prefixes.get(ev.source.file as usize) {
+            Some(Some(prefix)) => {
+                out.extend_from_slice(prefix);
+                out.extend_from_slice(self.num.format(ev.source.line).as_bytes());
+            }
+            _ => {
+                self.text.clear();
+                self.text.push_str(
+                    self.file_names
+                        .get(ev.source.file as usize)
+                        .map_or("?", String::as_str),
+                );
+                self.text.push(':');
+                self.text.push_str(self.num.format(ev.source.line));
+                push_csv_cell(out, &self.text);
+            }
+        }
         out.push(b'\n');
         if self.chunk.rows().len() >= FLUSH_BYTES {
             self.writer.write_blocks(&mut self.chunk)?;
@@ -2033,47 +2085,75 @@ mod tests {
         }
     }
 
-    #[test]
-    fn events_csv_keeps_every_row_through_the_cache_and_direct() {
+    /// A classified request for no token, from line `line` of log file `file`.
+    fn other_request(file: u32, line: u64, user_agent: &str) -> Classified {
         use crate::classify::{HitClass, Verdict};
         use crate::hit::{Event, HitKind, Source, TokenStatus};
-        let event = |line: u64, user_agent: &str| Event {
-            time_ms: 1_700_000_000_000,
-            kind: HitKind::Other,
-            token_status: TokenStatus::None,
-            forgery: None,
-            row: None,
-            token: "".into(),
-            client: "192.0.2.1".parse().unwrap(),
-            uri: "/favicon.ico".into(),
-            status: 404,
-            bytes_sent: 0,
-            headers: Arc::new(crate::hit::Headers::new(crate::hit::HeaderFields {
-                method: "GET",
-                user_agent,
-                ..Default::default()
-            })),
-            source: Source { file: 0, line },
-            asn: None,
-            geo: None,
-        };
-        let verdict = Verdict {
-            class: HitClass::Invalid,
-            detail: "no-token".into(),
-            reason: "not a pixel or tracked-link URL".into(),
-            machine_open: false,
-        };
-        let client = Arc::new(crate::enrich::detect("curl/8", ""));
+        Classified {
+            event: Event {
+                time_ms: 1_700_000_000_000,
+                kind: HitKind::Other,
+                token_status: TokenStatus::None,
+                forgery: None,
+                row: None,
+                token: "".into(),
+                client: "192.0.2.1".parse().unwrap(),
+                uri: "/favicon.ico".into(),
+                status: 404,
+                bytes_sent: 0,
+                headers: Arc::new(crate::hit::Headers::new(crate::hit::HeaderFields {
+                    method: "GET",
+                    user_agent,
+                    ..Default::default()
+                })),
+                source: Source { file, line },
+                asn: None,
+                geo: None,
+            },
+            verdict: Verdict {
+                class: HitClass::Invalid,
+                detail: "no-token".into(),
+                reason: "not a pixel or tracked-link URL".into(),
+                machine_open: false,
+            },
+            client: Arc::new(crate::enrich::detect("curl/8", "")),
+        }
+    }
+
+    #[test]
+    fn source_cells_quote_and_guard_hostile_file_names() {
+        let names = ["logs/access.log", "we,ird\".log", "=cmd.log", "-"].map(String::from);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.csv");
+        let manifest = Manifest::new(Vec::new());
+        let mut csv = EventsCsv::create(&path, &manifest, Privacy::default(), &names).unwrap();
+        let batch: Vec<Classified> = (0..5).map(|f| other_request(f, 7, "curl/8")).collect();
+        csv.write_batch(&batch).unwrap();
+        csv.finish().unwrap();
+        let sources: Vec<String> = csv::Reader::from_path(&path)
+            .unwrap()
+            .records()
+            .map(|r| r.unwrap().get(20).unwrap().to_string())
+            .collect();
+        // File 4 is not in the list: `?`, as before.
+        let expected = [
+            "logs/access.log:7",
+            "we,ird\".log:7",
+            "'=cmd.log:7",
+            "'-:7",
+            "?:7",
+        ];
+        assert_eq!(sources, expected);
+    }
+
+    #[test]
+    fn events_csv_keeps_every_row_through_the_cache_and_direct() {
         let firefox = "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/120.0";
         // A row longer than the buffer, which moves it, halfway.
         let long = format!("{firefox} {}", "x".repeat(3 << 20));
         let rows = 60_000u64;
         let batch: Vec<Classified> = (1..=rows)
-            .map(|line| Classified {
-                event: event(line, if line == rows / 2 { &long } else { firefox }),
-                verdict: verdict.clone(),
-                client: client.clone(),
-            })
+            .map(|line| other_request(0, line, if line == rows / 2 { &long } else { firefox }))
             .collect();
         let names = ["access.log".to_string()];
         let manifest = Manifest::new(Vec::new());
@@ -2103,6 +2183,22 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn times_are_written_as_rfc3339_fast_writes_them(
+            start in -100_000_000_000_000i64..300_000_000_000_000,
+            steps in proptest::collection::vec(0i64..3_000, 1..20),
+        ) {
+            let mut prefix = (i64::MIN, [0; 20]);
+            let (mut text, mut ms) = (String::new(), start);
+            for step in steps {
+                ms += step;
+                let mut ours = Vec::new();
+                push_time(&mut ours, ms, &mut prefix, &mut text);
+                let expected = format!("{},", rfc3339_fast(ms, &mut String::new()));
+                proptest::prop_assert_eq!(String::from_utf8(ours).unwrap(), expected);
+            }
+        }
+
         #[test]
         fn addresses_are_written_as_display_writes_them(v4: u32, v6: u128) {
             for ip in [
