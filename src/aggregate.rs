@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use crate::classify::{HitClass, Verdict};
 use crate::enrich::{ClientInfo, GeoInfo};
-use crate::hit::{Event, Headers, HitKind, Source, TokenStatus, prefetch};
+use crate::hit::{Event, Headers, HitKind, Source, TokenStatus, prefetch, prefetch_all};
 use crate::manifest::Manifest;
 use crate::token::TokenKind;
 
@@ -613,7 +613,7 @@ impl Aggregator {
             if let Some(row) = row_at(i + 2 * AHEAD) {
                 let p = self.places[row];
                 let camp = &self.stats.campaigns[p.campaign as usize];
-                prefetch(&camp.recipient_stats[p.recipient as usize]);
+                prefetch_all(&camp.recipient_stats[p.recipient as usize]);
                 prefetch(&self.seen[p.campaign as usize][p.recipient as usize]);
             }
             if let Some(row) = row_at(i + AHEAD) {
@@ -621,7 +621,7 @@ impl Aggregator {
                 let rs = &self.stats.campaigns[p.campaign as usize].recipient_stats
                     [p.recipient as usize];
                 if let Some(t) = rs.tokens.get(self.token_slot[row] as usize) {
-                    prefetch(t);
+                    prefetch_all(t);
                 }
             }
             self.add(c);
