@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use crate::classify::{HitClass, Verdict};
 use crate::enrich::{ClientInfo, GeoInfo};
-use crate::hit::{Event, Headers, HitKind, Source, TokenStatus, prefetch, prefetch_all};
+use crate::hit::{Event, Headers, HitKind, Source, TokenStatus, prefetch};
 use crate::manifest::Manifest;
 use crate::token::TokenKind;
 
@@ -476,8 +476,96 @@ fn max_opt(a: Option<i64>, b: i64) -> Option<i64> {
 struct Place {
     campaign: u32,
     recipient: u32,
-    /// Index into the campaign's links, for click tokens.
-    link: Option<u32>,
+    /// Index into the campaign's links, for click tokens; [`Place::NO_LINK`] for others.
+    link: u32,
+}
+
+impl Place {
+    const NO_LINK: u32 = u32::MAX;
+
+    fn link(self) -> Option<u32> {
+        (self.link != Self::NO_LINK).then_some(self.link)
+    }
+}
+
+/// What one manifest row's hits add to its recipient and token, gathered per row while the
+/// events stream past and added to [`RecipientStats`] and [`TokenHits`] at the end (or when
+/// `hits` is about to overflow): every figure here is a sum, a minimum, a maximum or a union
+/// of flags, so the order does not matter.
+///
+/// One hit used to update the row's place, its token's slot, its recipient's figures and
+/// flags and its token's record: five records in four places, each found from the one before,
+/// rarely in cache with tens of thousands of tokens. This is one cache line, found from the
+/// row alone, so it can be asked for ahead in one step. Counters are 32 bits; `hits` counts
+/// every hit and so is the largest, and the row is added out before it overflows.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
+struct RowTally {
+    place: Place,
+    /// Index into the recipient's `tokens`, once the row has a hit; `u32::MAX` before.
+    slot: u32,
+    hits: u32,
+    opens: u32,
+    human_opens: u32,
+    machine_opens: u32,
+    clicks: u32,
+    human_clicks: u32,
+    machine_hits: u32,
+    /// `OPENED | CLICKED | ...`.
+    seen: u8,
+    /// First counted open, ms; `i64::MAX`: none.
+    first_open_ms: i64,
+    /// Last counted hit, ms; `i64::MIN`: none.
+    last_activity_ms: i64,
+}
+
+const _: () = assert!(
+    std::mem::size_of::<RowTally>() == 64,
+    "a tally is one cache line"
+);
+
+impl RowTally {
+    fn new(place: Place) -> Self {
+        RowTally {
+            place,
+            slot: u32::MAX,
+            hits: 0,
+            opens: 0,
+            human_opens: 0,
+            machine_opens: 0,
+            clicks: 0,
+            human_clicks: 0,
+            machine_hits: 0,
+            seen: 0,
+            first_open_ms: i64::MAX,
+            last_activity_ms: i64::MIN,
+        }
+    }
+
+    /// Adds the row's figures to its recipient's and token's, and starts the row over.
+    fn add_to(&mut self, rs: &mut RecipientStats, seen: &mut u8) {
+        rs.hits += u64::from(self.hits);
+        rs.opens += u64::from(self.opens);
+        rs.human_opens += u64::from(self.human_opens);
+        rs.machine_opens += u64::from(self.machine_opens);
+        rs.clicks += u64::from(self.clicks);
+        rs.human_clicks += u64::from(self.human_clicks);
+        rs.machine_hits += u64::from(self.machine_hits);
+        if self.first_open_ms != i64::MAX {
+            rs.first_open_ms = min_opt(rs.first_open_ms, self.first_open_ms);
+        }
+        if self.last_activity_ms != i64::MIN {
+            rs.last_activity_ms = max_opt(rs.last_activity_ms, self.last_activity_ms);
+        }
+        if let Some(t) = rs.tokens.get_mut(self.slot as usize) {
+            t.total += u64::from(self.hits);
+        }
+        *seen |= self.seen;
+        *self = RowTally {
+            slot: self.slot,
+            ..RowTally::new(self.place)
+        };
+    }
 }
 
 const OPENED: u8 = 1;
@@ -495,10 +583,9 @@ struct ClientTally {
 
 /// Builds [`Stats`] from classified events fed in time order.
 pub struct Aggregator {
-    places: Vec<Place>,
-    /// Per manifest row: index into its recipient's `tokens`, once it has a hit.
-    token_slot: Vec<u32>,
-    /// Per campaign, per recipient: `OPENED | CLICKED | ...`.
+    /// Per manifest row: where it counts and what its hits add up to so far.
+    rows: Vec<RowTally>,
+    /// Per campaign, per recipient: `OPENED | CLICKED | ...`, filled in by `finish`.
     seen: Vec<Vec<u8>>,
     /// (campaign, link, recipient) with a counted click.
     link_clickers: foldhash::HashSet<(u32, u32, u32)>,
@@ -532,7 +619,7 @@ impl Aggregator {
             .collect();
         let mut recipient_ix: Vec<HashMap<&str, u32>> = vec![HashMap::new(); names.len()];
         let mut link_ix: Vec<HashMap<(&str, &str), u32>> = vec![HashMap::new(); names.len()];
-        let mut places = Vec::with_capacity(manifest.rows.len());
+        let mut rows = Vec::with_capacity(manifest.rows.len());
         for row in &manifest.rows {
             let ci = campaign_ix[row.campaign.as_str()];
             let c = &mut campaigns[ci as usize];
@@ -563,11 +650,11 @@ impl Aggregator {
                 c.links[l as usize].tokens += 1;
                 l
             });
-            places.push(Place {
+            rows.push(RowTally::new(Place {
                 campaign: ci,
                 recipient,
-                link,
-            });
+                link: link.unwrap_or(Place::NO_LINK),
+            }));
         }
         let seen = campaigns
             .iter()
@@ -577,8 +664,7 @@ impl Aggregator {
             c.recipients = c.recipient_stats.len() as u64;
         }
         Aggregator {
-            places,
-            token_slot: vec![u32::MAX; manifest.rows.len()],
+            rows,
             seen,
             link_clickers: foldhash::HashSet::default(),
             client_tally: (0..campaigns.len()).map(|_| Default::default()).collect(),
@@ -597,32 +683,14 @@ impl Aggregator {
 
     /// Takes a batch of classified events, in order.
     ///
-    /// [`Aggregator::add`] updates a few records per hit (the row's place, the recipient's
-    /// figures, the token's samples) that, with tens of thousands of tokens, are rarely in
-    /// cache: waiting for them was most of its time. Here the records of the hits a few places
-    /// ahead are asked for early, in three steps because each record's address needs the one
-    /// before it, so the loads overlap.
+    /// With tens of thousands of tokens, the row's tally that [`Aggregator::add`] updates is
+    /// rarely in cache: here the tallies of the hits a few places ahead are asked for early,
+    /// so the loads overlap.
     pub fn add_batch(&mut self, batch: &[Classified]) {
-        const AHEAD: usize = 4;
-        let row_at = |i: usize| batch.get(i).and_then(|c| c.event.row);
+        const AHEAD: usize = 8;
         for (i, c) in batch.iter().enumerate() {
-            if let Some(row) = row_at(i + 3 * AHEAD) {
-                prefetch(&self.places[row]);
-                prefetch(&self.token_slot[row]);
-            }
-            if let Some(row) = row_at(i + 2 * AHEAD) {
-                let p = self.places[row];
-                let camp = &self.stats.campaigns[p.campaign as usize];
-                prefetch_all(&camp.recipient_stats[p.recipient as usize]);
-                prefetch(&self.seen[p.campaign as usize][p.recipient as usize]);
-            }
-            if let Some(row) = row_at(i + AHEAD) {
-                let p = self.places[row];
-                let rs = &self.stats.campaigns[p.campaign as usize].recipient_stats
-                    [p.recipient as usize];
-                if let Some(t) = rs.tokens.get(self.token_slot[row] as usize) {
-                    prefetch_all(t);
-                }
+            if let Some(row) = batch.get(i + AHEAD).and_then(|c| c.event.row) {
+                prefetch(&self.rows[row]);
             }
             self.add(c);
         }
@@ -635,7 +703,7 @@ impl Aggregator {
         // Past their caches, the detectors hand out a new value per hit: fold early then, so
         // that hostile user agents cannot grow the tallies.
         if let Some(row) = ev.row {
-            let ci = self.places[row].campaign as usize;
+            let ci = self.rows[row].place.campaign as usize;
             if self.client_tally[ci].len() + self.geo_tally[ci].len() > 50_000 {
                 self.fold_tallies(ci);
             }
@@ -660,7 +728,8 @@ impl Aggregator {
             }
             return;
         };
-        let place = self.places[row_i];
+        let tally = &mut self.rows[row_i];
+        let place = tally.place;
         let camp = &mut stats.campaigns[place.campaign as usize];
         camp.hit_count += 1;
         camp.first_hit_ms = min_opt(camp.first_hit_ms, ev.time_ms);
@@ -696,32 +765,39 @@ impl Aggregator {
                 .1 += 1;
         }
 
-        let rs = &mut camp.recipient_stats[r];
-        rs.hits += 1;
-        let slot = &mut self.token_slot[row_i];
-        if *slot == u32::MAX {
-            *slot = rs.tokens.len() as u32;
+        if tally.hits == u32::MAX {
+            // Every counter is at most `hits`: none can overflow before it does.
+            tally.add_to(
+                &mut camp.recipient_stats[r],
+                &mut self.seen[place.campaign as usize][r],
+            );
+        }
+        tally.hits += 1;
+        if tally.slot == u32::MAX {
+            let rs = &mut camp.recipient_stats[r];
+            tally.slot = rs.tokens.len() as u32;
             rs.tokens.push(TokenHits {
                 row: row_i,
                 hits: Vec::with_capacity(TOKEN_SAMPLE),
                 total: 0,
             });
         }
-        let token = &mut rs.tokens[*slot as usize];
-        token.total += 1;
-        if token.hits.len() < TOKEN_SAMPLE {
-            let s = Self::keep(&mut stats.samples, &mut kept, c);
-            token.hits.push(s);
+        // Only a token's first hits are kept: its record is read only then.
+        if tally.hits as usize <= TOKEN_SAMPLE {
+            let token = &mut camp.recipient_stats[r].tokens[tally.slot as usize];
+            if token.hits.len() < TOKEN_SAMPLE {
+                let s = Self::keep(&mut stats.samples, &mut kept, c);
+                token.hits.push(s);
+            }
         }
         if machine {
-            rs.machine_hits += 1;
+            tally.machine_hits += 1;
         }
         if counted {
             camp.first_activity_ms = min_opt(camp.first_activity_ms, ev.time_ms);
             camp.last_activity_ms = max_opt(camp.last_activity_ms, ev.time_ms);
-            rs.last_activity_ms = max_opt(rs.last_activity_ms, ev.time_ms);
+            tally.last_activity_ms = tally.last_activity_ms.max(ev.time_ms);
         }
-        let seen = &mut self.seen[place.campaign as usize][r];
         match ev.kind {
             HitKind::Open => {
                 camp.timeline.add(ev.time_ms, 0, class);
@@ -730,14 +806,14 @@ impl Aggregator {
                     camp.machine_opens += 1;
                 }
                 if counted {
-                    rs.opens += 1;
-                    rs.first_open_ms = min_opt(rs.first_open_ms, ev.time_ms);
-                    *seen |= OPENED;
+                    tally.opens += 1;
+                    tally.first_open_ms = tally.first_open_ms.min(ev.time_ms);
+                    tally.seen |= OPENED;
                     if personal {
-                        rs.human_opens += 1;
-                        *seen |= HUMAN_OPENED;
+                        tally.human_opens += 1;
+                        tally.seen |= HUMAN_OPENED;
                     } else {
-                        rs.machine_opens += 1;
+                        tally.machine_opens += 1;
                     }
                 }
             }
@@ -746,7 +822,7 @@ impl Aggregator {
                 camp.clicks[class.index()] += 1;
                 // A click token's row always has a link; a row whose kind disagrees with the URL
                 // never resolves (see hit::Resolver).
-                let Some(l) = place.link else { return };
+                let Some(l) = place.link() else { return };
                 let link = &mut camp.links[l as usize];
                 link.hit_count += 1;
                 if link.hits.len() < LINK_SAMPLE {
@@ -757,15 +833,15 @@ impl Aggregator {
                     link.machine_clicks += 1;
                 }
                 if personal {
-                    rs.human_clicks += 1;
-                    *seen |= HUMAN_CLICKED;
+                    tally.human_clicks += 1;
+                    tally.seen |= HUMAN_CLICKED;
                 }
                 if counted {
-                    rs.clicks += 1;
+                    tally.clicks += 1;
                     link.total_clicks += 1;
                     link.first_click_ms = min_opt(link.first_click_ms, ev.time_ms);
                     link.last_click_ms = max_opt(link.last_click_ms, ev.time_ms);
-                    *seen |= CLICKED;
+                    tally.seen |= CLICKED;
                     self.link_clickers
                         .insert((place.campaign, l, place.recipient));
                 }
@@ -795,6 +871,14 @@ impl Aggregator {
 
     /// The figures, with the unique counts worked out.
     pub fn finish(mut self) -> Stats {
+        for tally in &mut self.rows {
+            let p = tally.place;
+            tally.add_to(
+                &mut self.stats.campaigns[p.campaign as usize].recipient_stats
+                    [p.recipient as usize],
+                &mut self.seen[p.campaign as usize][p.recipient as usize],
+            );
+        }
         for (ci, c) in self.stats.campaigns.iter_mut().enumerate() {
             let flags = &self.seen[ci];
             let has = |f: u8| flags.iter().filter(|&&s| s & f != 0).count() as u64;

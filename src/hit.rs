@@ -269,18 +269,6 @@ pub(crate) fn prefetch<T>(p: *const T) {
     let _ = p;
 }
 
-/// [`prefetch`] for every cache line of `*p`: a record that straddles a line boundary is only
-/// in cache when all its lines are.
-pub(crate) fn prefetch_all<T>(p: *const T) {
-    const LINE: usize = 64;
-    let start = p as usize;
-    let mut at = start & !(LINE - 1);
-    while at < start + std::mem::size_of::<T>().max(1) {
-        prefetch(p.cast::<u8>().wrapping_add(at.wrapping_sub(start)));
-        at += LINE;
-    }
-}
-
 /// Whether two byte strings are equal, compared eight bytes at a time in plain code.
 ///
 /// `==` on slices calls the C library's `memcmp`, and glibc picks its AVX-512 version on the
