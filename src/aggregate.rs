@@ -912,3 +912,114 @@ impl Aggregator {
         self.stats
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hit::HeaderFields;
+    use crate::manifest::ManifestRow;
+
+    /// Campaign `c`: an open token for `r1`, two click tokens of one link for `r1`, one for
+    /// `r2`.
+    fn manifest() -> Manifest {
+        let row = |token: &str, kind, recipient: &str| ManifestRow {
+            created: chrono::DateTime::UNIX_EPOCH,
+            kind,
+            token: token.into(),
+            campaign: "c".into(),
+            recipient: recipient.into(),
+            label: if kind == TokenKind::Click {
+                "l".into()
+            } else {
+                String::new()
+            },
+            target: if kind == TokenKind::Click {
+                "https://example.com/".into()
+            } else {
+                String::new()
+            },
+            expires: None,
+        };
+        Manifest::new(vec![
+            row("o1", TokenKind::Open, "r1"),
+            row("c1", TokenKind::Click, "r1"),
+            row("c2", TokenKind::Click, "r1"),
+            row("c3", TokenKind::Click, "r2"),
+        ])
+    }
+
+    /// A human-looking hit on manifest row `row` at second `t`.
+    fn hit(row: usize, kind: HitKind, t: i64) -> Classified {
+        Classified {
+            event: Event {
+                time_ms: t * 1000,
+                kind,
+                token_status: TokenStatus::Valid,
+                forgery: None,
+                row: Some(row),
+                token: "t".into(),
+                client: "192.0.2.1".parse().unwrap(),
+                uri: "/".into(),
+                status: 200,
+                bytes_sent: 0,
+                headers: Arc::new(Headers::new(HeaderFields {
+                    method: "GET",
+                    user_agent: "Mozilla/5.0",
+                    ..HeaderFields::default()
+                })),
+                source: Source {
+                    file: 0,
+                    line: t as u64,
+                },
+                asn: None,
+                geo: None,
+            },
+            verdict: Verdict {
+                class: HitClass::Human,
+                detail: "direct".into(),
+                reason: "test".into(),
+                machine_open: false,
+            },
+            client: Arc::new(crate::enrich::detect("Mozilla/5.0", "")),
+        }
+    }
+
+    #[test]
+    fn a_tally_about_to_overflow_is_added_out_and_nothing_is_lost() {
+        let mut agg = Aggregator::new(&manifest());
+        agg.add(&hit(0, HitKind::Open, 1));
+        // As if four billion hits had gone before.
+        agg.rows[0].hits = u32::MAX - 1;
+        agg.rows[0].opens = u32::MAX - 1;
+        for t in 2..=4 {
+            agg.add(&hit(0, HitKind::Open, t));
+        }
+        let stats = agg.finish();
+        let rs = &stats.campaigns[0].recipient_stats[0];
+        let expected = u64::from(u32::MAX) - 1 + 3;
+        assert_eq!((rs.hits, rs.opens, rs.human_opens), (expected, expected, 4));
+        assert_eq!(rs.tokens.len(), 1);
+        assert_eq!(rs.tokens[0].total, expected);
+        assert_eq!(
+            (rs.first_open_ms, rs.last_activity_ms),
+            (Some(1000), Some(4000))
+        );
+        assert_eq!(stats.campaigns[0].unique_human_opens, 1);
+    }
+
+    #[test]
+    fn a_link_counts_each_recipient_once_however_many_tokens_they_clicked() {
+        let mut agg = Aggregator::new(&manifest());
+        for (row, t) in [(1, 1), (2, 2), (1, 3), (3, 4)] {
+            agg.add(&hit(row, HitKind::Click, t));
+        }
+        let stats = agg.finish();
+        let c = &stats.campaigns[0];
+        assert_eq!(c.links.len(), 1);
+        assert_eq!((c.links[0].total_clicks, c.links[0].unique_clicks), (4, 2));
+        assert_eq!(c.unique_clicks, 2);
+        // r1's tokens in the order they were first hit.
+        let rows: Vec<usize> = c.recipient_stats[0].tokens.iter().map(|t| t.row).collect();
+        assert_eq!(rows, [1, 2]);
+    }
+}
