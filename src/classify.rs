@@ -21,7 +21,8 @@
 //!     window become `scanner` (`click-burst`), including the clicks before the one that showed it
 //!     ([`Stream`] holds events for that window).
 //!
-//! Events must be fed in time order. Verdicts are cached per distinct user agent and address.
+//! Events must be fed in time order. User-agent verdicts are cached per distinct agent; network
+//! rules are a table of address ranges, fast enough to ask for every hit.
 //!
 //! Key types: [`HitClass`], [`Verdict`], [`Classifier`], [`Stream`].
 
