@@ -1426,8 +1426,8 @@ impl RowCells {
     fn get(&mut self, r: usize, manifest: &Manifest, privacy: Privacy) -> (&[u8], &[u8]) {
         if self.spans[r][2] == 0 {
             let row = &manifest.rows[r];
-            // Offsets are 32 bits: past 4 GiB of cells (a manifest of tens of millions of
-            // rows), start over.
+            // Offsets are 32 bits: past 2 GiB of cells (a manifest of tens of millions of
+            // rows), start over, so that the next row's cells still end below 4 GiB.
             if self.bytes.len() > (u32::MAX as usize) / 2 {
                 self.bytes.clear();
                 self.spans.fill([0; 3]);
