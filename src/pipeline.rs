@@ -54,6 +54,23 @@ pub struct Outcome {
     pub rejects: Rejects,
     /// Events that arrived more than [`SLACK_MS`] behind events already passed on.
     pub late: u64,
+    /// Processor time of each reading and parsing thread, in seconds, for `PXTRACK_TIMINGS`.
+    pub thread_cpu_secs: Vec<(&'static str, f64)>,
+}
+
+/// Processor time the calling thread has used so far, in seconds (Linux; elsewhere 0): what
+/// `PXTRACK_TIMINGS` reports per thread, since on two cores the threads' sum is what bounds a
+/// run, and the slowest thread's share shows where to look.
+pub fn thread_cpu_secs() -> f64 {
+    #[cfg(target_os = "linux")]
+    {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+        t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        0.0
+    }
 }
 
 /// Options of a run.
@@ -386,26 +403,31 @@ pub fn run(
     } else {
         KnownTargets::default()
     };
-    outcome.late = std::thread::scope(|scope| {
+    let (late, thread_cpu) = std::thread::scope(|scope| {
+        let mut threads = Vec::new();
         for (f, (members, permits)) in fams.iter().zip(permit_rx).enumerate() {
             let work = work_tx.clone();
-            std::thread::Builder::new()
+            let reader = std::thread::Builder::new()
                 .name(format!("pxtrack-read-{f}"))
                 .spawn_scoped(scope, move || {
                     read_family(f, members, files, opts, progress, &work, &permits);
+                    thread_cpu_secs()
                 })
                 .expect("a thread can be started");
+            threads.push(("read", reader));
         }
         drop(work_tx);
         for _ in 0..opts.workers {
             let work = Arc::clone(&work_rx_for_workers);
             let done = done_tx.clone();
-            std::thread::Builder::new()
+            let worker = std::thread::Builder::new()
                 .name("pxtrack-parse".into())
                 .spawn_scoped(scope, move || {
                     parse_blocks(manifest, keys, path_prefix, known, &work, &done);
+                    thread_cpu_secs()
                 })
                 .expect("a thread can be started");
+            threads.push(("parse", worker));
         }
         drop(done_tx);
         // Only the workers hold the queue now: if they all stop, readers stop too.
@@ -502,8 +524,17 @@ pub fn run(
                 outcome_wait_ns as f64 / 1e9
             );
         }
-        reorder.late
+        let thread_cpu = threads
+            .into_iter()
+            .map(|(name, t)| {
+                let secs = t.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+                (name, secs)
+            })
+            .collect();
+        (reorder.late, thread_cpu)
     });
+    outcome.late = late;
+    outcome.thread_cpu_secs = thread_cpu;
     outcome
 }
 

@@ -314,6 +314,32 @@ fn reading_in_tiny_blocks_on_every_core_changes_nothing() {
     assert_same_exports(&w, "whole", "blocks");
 }
 
+#[test]
+fn timings_name_each_phase_and_each_thread() {
+    // PXTRACK_TIMINGS is how benchmarks see where the time goes: the phases, and the processor
+    // time of every thread (on two cores their sum is what bounds a run).
+    let w = Work::new();
+    let out = w
+        .cmd()
+        .env("PXTRACK_TIMINGS", "1")
+        .args(["analyze", "--demo", "--out", "site", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for what in [
+        "read, parse, classify, aggregate, events.csv:",
+        "processor time by thread: read ",
+        ", parse ",
+        ", classify and aggregate ",
+        ", events.csv rows ",
+        ", events.csv disk ",
+        "pages:",
+    ] {
+        assert!(err.contains(what), "no {what:?} in:\n{err}");
+    }
+}
+
 /// Asserts that two reports in `w` have the same exports and overview, but for the build time.
 fn assert_same_exports(w: &Work, a: &str, b: &str) {
     let text = |dir: &str, f: &str| {

@@ -92,11 +92,12 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Classified>>(4);
         let writer = std::thread::Builder::new()
             .name("pxtrack-csv".into())
-            .spawn_scoped(scope, move || -> pxtrack::Result<()> {
+            .spawn_scoped(scope, move || -> pxtrack::Result<[f64; 2]> {
                 for batch in rx {
                     csv.write_batch(&batch)?;
                 }
-                csv.finish().map(|_| ())
+                let disk = csv.finish()?.cpu_secs;
+                Ok([pipeline::thread_cpu_secs(), disk])
             })
             .expect("a thread can be started");
         let mut batch: Vec<Classified> = Vec::with_capacity(CSV_BATCH);
@@ -136,12 +137,13 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
             let _ = tx.send(batch);
         }
         drop(tx);
+        let main_cpu = pipeline::thread_cpu_secs();
         let written = writer
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        (outcome, written)
+        (outcome, written.map(|[rows, disk]| [main_cpu, rows, disk]))
     });
-    written?;
+    let [main_cpu, rows_cpu, disk_cpu] = written?;
     progress.finish_and_clear();
     for (path, tally) in files.iter().zip(&outcome.files) {
         if let Some(e) = &tally.error {
@@ -163,6 +165,20 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
     let stats = aggregator.finish();
     let totals = pxtrack::ingest::sum(&outcome.files);
     timings.lap("read, parse, classify, aggregate, events.csv");
+    let mut by_thread: Vec<String> = outcome
+        .thread_cpu_secs
+        .iter()
+        .map(|(name, secs)| format!("{name} {secs:.2} s"))
+        .collect();
+    by_thread.extend([
+        format!("classify and aggregate {main_cpu:.2} s"),
+        format!("events.csv rows {rows_cpu:.2} s"),
+        format!("events.csv disk {disk_cpu:.2} s"),
+    ]);
+    timings.note(&format!(
+        "processor time by thread: {}",
+        by_thread.join(", ")
+    ));
     timings.note(&format!(
         "{} events, {} kept for the pages ({} bytes each)",
         stats.events,

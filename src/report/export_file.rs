@@ -185,11 +185,12 @@ impl ExportFile {
             bytes: self.written,
             released: self.released,
             advised: self.advised,
+            cpu_secs: crate::pipeline::thread_cpu_secs(),
         })
     }
 }
 
-/// What the writer thread did, for the tests.
+/// What the writer thread did: for the tests, and `PXTRACK_TIMINGS`.
 #[derive(Debug, Clone, Copy)]
 pub struct Written {
     /// Bytes written.
@@ -198,6 +199,8 @@ pub struct Written {
     pub released: u64,
     /// The last advice ended here.
     pub advised: u64,
+    /// The writer thread's processor time, in seconds.
+    pub cpu_secs: f64,
 }
 
 /// Writes chunks of rows to a file on a thread of its own, in the order they are handed over.
