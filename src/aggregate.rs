@@ -916,7 +916,6 @@ impl Aggregator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hit::HeaderFields;
     use crate::manifest::ManifestRow;
 
     /// Campaign `c`: an open token for `r1`, two click tokens of one link for `r1`, one for
@@ -952,27 +951,9 @@ mod tests {
     fn hit(row: usize, kind: HitKind, t: i64) -> Classified {
         Classified {
             event: Event {
-                time_ms: t * 1000,
                 kind,
-                token_status: TokenStatus::Valid,
-                forgery: None,
                 row: Some(row),
-                token: "t".into(),
-                client: "192.0.2.1".parse().unwrap(),
-                uri: "/".into(),
-                status: 200,
-                bytes_sent: 0,
-                headers: Arc::new(Headers::new(HeaderFields {
-                    method: "GET",
-                    user_agent: "Mozilla/5.0",
-                    ..HeaderFields::default()
-                })),
-                source: Source {
-                    file: 0,
-                    line: t as u64,
-                },
-                asn: None,
-                geo: None,
+                ..Event::test_open(t * 1000, "Mozilla/5.0")
             },
             verdict: Verdict {
                 class: HitClass::Human,

@@ -657,7 +657,7 @@ impl<'r> Stream<'r> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hit::{HeaderFields, Source};
+    use crate::hit::HeaderFields;
     use crate::manifest::ManifestRow;
     use crate::token::TokenKind;
 
@@ -680,26 +680,13 @@ mod tests {
     }
 
     fn ev(ua: &str, method: &str, t_secs: i64) -> Event {
-        Event {
-            time_ms: t_secs * 1000,
-            kind: HitKind::Open,
-            token_status: TokenStatus::Valid,
-            forgery: None,
-            row: Some(0),
-            token: "o".into(),
-            client: "192.0.2.1".parse().unwrap(),
-            uri: "/o/o.png".into(),
-            status: 200,
-            bytes_sent: 67,
-            headers: Arc::new(Headers::new(HeaderFields {
-                method,
-                user_agent: ua,
-                ..HeaderFields::default()
-            })),
-            source: Source { file: 0, line: 1 },
-            asn: None,
-            geo: None,
-        }
+        let mut e = Event::test_open(t_secs * 1000, ua);
+        e.headers = Arc::new(Headers::new(HeaderFields {
+            method,
+            user_agent: ua,
+            ..HeaderFields::default()
+        }));
+        e
     }
 
     fn click(row: usize, ip: &str, t_ms: i64) -> Event {

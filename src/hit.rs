@@ -111,6 +111,34 @@ pub struct Event {
     pub geo: Option<Arc<crate::enrich::GeoInfo>>,
 }
 
+#[cfg(test)]
+impl Event {
+    /// For tests: a valid open of manifest row 0 at `time_ms`, a GET from 192.0.2.1 with
+    /// `user_agent` and no other header; a test changes the fields it is about.
+    pub(crate) fn test_open(time_ms: i64, user_agent: &str) -> Event {
+        Event {
+            time_ms,
+            kind: HitKind::Open,
+            token_status: TokenStatus::Valid,
+            forgery: None,
+            row: Some(0),
+            token: "o".into(),
+            client: IpAddr::from([192, 0, 2, 1]),
+            uri: "/o/o.png".into(),
+            status: 200,
+            bytes_sent: 67,
+            headers: Arc::new(Headers::new(HeaderFields {
+                method: "GET",
+                user_agent,
+                ..HeaderFields::default()
+            })),
+            source: Source { file: 0, line: 1 },
+            asn: None,
+            geo: None,
+        }
+    }
+}
+
 /// What a request said about its client besides its address: the method and the headers
 /// pxtrack logs. A mail proxy or a reader's mail client sends the same ones on every request,
 /// so the resolver stores each distinct combination once and events share it: one reference

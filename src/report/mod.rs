@@ -2091,24 +2091,15 @@ mod tests {
         use crate::hit::{Event, HitKind, Source, TokenStatus};
         Classified {
             event: Event {
-                time_ms: 1_700_000_000_000,
                 kind: HitKind::Other,
                 token_status: TokenStatus::None,
-                forgery: None,
                 row: None,
                 token: "".into(),
-                client: "192.0.2.1".parse().unwrap(),
                 uri: "/favicon.ico".into(),
                 status: 404,
                 bytes_sent: 0,
-                headers: Arc::new(crate::hit::Headers::new(crate::hit::HeaderFields {
-                    method: "GET",
-                    user_agent,
-                    ..Default::default()
-                })),
                 source: Source { file, line },
-                asn: None,
-                geo: None,
+                ..Event::test_open(1_700_000_000_000, user_agent)
             },
             verdict: Verdict {
                 class: HitClass::Invalid,
