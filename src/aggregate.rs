@@ -542,7 +542,8 @@ impl RowTally {
         }
     }
 
-    /// Adds the row's figures to its recipient's and token's, and starts the row over.
+    /// Adds the row's figures to its recipient's and token's, and starts its counters over
+    /// (its flags stay: `finish` reads them per row).
     fn add_to(&mut self, rs: &mut RecipientStats, seen: &mut u8) {
         rs.hits += u64::from(self.hits);
         rs.opens += u64::from(self.opens);

@@ -212,7 +212,8 @@ pub struct ExportWriter {
     thread: Option<JoinHandle<Result<Written>>>,
 }
 
-/// How the file is written, for the tests.
+/// How the file is written: `analyze` asks for direct I/O; the tests also go through the page
+/// cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// Direct I/O where the file system allows it.
@@ -222,12 +223,8 @@ pub enum Mode {
 }
 
 impl ExportWriter {
-    /// Creates (or truncates) the file at `path` and starts its thread.
-    pub fn create(path: &Path) -> Result<Self> {
-        Self::create_with(path, Mode::Direct)
-    }
-
-    /// [`ExportWriter::create`], choosing how the file is written.
+    /// Creates (or truncates) the file at `path`, to be written as `mode` says, and starts its
+    /// thread.
     pub fn create_with(path: &Path, mode: Mode) -> Result<Self> {
         let file = fs::File::create(path).map_err(|e| Error::io(path, e))?;
         let (direct, release_every) = match mode {
@@ -286,8 +283,7 @@ impl ExportWriter {
             },
         };
         next.refill(&chunk.rows()[whole..]);
-        let full = std::mem::replace(chunk, next);
-        let mut full = full;
+        let mut full = std::mem::replace(chunk, next);
         full.buf.truncate(full.start + whole);
         self.send(full, false)
     }
