@@ -62,13 +62,22 @@ impl Default for Privacy {
 impl Privacy {
     /// An address as the report may show it.
     pub fn show_ip(&self, ip: std::net::IpAddr) -> String {
+        let mut out = String::new();
+        self.push_ip(&mut out, ip);
+        out
+    }
+
+    /// Appends [`Privacy::show_ip`] to `out` (hit rows call it once each).
+    pub fn push_ip(&self, out: &mut String, ip: std::net::IpAddr) {
+        use std::fmt::Write as _;
         if !self.anonymize_ip {
-            return ip.to_string();
+            let _ = write!(out, "{ip}");
+            return;
         }
         let len = if ip.is_ipv4() { 24 } else { 48 };
-        IpNet::new(ip, len)
-            .map(|n| n.trunc().to_string())
-            .unwrap_or_default()
+        if let Ok(net) = IpNet::new(ip, len) {
+            let _ = write!(out, "{}", net.trunc());
+        }
     }
 }
 
