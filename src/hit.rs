@@ -90,12 +90,10 @@ pub struct Event {
     pub forgery: Option<Forgery>,
     /// The manifest row, for valid and expired tokens.
     pub row: Option<usize>,
-    /// The token text (for kinds open and click), as requested.
-    pub token: Arc<str>,
+    /// The token text and the request target: read them with [`Event::texts`].
+    pub target: TargetText,
     /// Client address.
     pub client: IpAddr,
-    /// Request target (or the whole junk request line).
-    pub uri: Arc<str>,
     /// Response status.
     pub status: u16,
     /// Body bytes sent.
@@ -111,6 +109,35 @@ pub struct Event {
     pub geo: Option<Arc<crate::enrich::GeoInfo>>,
 }
 
+impl Event {
+    /// The token text (for kinds open and click, as requested) and the request target (or the
+    /// whole junk request line). `known` is the table the event was resolved with.
+    pub fn texts<'a>(&'a self, known: &'a KnownTargets) -> (&'a str, &'a str) {
+        match &self.target {
+            TargetText::Known(i) => known.texts(*i),
+            TargetText::Own { token, uri } => (token, uri),
+        }
+    }
+}
+
+/// Where an event's token and request target are. Nearly every hit asks for one of the
+/// manifest's own URLs, and then the event names its record in the run's [`KnownTargets`]:
+/// a number, where shared texts would cost two reference counts written by the parsing thread
+/// and again by whichever thread drops the event (on two cores, a cache line passed back and
+/// forth per hit).
+#[derive(Debug, Clone)]
+pub enum TargetText {
+    /// Record `n` of the run's [`KnownTargets`].
+    Known(u32),
+    /// Texts of its own, shared with the resolver's caches.
+    Own {
+        /// The token text, as requested.
+        token: Arc<str>,
+        /// The request target.
+        uri: Arc<str>,
+    },
+}
+
 #[cfg(test)]
 impl Event {
     /// For tests: a valid open of manifest row 0 at `time_ms`, a GET from 192.0.2.1 with
@@ -122,9 +149,11 @@ impl Event {
             token_status: TokenStatus::Valid,
             forgery: None,
             row: Some(0),
-            token: "o".into(),
+            target: TargetText::Own {
+                token: "o".into(),
+                uri: "/o/o.png".into(),
+            },
             client: IpAddr::from([192, 0, 2, 1]),
-            uri: "/o/o.png".into(),
             status: 200,
             bytes_sent: 67,
             headers: Arc::new(Headers::new(HeaderFields {
@@ -379,8 +408,7 @@ pub enum Prefetch {
     Slot,
     /// The record the slot names (the slot should be in cache by now).
     Record,
-    /// The record's target text and the reference counts of the texts an event shares (the
-    /// record should be in cache by now).
+    /// The text the record's key is compared with (the record should be in cache by now).
     Text,
 }
 
@@ -436,13 +464,28 @@ impl KnownTargets {
         i
     }
 
-    fn get(&self, hash: u64, raw: &[u8]) -> Option<&Cached> {
+    /// The record of `raw`, whose hash is `hash`.
+    fn find(&self, hash: u64, raw: &[u8]) -> Option<u32> {
         if self.records.is_empty() {
             return None;
         }
         match self.slots[self.probe(hash, raw)] {
             0 => None,
-            n => Some(&self.records[n as usize - 1]),
+            n => Some(n - 1),
+        }
+    }
+
+    /// The token text and request target of record `index`.
+    pub fn texts(&self, index: u32) -> (&str, &str) {
+        let target = &self.records[index as usize].target;
+        (&target.token, &target.uri)
+    }
+
+    /// Asks for the texts of record `index` to be brought into cache.
+    pub fn prefetch_texts(&self, index: u32) {
+        if let Some(record) = self.records.get(index as usize) {
+            prefetch(record.target.uri.as_ptr());
+            prefetch(record.target.token.as_ptr());
         }
     }
 
@@ -458,12 +501,7 @@ impl KnownTargets {
             (_, 0) => {}
             (Prefetch::Record, n) => prefetch(&self.records[n as usize - 1]),
             (Prefetch::Text, n) => {
-                let record = &self.records[n as usize - 1];
-                prefetch(record.key().as_ptr());
-                // The reference counts the event's clones will write, just before each text.
-                for text in [&record.target.uri, &record.target.token] {
-                    prefetch(text.as_ptr().wrapping_sub(2 * std::mem::size_of::<usize>()));
-                }
+                prefetch(self.records[n as usize - 1].key().as_ptr());
             }
         }
     }
@@ -575,6 +613,17 @@ impl<'m> Resolver<'m> {
             header_hasher: foldhash::fast::RandomState::default(),
             header_keys: Vec::new(),
             known: None,
+        }
+    }
+
+    /// A resolver for the same manifest, keys, URLs and known targets, with empty caches of its
+    /// own (one for each parsing thread).
+    pub fn fresh(&self) -> Self {
+        Resolver {
+            open_prefix: self.open_prefix.clone(),
+            click_prefix: self.click_prefix.clone(),
+            known: self.known,
+            ..Resolver::new(self.manifest, self.keys, "")
         }
     }
 
@@ -727,35 +776,51 @@ impl<'m> Resolver<'m> {
         } else {
             line.request.uri
         };
-        let cached = if is_junk {
-            // Junk request lines are rare and never name a token: not cached, so that a junk
-            // line cannot shadow a real request target with the same bytes.
-            None
-        } else {
-            self.known
-                .zip(known_hash)
-                .and_then(|(k, hash)| k.get(hash, raw))
-                .or_else(|| self.genuine.get(raw))
-                .or_else(|| self.other.get(raw))
-                .map(|c| &c.target)
-        };
-        let target = match cached {
-            _ if is_junk => self.resolve_target(raw, true),
-            Some(t) => t.clone(),
+        // Junk request lines are rare and never name a token: not cached, so that a junk line
+        // cannot shadow a real request target with the same bytes.
+        let known = self
+            .known
+            .zip(known_hash)
+            .filter(|_| !is_junk)
+            .and_then(|(k, hash)| {
+                k.find(hash, raw)
+                    .map(|i| (i, &k.records[i as usize].target))
+            });
+        let (kind, lookup, target) = match known {
+            Some((i, t)) => (t.kind, t.lookup, TargetText::Known(i)),
             None => {
-                let t = self.resolve_target(raw, is_junk);
-                let (cache, cap) = match t.lookup {
-                    TokenLookup::Found { .. } => (&mut self.genuine, self.genuine_cap),
-                    _ => (&mut self.other, MAX_CACHED_OTHER),
+                let cached = if is_junk {
+                    None
+                } else {
+                    self.genuine
+                        .get(raw)
+                        .or_else(|| self.other.get(raw))
+                        .map(|c| c.target.clone())
                 };
-                if cache.len() >= cap {
-                    cache.clear();
-                }
-                cache.insert(Cached::new(raw, t.clone()));
-                t
+                let t = match cached {
+                    Some(t) => t,
+                    None if is_junk => self.resolve_target(raw, true),
+                    None => {
+                        let t = self.resolve_target(raw, false);
+                        let (cache, cap) = match t.lookup {
+                            TokenLookup::Found { .. } => (&mut self.genuine, self.genuine_cap),
+                            _ => (&mut self.other, MAX_CACHED_OTHER),
+                        };
+                        if cache.len() >= cap {
+                            cache.clear();
+                        }
+                        cache.insert(Cached::new(raw, t.clone()));
+                        t
+                    }
+                };
+                let text = TargetText::Own {
+                    token: t.token,
+                    uri: t.uri,
+                };
+                (t.kind, t.lookup, text)
             }
         };
-        let (token_status, forgery, row) = match target.lookup {
+        let (token_status, forgery, row) = match lookup {
             TokenLookup::NoToken => (TokenStatus::None, None, None),
             TokenLookup::Forged(f) => (TokenStatus::Forged, Some(f), None),
             TokenLookup::NotInManifest => (TokenStatus::Unknown, None, None),
@@ -779,13 +844,12 @@ impl<'m> Resolver<'m> {
         };
         Event {
             time_ms: line.time_ms,
-            kind: target.kind,
+            kind,
             token_status,
             forgery,
             row,
-            token: target.token,
+            target,
             client: line.client,
-            uri: target.uri,
             status: line.status,
             bytes_sent: line.bytes_sent,
             headers: self.intern_headers([
@@ -900,10 +964,15 @@ mod tests {
                         event(&mut shared, &uri, secs),
                     );
                     assert_eq!(
-                        (a.kind, a.token_status, a.forgery, a.row, &a.token, &a.uri),
-                        (b.kind, b.token_status, b.forgery, b.row, &b.token, &b.uri),
+                        (a.kind, a.token_status, a.forgery, a.row, a.texts(&known)),
+                        (b.kind, b.token_status, b.forgery, b.row, b.texts(&known)),
                         "{uri}"
                     );
+                    // The manifest's own URLs are named by their record, the rest carry text.
+                    let own_url = uri == format!("{prefix}/o/{open}.png")
+                        || uri == format!("{prefix}/c/{click}");
+                    assert_eq!(matches!(b.target, TargetText::Known(_)), own_url, "{uri}");
+                    assert!(matches!(a.target, TargetText::Own { .. }), "{uri}");
                 }
             }
         }
@@ -993,16 +1062,22 @@ mod tests {
             for step in [Prefetch::Slot, Prefetch::Record, Prefetch::Text] {
                 known.prefetch(hash, step);
             }
-            let found = known.get(hash, uri.as_bytes()).expect("every row is known");
-            assert!(matches!(found.target.lookup, TokenLookup::Found { row, .. } if row == i));
+            let found = known
+                .find(hash, uri.as_bytes())
+                .expect("every row is known");
+            let record = &known.records[found as usize];
+            assert!(matches!(record.target.lookup, TokenLookup::Found { row, .. } if row == i));
+            assert_eq!(known.texts(found), (row.token.as_str(), uri.as_str()));
+            known.prefetch_texts(found);
             let other = format!("{uri}?x");
             let hash = known.hash(other.as_bytes());
             known.prefetch(hash, Prefetch::Text);
-            assert!(known.get(hash, other.as_bytes()).is_none());
+            assert!(known.find(hash, other.as_bytes()).is_none());
         }
         let empty = KnownTargets::default();
         empty.prefetch(7, Prefetch::Text);
-        assert!(empty.get(7, b"/o/x.png").is_none());
+        empty.prefetch_texts(7);
+        assert!(empty.find(7, b"/o/x.png").is_none());
     }
 
     proptest::proptest! {

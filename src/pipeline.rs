@@ -273,15 +273,8 @@ fn read_family(
 }
 
 /// Parses blocks until the work queue closes.
-fn parse_blocks(
-    manifest: &Manifest,
-    keys: &KeyRing,
-    path_prefix: &str,
-    known: &KnownTargets,
-    work: &Mutex<Receiver<Block>>,
-    done: &SyncSender<Parsed>,
-) {
-    let mut ingest = Ingest::new(Resolver::new(manifest, keys, path_prefix).with_known(known));
+fn parse_blocks(resolver: Resolver<'_>, work: &Mutex<Receiver<Block>>, done: &SyncSender<Parsed>) {
+    let mut ingest = Ingest::new(resolver);
     loop {
         let block = match work.lock() {
             Ok(rx) => rx.recv(),
@@ -354,14 +347,46 @@ impl Reorder {
     }
 }
 
-/// Reads `files` (in the order given within each family), parsing on every core, and passes
-/// every event to `sink` in time order. `progress` counts the bytes read, out of the files'
-/// total size.
-pub fn run(
+/// The logs' total size in bytes, as far as it can be known before reading them.
+fn logs_bytes(files: &[PathBuf]) -> u64 {
+    files
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// The manifest's own URLs resolved for a run over `files` ([`KnownTargets`]), or the empty
+/// table when the logs look too small to ask for most of them.
+///
+/// Resolving every manifest URL up front pays when the logs will likely ask for most of them
+/// (at least a line per token); with a large manifest and a small log it would cost more than
+/// it saves (1.5 s and 245 MiB for a million tokens), so each worker then resolves only what it
+/// meets.
+pub fn known_targets(
     files: &[PathBuf],
     manifest: &Manifest,
     keys: &KeyRing,
     path_prefix: &str,
+    opts: &Options,
+) -> KnownTargets {
+    let up_front = opts
+        .known_targets
+        .unwrap_or(logs_bytes(files) / LINE_BYTES_ESTIMATE >= manifest.rows.len() as u64);
+    if up_front {
+        KnownTargets::new(manifest, keys, path_prefix)
+    } else {
+        KnownTargets::default()
+    }
+}
+
+/// Reads `files` (in the order given within each family), parsing on every core, and passes
+/// every event to `sink` in time order. Each parsing thread resolves lines with a
+/// [`Resolver::fresh`] copy of `resolver` (with the table of [`known_targets`], events name its
+/// records). `progress` counts the bytes read, out of the files' total size.
+pub fn run(
+    files: &[PathBuf],
+    resolver: &Resolver<'_>,
     opts: &Options,
     progress: &indicatif::ProgressBar,
     mut sink: impl FnMut(Event),
@@ -385,24 +410,7 @@ pub fn run(
         permit_rx.push(rx);
     }
     let work_rx_for_workers = work_rx;
-    // Resolving every manifest URL up front pays when the logs will likely ask for most of them
-    // (at least a line per token); with a large manifest and a small log it would cost more
-    // than it saves (1.5 s and 245 MiB for a million tokens), so each worker then resolves only
-    // what it meets.
-    let log_bytes: u64 = files
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
-    progress.set_length(log_bytes);
-    let up_front = opts
-        .known_targets
-        .unwrap_or(log_bytes / LINE_BYTES_ESTIMATE >= manifest.rows.len() as u64);
-    let known = &if up_front {
-        KnownTargets::new(manifest, keys, path_prefix)
-    } else {
-        KnownTargets::default()
-    };
+    progress.set_length(logs_bytes(files));
     let (late, thread_cpu) = std::thread::scope(|scope| {
         let mut threads = Vec::new();
         for (f, (members, permits)) in fams.iter().zip(permit_rx).enumerate() {
@@ -423,7 +431,7 @@ pub fn run(
             let worker = std::thread::Builder::new()
                 .name("pxtrack-parse".into())
                 .spawn_scoped(scope, move || {
-                    parse_blocks(manifest, keys, path_prefix, known, &work, &done);
+                    parse_blocks(resolver.fresh(), &work, &done);
                     thread_cpu_secs()
                 })
                 .expect("a thread can be started");
@@ -555,9 +563,7 @@ mod tests {
         };
         run(
             files,
-            &manifest,
-            &keys,
-            "",
+            &Resolver::new(&manifest, &keys, ""),
             &opts,
             &indicatif::ProgressBar::hidden(),
             sink,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use pxtrack::classify::{Classifier, HitClass};
-use pxtrack::hit::{Event, HeaderFields, Headers, HitKind, Source, TokenStatus};
+use pxtrack::hit::{Event, HeaderFields, Headers, HitKind, Source, TargetText, TokenStatus};
 use pxtrack::manifest::{Manifest, ManifestRow};
 use pxtrack::rules::Rules;
 use pxtrack::token::TokenKind;
@@ -17,9 +17,11 @@ fn event(ua: &str, method: &str, ip: &str, t_ms: i64) -> Event {
         token_status: TokenStatus::Valid,
         forgery: None,
         row: Some(0),
-        token: "t".into(),
+        target: TargetText::Own {
+            token: "t".into(),
+            uri: "/o/t.png".into(),
+        },
         client: ip.parse().expect("corpus addresses are valid"),
-        uri: "/o/t.png".into(),
         status: 200,
         bytes_sent: 67,
         headers: Arc::new(Headers::new(HeaderFields {

@@ -7,6 +7,7 @@ use pxtrack::aggregate::{Aggregator, Classified};
 use pxtrack::classify::{Classifier, Stream};
 use pxtrack::config::Config;
 use pxtrack::enrich::{ClientDetector, GeoDb};
+use pxtrack::hit::Resolver;
 use pxtrack::manifest::{self, Manifest};
 use pxtrack::report::{self, EventsCsv, Report, Staging};
 use pxtrack::rules::Rules;
@@ -83,8 +84,11 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
     let progress = progress_bar(args.quiet);
     let mut aggregator = Aggregator::new(&manifest);
     let mut clients = ClientDetector::new();
+    let options = pipeline::Options::default();
+    let path_prefix = &config.base_url.path_prefix;
+    let known = pipeline::known_targets(&files, &manifest, &keys, path_prefix, &options);
     let csv_path = staging.dir().join("events.csv");
-    let mut csv = EventsCsv::create(&csv_path, &manifest, config.privacy, &file_names)?;
+    let mut csv = EventsCsv::create(&csv_path, &manifest, &known, config.privacy, &file_names)?;
     // Events stream through: read and parsed on every core (pipeline), then classified,
     // aggregated and sampled here, while a second thread writes events.csv. Nothing holds the
     // whole log.
@@ -117,10 +121,8 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
         let mut stream = Stream::new(classifier);
         let outcome = pipeline::run(
             &files,
-            &manifest,
-            &keys,
-            &config.base_url.path_prefix,
-            &pipeline::Options::default(),
+            &Resolver::new(&manifest, &keys, path_prefix).with_known(&known),
+            &options,
             &progress,
             |mut ev| {
                 if let Some(g) = geo.as_mut() {

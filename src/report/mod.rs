@@ -28,9 +28,9 @@ use crate::aggregate::{CampaignStats, Classified, Sample, Stats, counts};
 use crate::classify::HitClass;
 use crate::config::Privacy;
 use crate::error::{Error, Result};
-use crate::hit::{Headers, prefetch};
+use crate::hit::{Headers, KnownTargets, TargetText, prefetch};
 use crate::ingest::{FileTally, Rejects};
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, ManifestRow};
 use export_file::{Chunk, ExportWriter, FLUSH_BYTES, Mode, Written};
 
 /// The file that marks a directory as a pxtrack report, safe to replace.
@@ -1411,6 +1411,7 @@ pub struct EventsCsv<'a> {
     chunk: Chunk,
     writer: ExportWriter,
     manifest: &'a Manifest,
+    known: &'a KnownTargets,
     privacy: Privacy,
     file_names: &'a [String],
     text: String,
@@ -1419,7 +1420,11 @@ pub struct EventsCsv<'a> {
     /// is not reused for other headers while it is here).
     header_cells: foldhash::HashMap<usize, (Arc<Headers>, HeaderCells)>,
     /// The cells of each manifest row met.
-    row_cells: RowCells,
+    row_cells: CellTable,
+    /// The request target and token cells of each known target met.
+    known_cells: CellTable,
+    /// The same cells of an event whose texts are its own.
+    own_cells: Vec<u8>,
     /// Per log file: the start of its `source` cells (`name:`, guarded), when its name needs
     /// no quoting, so a row writes only the line number after it.
     source_prefixes: Vec<Option<Box<[u8]>>>,
@@ -1428,69 +1433,59 @@ pub struct EventsCsv<'a> {
     time_prefix: (i64, [u8; 20]),
 }
 
-/// The `events.csv` cells that come from a manifest row, quoted and made safe once per row,
-/// side by side in one buffer: campaign, recipient and label, then the target, each with its
-/// comma.
+/// `events.csv` cells quoted and made safe once per key, two groups of cells per key, side by
+/// side in one buffer. Keyed by manifest row: campaign, recipient and label, then the target;
+/// by known target ([`KnownTargets`]): the request target, then the token. Each cell ends with
+/// its comma.
 ///
 /// Read from the manifest, a row's cells were five places in memory (the row and its four
 /// strings), rarely in cache with tens of thousands of tokens; here they are one or two cache
-/// lines, and their text is not scanned for characters to quote again. Rows are added as
+/// lines, and their text is not scanned for characters to quote again. Keys are added as
 /// events meet them, so a large manifest over a small log costs only its index.
-struct RowCells {
+struct CellTable {
     bytes: Vec<u8>,
-    /// Per manifest row: where its cells start in `bytes`, where its target's cell starts, and
-    /// where they end; all 0 until the row is met.
+    /// Per key: where its cells start in `bytes`, where its second group starts, and where
+    /// they end; all 0 until the key is met.
     spans: Vec<[u32; 3]>,
 }
 
-impl RowCells {
-    fn new(rows: usize) -> Self {
-        RowCells {
+impl CellTable {
+    fn new(keys: usize) -> Self {
+        CellTable {
             bytes: Vec::new(),
-            spans: vec![[0; 3]; rows],
+            spans: vec![[0; 3]; keys],
         }
     }
 
-    /// The cells before and the cell of the target, for manifest row `r`.
-    fn get(&mut self, r: usize, manifest: &Manifest, privacy: Privacy) -> (&[u8], &[u8]) {
-        if self.spans[r][2] == 0 {
-            let row = &manifest.rows[r];
+    /// The two groups of cells of key `k`; `fill` writes them when `k` is new and says where
+    /// the second starts.
+    fn get(&mut self, k: usize, fill: impl FnOnce(&mut Vec<u8>) -> usize) -> (&[u8], &[u8]) {
+        if self.spans[k][2] == 0 {
             // Offsets are 32 bits: past 2 GiB of cells (a manifest of tens of millions of
-            // rows), start over, so that the next row's cells still end below 4 GiB.
+            // rows), start over, so that the next key's cells still end below 4 GiB.
             if self.bytes.len() > (u32::MAX as usize) / 2 {
                 self.bytes.clear();
                 self.spans.fill([0; 3]);
             }
             let start = self.bytes.len();
-            let recipient = if privacy.recipient_detail {
-                row.recipient.as_str()
-            } else {
-                ""
-            };
-            for text in [row.campaign.as_str(), recipient, row.label.as_str()] {
-                push_csv_cell(&mut self.bytes, text);
-                self.bytes.push(b',');
-            }
-            let target = self.bytes.len();
-            push_csv_cell(&mut self.bytes, &row.target);
-            self.bytes.push(b',');
+            let second = fill(&mut self.bytes);
             let at = |n: usize| u32::try_from(n).expect("kept under 4 GiB above");
-            self.spans[r] = [at(start), at(target), at(self.bytes.len())];
+            self.spans[k] = [at(start), at(second), at(self.bytes.len())];
         }
-        let [start, target, end] = self.spans[r].map(|n| n as usize);
-        (&self.bytes[start..target], &self.bytes[target..end])
+        let [start, second, end] = self.spans[k].map(|n| n as usize);
+        (&self.bytes[start..second], &self.bytes[second..end])
     }
 
-    /// Asks for row `r`'s place in the buffer to be brought into cache.
-    fn prefetch_span(&self, r: usize) {
-        if let Some(span) = self.spans.get(r) {
+    /// Asks for key `k`'s place in the buffer to be brought into cache.
+    fn prefetch_span(&self, k: usize) {
+        if let Some(span) = self.spans.get(k) {
             prefetch(span);
         }
     }
 
-    /// Asks for row `r`'s cells to be brought into cache, once its place is.
-    fn prefetch_cells(&self, r: usize) {
-        if let Some(&[start, _, end]) = self.spans.get(r)
+    /// Asks for key `k`'s cells to be brought into cache, once its place is.
+    fn prefetch_cells(&self, k: usize) {
+        if let Some(&[start, _, end]) = self.spans.get(k)
             && end > 0
         {
             let cells = self.bytes.as_ptr().wrapping_add(start as usize);
@@ -1498,6 +1493,34 @@ impl RowCells {
             prefetch(cells.wrapping_add(64));
         }
     }
+}
+
+/// Writes a manifest row's cells for [`CellTable`]: campaign, recipient and label, then the
+/// target.
+fn fill_row_cells(bytes: &mut Vec<u8>, row: &ManifestRow, privacy: Privacy) -> usize {
+    let recipient = if privacy.recipient_detail {
+        row.recipient.as_str()
+    } else {
+        ""
+    };
+    for text in [row.campaign.as_str(), recipient, row.label.as_str()] {
+        push_csv_cell(bytes, text);
+        bytes.push(b',');
+    }
+    let target = bytes.len();
+    push_csv_cell(bytes, &row.target);
+    bytes.push(b',');
+    target
+}
+
+/// Writes an event's request target and token cells, for [`CellTable`] or on their own.
+fn fill_target_cells(bytes: &mut Vec<u8>, token: &str, uri: &str) -> usize {
+    push_csv_cell(bytes, uri);
+    bytes.push(b',');
+    let token_at = bytes.len();
+    push_csv_cell(bytes, token);
+    bytes.push(b',');
+    token_at
 }
 
 /// The `events.csv` cells of one [`Headers`], quoted and made safe once: the method, the user
@@ -1655,16 +1678,18 @@ impl<'a> EventsCsv<'a> {
     pub fn create(
         path: &Path,
         manifest: &'a Manifest,
+        known: &'a KnownTargets,
         privacy: Privacy,
         file_names: &'a [String],
     ) -> Result<Self> {
-        Self::create_with(path, Mode::Direct, manifest, privacy, file_names)
+        Self::create_with(path, Mode::Direct, manifest, known, privacy, file_names)
     }
 
     fn create_with(
         path: &Path,
         mode: Mode,
         manifest: &'a Manifest,
+        known: &'a KnownTargets,
         privacy: Privacy,
         file_names: &'a [String],
     ) -> Result<Self> {
@@ -1682,12 +1707,15 @@ impl<'a> EventsCsv<'a> {
             chunk,
             writer,
             manifest,
+            known,
             privacy,
             file_names,
             text: String::with_capacity(64),
             num: itoa::Buffer::new(),
             header_cells: foldhash::HashMap::default(),
-            row_cells: RowCells::new(manifest.rows.len()),
+            row_cells: CellTable::new(manifest.rows.len()),
+            known_cells: CellTable::new(known.len()),
+            own_cells: Vec::new(),
             source_prefixes: file_names
                 .iter()
                 .map(|name| {
@@ -1718,9 +1746,23 @@ impl<'a> EventsCsv<'a> {
             &headers.bytes[headers.user_agent_at..headers.referer_at],
             &headers.bytes[headers.referer_at..],
         );
+        let (manifest, privacy, known) = (self.manifest, self.privacy, self.known);
         let (row_cells, target) = match ev.row {
-            Some(r) => self.row_cells.get(r, self.manifest, self.privacy),
+            Some(r) => self
+                .row_cells
+                .get(r, |b| fill_row_cells(b, &manifest.rows[r], privacy)),
             None => (&b",,,"[..], &b","[..]),
+        };
+        let (uri, token) = match &ev.target {
+            &TargetText::Known(i) => self.known_cells.get(i as usize, |b| {
+                let (token, uri) = known.texts(i);
+                fill_target_cells(b, token, uri)
+            }),
+            TargetText::Own { token, uri } => {
+                self.own_cells.clear();
+                let at = fill_target_cells(&mut self.own_cells, token, uri);
+                self.own_cells.split_at(at)
+            }
         };
         let out = self.chunk.buf();
         let cell = |out: &mut Vec<u8>, v: &str| {
@@ -1749,9 +1791,9 @@ impl<'a> EventsCsv<'a> {
         out.extend_from_slice(user_agent);
         cell(out, &c.verdict.reason);
         out.extend_from_slice(target);
-        cell(out, &ev.uri);
+        out.extend_from_slice(uri);
         out.extend_from_slice(rest);
-        cell(out, &ev.token);
+        out.extend_from_slice(token);
         match self.source_prefixes.get(ev.source.file as usize) {
             Some(Some(prefix)) => {
                 out.extend_from_slice(prefix);
@@ -1778,25 +1820,35 @@ impl<'a> EventsCsv<'a> {
 
     /// Writes the rows of a batch of events, in order.
     ///
-    /// A row reads texts that live apart: the manifest row's cells ([`RowCells`]), the event's
-    /// token and URI, its headers and reason. With 80,000 tokens they are rarely in cache, and
+    /// A row reads texts that live apart: the manifest row's cells and the event's target's
+    /// ([`CellTable`]), its headers and reason. With 80,000 tokens they are rarely in cache, and
     /// waiting for them one at a time was most of this thread's time. So the rows a few places
     /// ahead are asked for early, in two steps (the row's place among the cells, then the
     /// cells and the event's texts), and their loads overlap.
     pub fn write_batch(&mut self, batch: &[Classified]) -> Result<()> {
         const AHEAD: usize = 6;
         for (i, c) in batch.iter().enumerate() {
-            if let Some(r) = batch.get(i + 2 * AHEAD).and_then(|c| c.event.row) {
-                self.row_cells.prefetch_span(r);
+            if let Some(later) = batch.get(i + 2 * AHEAD).map(|c| &c.event) {
+                if let Some(r) = later.row {
+                    self.row_cells.prefetch_span(r);
+                }
+                if let TargetText::Known(k) = later.target {
+                    self.known_cells.prefetch_span(k as usize);
+                }
             }
             if let Some(next) = batch.get(i + AHEAD) {
                 let ev = &next.event;
                 if let Some(r) = ev.row {
                     self.row_cells.prefetch_cells(r);
                 }
-                for text in [&ev.token, &ev.uri, &next.verdict.reason] {
-                    prefetch(text.as_ptr());
+                match &ev.target {
+                    &TargetText::Known(k) => self.known_cells.prefetch_cells(k as usize),
+                    TargetText::Own { token, uri } => {
+                        prefetch(token.as_ptr());
+                        prefetch(uri.as_ptr());
+                    }
                 }
+                prefetch(next.verdict.reason.as_ptr());
             }
             self.write(c)?;
         }
@@ -2140,8 +2192,10 @@ mod tests {
                 kind: HitKind::Other,
                 token_status: TokenStatus::None,
                 row: None,
-                token: "".into(),
-                uri: "/favicon.ico".into(),
+                target: TargetText::Own {
+                    token: "".into(),
+                    uri: "/favicon.ico".into(),
+                },
                 status: 404,
                 bytes_sent: 0,
                 source: Source { file, line },
@@ -2163,7 +2217,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.csv");
         let manifest = Manifest::new(Vec::new());
-        let mut csv = EventsCsv::create(&path, &manifest, Privacy::default(), &names).unwrap();
+        let known = KnownTargets::default();
+        let mut csv =
+            EventsCsv::create(&path, &manifest, &known, Privacy::default(), &names).unwrap();
         let batch: Vec<Classified> = (0..5).map(|f| other_request(f, 7, "curl/8")).collect();
         csv.write_batch(&batch).unwrap();
         csv.finish().unwrap();
@@ -2184,6 +2240,67 @@ mod tests {
     }
 
     #[test]
+    fn a_known_target_is_written_as_the_same_texts_of_its_own_would_be() {
+        use crate::hit::TargetText;
+        use crate::token::{KeyRing, SecretKey, TokenKind};
+        let keys = KeyRing::single(SecretKey::new(1, [3; 32]));
+        let rows: Vec<ManifestRow> = [TokenKind::Open, TokenKind::Click]
+            .into_iter()
+            .map(|kind| ManifestRow {
+                created: chrono::DateTime::UNIX_EPOCH,
+                kind,
+                token: crate::token::mint(kind, keys.active(), None),
+                campaign: "c".into(),
+                recipient: "r".into(),
+                label: "l".into(),
+                target: "https://example.com/".into(),
+                expires: None,
+            })
+            .collect();
+        let manifest = Manifest::new(rows);
+        // A path prefix with a comma and a quote: the cached cells must be quoted.
+        let known = KnownTargets::new(&manifest, &keys, "/t,\"x");
+        assert_eq!(known.len(), 2);
+        let names = ["access.log".to_string()];
+        let batch: Vec<Classified> = (0..6u32)
+            .map(|i| {
+                let mut c = other_request(0, 1, "curl/8");
+                let record = i % 2;
+                c.event.row = Some(record as usize);
+                c.event.target = if i < 4 {
+                    TargetText::Known(record)
+                } else {
+                    let (token, uri) = known.texts(record);
+                    TargetText::Own {
+                        token: token.into(),
+                        uri: uri.into(),
+                    }
+                };
+                c
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.csv");
+        let mut csv =
+            EventsCsv::create(&path, &manifest, &known, Privacy::default(), &names).unwrap();
+        csv.write_batch(&batch).unwrap();
+        csv.finish().unwrap();
+        let rows: Vec<csv::StringRecord> = csv::Reader::from_path(&path)
+            .unwrap()
+            .records()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rows.len(), 6);
+        for i in 0..6 {
+            // Rows 0 and 2 (record 0, met first and then from the cache) as row 4, its texts.
+            assert_eq!(rows[i], rows[4 + i % 2], "row {i}");
+        }
+        let (token, uri) = known.texts(0);
+        assert_eq!((&rows[0][14], &rows[0][19]), (uri, token));
+        assert!(uri.starts_with("/t,\"x/o/"));
+    }
+
+    #[test]
     fn events_csv_keeps_every_row_through_the_cache_and_direct() {
         let firefox = "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/120.0";
         // A row longer than the buffer, which moves it, halfway.
@@ -2200,8 +2317,10 @@ mod tests {
         for mode in [Mode::Buffered { release_every: 1 }, Mode::Direct] {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("events.csv");
+            let known = KnownTargets::default();
             let mut csv =
-                EventsCsv::create_with(&path, mode, &manifest, Privacy::default(), &names).unwrap();
+                EventsCsv::create_with(&path, mode, &manifest, &known, Privacy::default(), &names)
+                    .unwrap();
             csv.write_batch(&batch).unwrap();
             let w = csv.finish().unwrap();
             assert!(w.bytes > 4 << 20, "the test should write several buffers");
