@@ -199,8 +199,9 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
         geoip: geo_description,
     };
     report::write_pages(&report, &tera, staging.dir())?;
-    staging.commit()?;
     timings.lap("pages");
+    staging.commit()?;
+    timings.lap("swapping the report in (and deleting the previous one)");
 
     if !args.quiet {
         let opens: u64 = stats.campaigns.iter().map(|c| c.total_opens()).sum();
