@@ -112,8 +112,8 @@ pub enum MintCommand {
         #[command(flatten)]
         common: MintArgs,
 
-        /// Print a ready <img> tag instead of the bare URL.
-        #[arg(long)]
+        /// Print a ready <img> tag instead of the bare URL (the same as --format html).
+        #[arg(long, conflicts_with = "format")]
         html: bool,
     },
 
@@ -148,8 +148,9 @@ pub struct MintArgs {
     )]
     pub recipient: Option<String>,
 
-    /// A file of recipients: one a line, or a CSV with a `recipient` column. One token each,
-    /// printed in the file's order.
+    /// A file of recipients: one address a line, or a CSV (a spreadsheet's export) whose header
+    /// names a `recipient`, `email` or `e-mail` column. One token each, printed in the file's
+    /// order; the same address twice is minted once.
     #[arg(long, value_name = "FILE")]
     pub recipients: Option<PathBuf>,
 
@@ -157,9 +158,26 @@ pub struct MintArgs {
     #[arg(long, value_name = "L", default_value = "")]
     pub label: String,
 
-    /// Make the token expire after this long: 90d, 12h, 30m, 2w, 3600s.
+    /// Make the token expire after this long, with a unit: 90d, 12h, 30m, 45s (or 2w). After
+    /// that, a link no longer redirects (nginx answers 404) and a pixel counts as invalid.
     #[arg(long, value_name = "DURATION")]
     pub expires: Option<String>,
+
+    /// What to print: `url` (one a line), `csv` (a `recipient,url` header and a row each, for a
+    /// mail merge to join on the recipient) or `html` (an <img> tag, or an <a> link).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "url")]
+    pub format: MintFormat,
+}
+
+/// What `mint` prints for each token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MintFormat {
+    /// The bare URL, one a line.
+    Url,
+    /// `recipient,url` rows under a header.
+    Csv,
+    /// A ready HTML tag.
+    Html,
 }
 
 /// `pxtrack nginx`.

@@ -25,6 +25,7 @@ pub mod logparse;
 pub mod manifest;
 pub mod nginx;
 pub mod pipeline;
+pub mod recipients;
 pub mod report;
 pub mod rules;
 pub mod token;

@@ -53,18 +53,110 @@ fn looks_like_log(name: &str) -> bool {
     base.ends_with(".log") || base.contains("access")
 }
 
-/// Expands the user's paths: a file is read as given; a directory is walked for log files.
-/// Returns an error naming a path that does not exist.
-pub fn discover(inputs: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
+/// The path that names standard input, as in most Unix tools (`./-` names a file called `-`).
+pub const STDIN: &str = "-";
+
+/// Whether `path` names standard input.
+pub fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == STDIN
+}
+
+/// The logs found for a run: the files to read, what could not be read at all, and what was
+/// left out because another input already holds it.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    /// Files to read, each once, in the order to read them.
+    pub files: Vec<PathBuf>,
+    /// Inputs that could not be read at all, in words (`path: why`). A run with problems is
+    /// incomplete (exit status 1).
+    pub problems: Vec<String>,
+    /// Inputs left out because another input holds the same bytes, in words.
+    pub notes: Vec<String>,
+}
+
+impl Discovery {
+    /// Adds a file unless a path already taken reaches the same file (the same path twice, a
+    /// symlink, a directory and a file in it).
+    fn push(&mut self, path: PathBuf, seen: &mut Vec<((u64, u64), usize)>) {
+        if let Some(id) = file_id(&path) {
+            if let Some(&(_, i)) = seen.iter().find(|(k, _)| *k == id) {
+                self.notes.push(format!(
+                    "{}: the same file as {}; read once",
+                    path.display(),
+                    self.files[i].display()
+                ));
+                return;
+            }
+            seen.push((id, self.files.len()));
+        }
+        self.files.push(path);
+    }
+}
+
+/// The device and inode a path leads to, following links.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        if is_stdin(path) {
+            return None;
+        }
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Expands the user's paths: a file is read as given (`-` is standard input); a directory is
+/// walked for log files. Whatever cannot be reached (a missing path, a dangling link, a loop, an
+/// unreadable directory) is a problem, not a stop: the rest is still read.
+pub fn discover(inputs: &[PathBuf]) -> Discovery {
+    let mut out = Discovery::default();
+    let mut seen = Vec::new();
+    let mut stdin_taken = false;
     for input in inputs {
-        let meta = std::fs::metadata(input)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", input.display())))?;
+        if is_stdin(input) {
+            if stdin_taken {
+                out.notes
+                    .push("-: standard input was named twice; read once".to_string());
+            } else {
+                stdin_taken = true;
+                out.files.push(input.clone());
+            }
+            continue;
+        }
+        let meta = match std::fs::metadata(input) {
+            Ok(m) => m,
+            Err(e) => {
+                out.problems.push(describe_open_error(input, &e));
+                continue;
+            }
+        };
         if meta.is_dir() {
             let mut found = Vec::new();
             for entry in WalkDir::new(input).follow_links(true) {
-                let entry =
-                    entry.map_err(|e| io::Error::other(format!("{}: {e}", input.display())))?;
+                let entry = match entry {
+                    Ok(e) => e,
+                    Err(e) => {
+                        let at = e.path().unwrap_or(input).to_path_buf();
+                        let why = if e.loop_ancestor().is_some() {
+                            "a symbolic link loop; not followed".to_string()
+                        } else if let Some(io) = e.io_error() {
+                            if io.kind() == io::ErrorKind::NotFound {
+                                "a dangling symbolic link".to_string()
+                            } else {
+                                describe_io_error(io)
+                            }
+                        } else {
+                            e.to_string()
+                        };
+                        out.problems.push(format!("{}: {why}", at.display()));
+                        continue;
+                    }
+                };
                 if entry.file_type().is_file()
                     && looks_like_log(&entry.file_name().to_string_lossy())
                 {
@@ -72,12 +164,151 @@ pub fn discover(inputs: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
                 }
             }
             sort_oldest_first(&mut found);
-            out.extend(found);
+            for f in found {
+                out.push(f, &mut seen);
+            }
         } else {
-            out.push(input.clone());
+            out.push(input.clone(), &mut seen);
         }
     }
-    Ok(out)
+    out
+}
+
+/// `path: why` for a path that cannot be opened.
+pub fn describe_open_error(path: &Path, e: &io::Error) -> String {
+    format!("{}: {}", path.display(), describe_io_error(e))
+}
+
+/// An I/O error in words, with the fix for the usual cases.
+pub fn describe_io_error(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound => "no such file or directory".to_string(),
+        io::ErrorKind::PermissionDenied => {
+            "permission denied (Debian's nginx logs are readable by \
+            root and the adm group only: run as root, or add yourself to the group with `sudo \
+            adduser $USER adm` and log in again)"
+                .to_string()
+        }
+        _ => {
+            let text = e.to_string();
+            // `corrupt deflate stream`, `invalid gzip header` and the like: the file is damaged.
+            if e.kind() == io::ErrorKind::InvalidInput || e.kind() == io::ErrorKind::InvalidData {
+                format!("{text} (a damaged or truncated gzip file?)")
+            } else if e.kind() == io::ErrorKind::UnexpectedEof {
+                "the file ends in the middle of its gzip data (truncated?)".to_string()
+            } else {
+                text
+            }
+        }
+    }
+}
+
+/// Opens a log for reading: `-` is standard input.
+pub fn open(path: &Path) -> io::Result<Box<dyn Read + Send>> {
+    if is_stdin(path) {
+        Ok(Box::new(io::stdin()))
+    } else {
+        Ok(Box::new(std::fs::File::open(path)?))
+    }
+}
+
+/// The longest first line compared when looking for copies.
+const FIRST_LINE_BYTES: usize = 4096;
+
+/// The first line of a log's text (decompressed), or `None` when it cannot be read or is empty.
+fn first_line(path: &Path) -> Option<Vec<u8>> {
+    let mut reader = from_reader(std::fs::File::open(path).ok()?).ok()?;
+    let mut line = Vec::new();
+    reader
+        .by_ref()
+        .take(FIRST_LINE_BYTES as u64)
+        .read_until(b'\n', &mut line)
+        .ok()?;
+    (!line.is_empty()).then_some(line)
+}
+
+/// Whether the text of `short` is the start of the text of `long` (both decompressed), and
+/// whether they are the same.
+fn prefix_of(short: &Path, long: &Path) -> io::Result<Option<bool>> {
+    let mut a = from_reader(std::fs::File::open(short)?)?;
+    let mut b = from_reader(std::fs::File::open(long)?)?;
+    loop {
+        let abuf = a.fill_buf()?;
+        if abuf.is_empty() {
+            let same = b.fill_buf()?.is_empty();
+            return Ok(Some(same));
+        }
+        let bbuf = b.fill_buf()?;
+        if bbuf.is_empty() {
+            return Ok(None);
+        }
+        let n = abuf.len().min(bbuf.len());
+        if abuf[..n] != bbuf[..n] {
+            return Ok(None);
+        }
+        a.consume(n);
+        b.consume(n);
+    }
+}
+
+/// Leaves out inputs whose text another input already holds: the same log pulled twice, or
+/// pulled again later when it had grown (its start is the earlier copy). The longer copy is
+/// read. Logs with the same first line are the only ones compared, so the usual run (every log
+/// starts with a request of its own) reads one line of each.
+pub fn drop_copies(d: &mut Discovery) {
+    let mut by_first: Vec<(Vec<u8>, Vec<usize>)> = Vec::new();
+    for (i, path) in d.files.iter().enumerate() {
+        if is_stdin(path) {
+            continue;
+        }
+        let Some(line) = first_line(path) else {
+            continue;
+        };
+        match by_first.iter_mut().find(|(l, _)| *l == line) {
+            Some((_, group)) => group.push(i),
+            None => by_first.push((line, vec![i])),
+        }
+    }
+    let mut dropped = vec![false; d.files.len()];
+    for (_, group) in by_first.iter().filter(|(_, g)| g.len() > 1) {
+        for (x, &i) in group.iter().enumerate() {
+            for &j in &group[x + 1..] {
+                if dropped[i] || dropped[j] {
+                    continue;
+                }
+                let (a, b) = (&d.files[i], &d.files[j]);
+                // Whichever is the start of the other goes; of two equal copies, the later.
+                if let Ok(Some(same)) = prefix_of(b, a) {
+                    dropped[j] = true;
+                    d.notes.push(if same {
+                        format!(
+                            "{}: the same content as {}; read once",
+                            b.display(),
+                            a.display()
+                        )
+                    } else {
+                        format!(
+                            "{}: a copy of the start of {}; only the longer copy is read",
+                            b.display(),
+                            a.display()
+                        )
+                    });
+                } else if let Ok(Some(_)) = prefix_of(a, b) {
+                    dropped[i] = true;
+                    d.notes.push(format!(
+                        "{}: a copy of the start of {}; only the longer copy is read",
+                        a.display(),
+                        b.display()
+                    ));
+                }
+            }
+        }
+    }
+    let mut k = 0;
+    d.files.retain(|_| {
+        k += 1;
+        !dropped[k - 1]
+    });
 }
 
 /// A log path plus its rotated siblings (`path.1`, `path.2.gz`, ...), oldest first. Used for the
@@ -189,7 +420,7 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(b"a1\r\na2").unwrap();
         std::fs::write(d.path().join("access.log.2.gz"), gz.finish().unwrap()).unwrap();
-        let files = discover(&[d.path().to_path_buf()]).unwrap();
+        let files = discover(&[d.path().to_path_buf()]).files;
         let names: Vec<_> = files
             .iter()
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
@@ -208,7 +439,9 @@ mod tests {
             with_rotations(&d.path().join("access.log")).unwrap().len(),
             2
         );
-        assert!(discover(&[d.path().join("missing")]).is_err());
+        let missing = discover(&[d.path().join("missing")]);
+        assert!(missing.files.is_empty());
+        assert!(missing.problems[0].ends_with("missing: no such file or directory"));
     }
 
     proptest::proptest! {

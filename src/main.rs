@@ -1,5 +1,6 @@
 //! The `pxtrack` binary: parse the command line, run the command, map the outcome to an exit
-//! code (0 success, 2 error). A closed stdout (`pxtrack mint ... | head -1`) is not an error.
+//! code: 0 done; 1 done, but some input was missing or not a log; 2 error, nothing written. A
+//! closed stdout (`pxtrack mint ... | head -1`) is not an error.
 
 mod cli;
 mod cmd;
@@ -11,7 +12,8 @@ use clap::Parser as _;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match cmd::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(cmd::Outcome::Done) => ExitCode::SUCCESS,
+        Ok(cmd::Outcome::Incomplete) => ExitCode::from(1),
         Err(err) => {
             if err
                 .chain()

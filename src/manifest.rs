@@ -10,7 +10,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::hash::BuildHasher as _;
-use std::io::{self, BufWriter, Read, Seek, Write};
+use std::io::{self, BufRead as _, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -157,6 +157,7 @@ fn write_with_rows(path: &Path, tmp_path: &Path, rows: &[ManifestRow]) -> Result
     let io_tmp = |e: io::Error| Error::io(tmp_path, e);
     match File::open(path) {
         Ok(mut existing) => {
+            check_is_manifest(&mut existing, path)?;
             io::copy(&mut existing, &mut out).map_err(|e| Error::io(path, e))?;
             // A hand-edited manifest may lack its final newline; never glue two rows together.
             let len = existing.metadata().map_err(|e| Error::io(path, e))?.len();
@@ -201,6 +202,48 @@ fn write_with_rows(path: &Path, tmp_path: &Path, rows: &[ManifestRow]) -> Result
     Ok(())
 }
 
+/// Refuses to append to anything but a pxtrack manifest (or an empty file): rows added to a
+/// recipient list or a report by a wrong `manifest =` would be lost there, and the file spoiled.
+/// Leaves `file` at its start.
+fn check_is_manifest(file: &mut File, path: &Path) -> Result<()> {
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::Manifest {
+            path: path.to_path_buf(),
+            line: 0,
+            message: "is not a regular file (a directory?); point `manifest` in the config at a \
+                      pxtrack manifest, or at a file that does not exist yet"
+                .into(),
+        });
+    }
+    let mut head = Vec::with_capacity(128);
+    Read::by_ref(file)
+        .take(256)
+        .read_to_end(&mut head)
+        .map_err(|e| Error::io(path, e))?;
+    file.seek(io::SeekFrom::Start(0))
+        .map_err(|e| Error::io(path, e))?;
+    if head.is_empty() {
+        return Ok(());
+    }
+    let first = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let first = first.strip_prefix("\u{feff}".as_bytes()).unwrap_or(first);
+    let first = first.strip_suffix(b"\r").unwrap_or(first);
+    if first == HEADER.join(",").as_bytes() {
+        return Ok(());
+    }
+    Err(Error::Manifest {
+        path: path.to_path_buf(),
+        line: 1,
+        message: format!(
+            "not a pxtrack manifest: expected the header {:?}, found {:?}; nothing was written \
+             (point `manifest` in the config at a pxtrack manifest, or at a new file)",
+            HEADER.join(","),
+            String::from_utf8_lossy(&first[..first.len().min(80)])
+        ),
+    })
+}
+
 fn write_header(out: &mut impl Write, path: &Path) -> Result<()> {
     writeln!(out, "{}", HEADER.join(",")).map_err(|e| Error::io(path, e))
 }
@@ -218,57 +261,138 @@ fn hidden_sidecar(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Reads every row of a manifest. Errors name the file and line.
+/// Reads every row of a manifest. Errors name the file and the physical line (CRLF line ends
+/// and quoted cells spanning lines included).
 pub fn read(path: &Path) -> Result<Vec<ManifestRow>> {
+    let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return Err(Error::io(
+            path,
+            io::Error::other("is a directory, not a manifest file"),
+        ));
+    }
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    read_from(file, path)
+    // Errors are rare: only then is the file read again to turn a byte offset into a line.
+    parse(
+        io::BufReader::with_capacity(1 << 20, file),
+        path,
+        &|offset| {
+            File::open(path)
+                .ok()
+                .and_then(|f| line_of_offset(f, offset).ok())
+                .unwrap_or(0)
+        },
+    )
 }
 
 /// Reads rows from any reader; `path` names errors.
-pub fn read_from(input: impl Read, path: &Path) -> Result<Vec<ManifestRow>> {
+pub fn read_from(mut input: impl Read, path: &Path) -> Result<Vec<ManifestRow>> {
+    let mut bytes = Vec::new();
+    input
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    parse(bytes.as_slice(), path, &|offset| {
+        line_of_offset(bytes.as_slice(), offset).unwrap_or(0)
+    })
+}
+
+/// The 1-based physical line of a record the csv crate places at byte `offset`. After a CRLF
+/// the crate starts the next record at the `\n`, so its own line count names the line before;
+/// line ends at `offset` are skipped here.
+pub fn line_of_offset(input: impl Read, offset: u64) -> io::Result<u64> {
+    let mut lines = 1u64;
+    let mut pos = 0u64;
+    let mut skipping = false;
+    let mut reader = io::BufReader::with_capacity(1 << 16, input);
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(lines);
+        }
+        let n = buf.len();
+        for &b in buf {
+            if pos >= offset && !skipping {
+                skipping = true;
+            }
+            if skipping && !matches!(b, b'\r' | b'\n') {
+                return Ok(lines);
+            }
+            if b == b'\n' {
+                lines += 1;
+            }
+            pos += 1;
+        }
+        reader.consume(n);
+    }
+}
+
+fn parse(input: impl Read, path: &Path, locate: &dyn Fn(u64) -> u64) -> Result<Vec<ManifestRow>> {
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(input);
     let bad = |line: u64, message: String| Error::Manifest {
         path: path.to_path_buf(),
         line,
         message,
     };
-    let headers = reader.headers().map_err(|e| bad(1, e.to_string()))?.clone();
-    if headers.iter().collect::<Vec<_>>() != HEADER {
+    let at =
+        |pos: Option<&csv::Position>, fallback: u64| pos.map_or(fallback, |p| locate(p.byte()));
+    let headers = reader
+        .headers()
+        .map_err(|e| bad(at(e.position(), 1), e.to_string()))?
+        .clone();
+    let names: Vec<&str> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            if i == 0 {
+                h.trim_start_matches('\u{feff}')
+            } else {
+                h
+            }
+        })
+        .collect();
+    if names != HEADER {
         return Err(bad(
             1,
             format!(
-                "expected the header {:?}, found {:?}",
+                "expected the header {:?}, found {:?}: this is not a pxtrack manifest",
                 HEADER.join(","),
-                headers
+                names.join(",")
             ),
         ));
     }
     let mut rows = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
-        let line = reader.position().line();
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(line);
-                return Err(bad(line, e.to_string()));
+                let message = match e.kind() {
+                    csv::ErrorKind::UnequalLengths { len, .. } => format!(
+                        "expected {} cells (the header's), found {len}",
+                        HEADER.len()
+                    ),
+                    csv::ErrorKind::Utf8 { .. } => "expected UTF-8 text".to_string(),
+                    _ => e.to_string(),
+                };
+                return Err(bad(at(e.position(), 0), message));
             }
         }
-        let line = record.position().map(|p| p.line()).unwrap_or(line);
+        // Only an error needs the line; finding it reads the file again.
+        let line = || at(record.position(), 0);
         let time = |s: &str, what: &str| {
             DateTime::parse_from_rfc3339(s)
                 .map(|t| t.with_timezone(&Utc))
                 .map_err(|_| {
                     bad(
-                        line,
+                        line(),
                         format!("expected an RFC 3339 time in {what}, found {s:?}"),
                     )
                 })
         };
         let kind = TokenKind::parse(&record[1]).ok_or_else(|| {
             bad(
-                line,
+                line(),
                 format!(
                     "expected kind \"open\" or \"click\", found {:?}",
                     &record[1]
@@ -293,6 +417,91 @@ pub fn read_from(input: impl Read, path: &Path) -> Result<Vec<ManifestRow>> {
     Ok(rows)
 }
 
+/// The manifest read for `nginx` and `analyze`: every token once. Identical rows of one token
+/// (a manifest merged twice) are read once, with a warning naming both lines; rows of one token
+/// that disagree are an error naming both lines, since the token cannot mean both.
+pub fn load(path: &Path) -> Result<(Manifest, Vec<String>)> {
+    let rows = read(path)?;
+    let (manifest, duplicates) = Manifest::index(rows);
+    if duplicates.is_empty() {
+        return Ok((manifest, Vec::new()));
+    }
+    let mut wanted: Vec<usize> = duplicates.iter().flat_map(|&(a, b)| [a, b]).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let lines = row_lines(path, &wanted)?;
+    let line = |i: usize| lines[wanted.binary_search(&i).expect("asked for")];
+    let mut warnings = Vec::new();
+    let mut drop = Vec::new();
+    for &(first, later) in &duplicates {
+        let (a, b) = (&manifest.rows[first], &manifest.rows[later]);
+        if a == b {
+            warnings.push(format!(
+                "{}:{}: the same row as line {} (token {}); read once",
+                path.display(),
+                line(later),
+                line(first),
+                a.token
+            ));
+            drop.push(later);
+        } else {
+            return Err(Error::Manifest {
+                path: path.to_path_buf(),
+                line: line(later),
+                message: format!(
+                    "token {} is also on line {} with other values ({}); a token must have one \
+                     row: delete the wrong one",
+                    a.token,
+                    line(first),
+                    differences(a, b)
+                ),
+            });
+        }
+    }
+    let mut rows = manifest.rows;
+    drop.sort_unstable();
+    for i in drop.into_iter().rev() {
+        rows.remove(i);
+    }
+    Ok((Manifest::new(rows), warnings))
+}
+
+/// The columns in which two rows differ.
+fn differences(a: &ManifestRow, b: &ManifestRow) -> String {
+    let (ra, rb) = (a.record(), b.record());
+    HEADER
+        .iter()
+        .zip(ra.iter().zip(rb.iter()))
+        .filter(|(_, (x, y))| x != y)
+        .map(|(name, _)| *name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The physical lines of the rows at `indices` (sorted), by reading the file again.
+fn row_lines(path: &Path, indices: &[usize]) -> Result<Vec<u64>> {
+    let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+    let mut reader = csv::ReaderBuilder::new().from_reader(bytes.as_slice());
+    let mut record = csv::StringRecord::new();
+    let mut out = Vec::with_capacity(indices.len());
+    let mut row = 0usize;
+    let mut want = indices.iter().peekable();
+    while want.peek().is_some() {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            _ => break,
+        }
+        if want.peek() == Some(&&row) {
+            want.next();
+            let offset = record.position().map_or(0, |p| p.byte());
+            out.push(line_of_offset(bytes.as_slice(), offset).unwrap_or(0));
+        }
+        row += 1;
+    }
+    out.resize(indices.len(), 0);
+    Ok(out)
+}
+
 /// The manifest indexed by token, for analysis.
 #[derive(Debug, Default)]
 pub struct Manifest {
@@ -306,26 +515,38 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// Indexes rows by token. A token that appears twice keeps its first row.
+    /// Indexes rows by token. A token that appears twice keeps its first row ([`load`] checks
+    /// for such rows first).
     pub fn new(rows: Vec<ManifestRow>) -> Self {
+        Self::index(rows).0
+    }
+
+    /// Indexes rows by token, and lists the rows whose token an earlier row has: (the earlier
+    /// row, the later one), by index. The index keeps the earlier row.
+    pub fn index(rows: Vec<ManifestRow>) -> (Self, Vec<(usize, usize)>) {
         let hasher = foldhash::fast::RandomState::default();
         let mut by_token = hashbrown::HashTable::with_capacity(rows.len());
         let hash = |t: &str| hasher.hash_one(t);
+        let mut duplicates = Vec::new();
         for (i, row) in rows.iter().enumerate() {
             let token = row.token.as_str();
-            if let hashbrown::hash_table::Entry::Vacant(v) = by_token.entry(
+            match by_token.entry(
                 hash(token),
                 |&j: &usize| rows[j].token == token,
                 |&j: &usize| hash(&rows[j].token),
             ) {
-                v.insert(i);
+                hashbrown::hash_table::Entry::Vacant(v) => {
+                    v.insert(i);
+                }
+                hashbrown::hash_table::Entry::Occupied(o) => duplicates.push((*o.get(), i)),
             }
         }
-        Manifest {
+        let manifest = Manifest {
             rows,
             by_token,
             hasher,
-        }
+        };
+        (manifest, duplicates)
     }
 
     /// The row index for a token.

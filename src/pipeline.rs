@@ -183,11 +183,16 @@ fn read_family(
         let last_file = k + 1 == members.len();
         let path = &files[file as usize];
         let opened =
-            std::fs::File::open(path).and_then(|f| logfiles::from_reader(progress.wrap_read(f)));
+            logfiles::open(path).and_then(|f| logfiles::from_reader(progress.wrap_read(f)));
         let mut reader = match opened {
             Ok(r) => r,
             Err(e) => {
-                if !send(file, Vec::new(), last_file, Some(e.to_string())) {
+                if !send(
+                    file,
+                    Vec::new(),
+                    last_file,
+                    Some(logfiles::describe_io_error(&e)),
+                ) {
                     return;
                 }
                 continue;
@@ -217,7 +222,7 @@ fn read_family(
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(start),
                     Err(e) => {
                         buf.truncate(start);
-                        error = Some(e.to_string());
+                        error = Some(logfiles::describe_io_error(&e));
                         break;
                     }
                 }
@@ -492,7 +497,14 @@ pub fn run(
             let tally = &mut outcome.files[block.file as usize];
             tally.add(&block.tally);
             if let Some(e) = block.error {
-                tally.error = Some(format!("reading stopped after line {}: {e}", s.line));
+                tally.error = Some(if s.line == 0 && block.tally.lines == 0 {
+                    format!("cannot be read: {e}")
+                } else {
+                    format!(
+                        "reading stopped after line {}: {e}",
+                        s.line + block.tally.lines
+                    )
+                });
             }
             outcome.rejects.merge(
                 block.rejects,

@@ -75,7 +75,7 @@ fn config_is_found_by_flag_env_or_working_directory() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("no config at missing.toml") && err.contains("pxtrack init"),
+        err.contains("PXTRACK_CONFIG=missing.toml: no such file") && err.contains("pxtrack init"),
         "{err}"
     );
 }

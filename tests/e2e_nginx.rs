@@ -450,7 +450,16 @@ fn mint_serve_and_analyze_through_real_nginx() {
     std::io::Write::write_all(&mut gz, b"this is not an access log line\n").unwrap();
     std::fs::write(w.path("logs/access.log.1.gz"), gz.finish().unwrap()).unwrap();
 
-    let summary = w.ok(&["analyze", "logs", "--out", "report"]);
+    // A file with no access-log line in it makes the run incomplete: the report is written,
+    // and the exit status is 1.
+    let out = w.run(&["analyze", "logs", "--out", "report"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("logs/access.log.1.gz: none of its 1 line(s) is an nginx access-log line"),
+        "{err}"
+    );
+    let summary = String::from_utf8(out.stdout).unwrap();
     let events = read_events(&w.path("report/events.csv"));
     let n = cases.len();
     assert_eq!(

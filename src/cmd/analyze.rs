@@ -8,60 +8,74 @@ use pxtrack::classify::{Classifier, Stream};
 use pxtrack::config::Config;
 use pxtrack::enrich::{ClientDetector, GeoDb};
 use pxtrack::hit::Resolver;
-use pxtrack::manifest::{self, Manifest};
+use pxtrack::manifest;
 use pxtrack::report::{self, EventsCsv, Report, Staging};
 use pxtrack::rules::Rules;
 use pxtrack::{logfiles, pipeline};
 
-use super::{load_config, load_keys, terminal_safe};
+use super::{Outcome, demo, load_config, load_keys, terminal_safe};
 use crate::cli::AnalyzeArgs;
 
-/// Where the bundled sample lives: `./sample-logs`, else the source tree this binary was built
-/// from (so `cargo run -- analyze --demo` works from any directory of a checkout).
-fn demo_dir() -> Result<PathBuf> {
-    let here = PathBuf::from("sample-logs");
-    if here.join("pxtrack.toml").is_file() {
-        return Ok(here);
-    }
-    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
-    if built.join("pxtrack.toml").is_file() {
-        return Ok(built);
-    }
-    bail!("--demo needs the sample-logs/ directory of a pxtrack source checkout; none was found")
-}
-
-pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
-    let (config, inputs) = if args.demo {
-        let dir = demo_dir()?;
-        let config = Config::load(&dir.join("pxtrack.toml"))?;
-        let inputs = if args.paths.is_empty() {
-            vec![dir.join("logs")]
-        } else {
-            args.paths.clone()
-        };
-        (config, inputs)
+pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
+    let demo = if args.demo {
+        Some(demo::unpack()?)
     } else {
-        let config = load_config(config_flag)?;
-        let inputs = args.paths.clone();
-        (config, inputs)
+        None
     };
-    let files = if inputs.is_empty() {
-        let mut all = Vec::new();
-        for log in &config.analyze.logs {
-            all.extend(logfiles::with_rotations(log)?);
+    let (config, inputs) = match &demo {
+        Some(dir) => {
+            let config = Config::load(&dir.path().join("pxtrack.toml"))?;
+            let inputs = if args.paths.is_empty() {
+                vec![dir.path().join("logs")]
+            } else {
+                args.paths.clone()
+            };
+            (config, inputs)
         }
-        all
-    } else {
-        logfiles::discover(&inputs)?
+        None => (load_config(config_flag)?, args.paths.clone()),
     };
-    if files.is_empty() {
-        bail!("no log files found in {}", display_list(&inputs));
+    // Before any log is read: a report can only go where it may replace what is there.
+    check_out(&args.out)?;
+    let mut found = if inputs.is_empty() {
+        let mut all = Vec::new();
+        let mut problems = Vec::new();
+        for log in &config.analyze.logs {
+            match logfiles::with_rotations(log) {
+                Ok(files) => all.extend(files),
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+        let mut found = logfiles::discover(&all);
+        found.problems.splice(0..0, problems);
+        found
+    } else {
+        logfiles::discover(&inputs)
+    };
+    logfiles::drop_copies(&mut found);
+    if found.files.is_empty() {
+        let mut text = format!("no log files found in {}", display_list(&inputs, &config));
+        for p in &found.problems {
+            text.push_str("\n  ");
+            text.push_str(&terminal_safe(p));
+        }
+        bail!(text);
     }
+    let files = found.files;
 
     let mut timings = Timings::from_env();
     let keys = load_keys(&config, !args.demo)?;
-    let manifest = Manifest::new(manifest::read(&config.manifest)?);
-    let file_names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    let (manifest, manifest_warnings) = manifest::load(&config.manifest)?;
+    for w in &manifest_warnings {
+        eprintln!("pxtrack: warning: {}", terminal_safe(w));
+    }
+    let file_names: Vec<String> = files
+        .iter()
+        .map(|p| {
+            demo.as_ref()
+                .and_then(|d| d.shown(p))
+                .unwrap_or_else(|| p.display().to_string())
+        })
+        .collect();
     let rules = Rules::load(
         config.classify.rules.as_deref(),
         config.classify.apple_relay_egress.as_deref(),
@@ -76,7 +90,10 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
         config.geoip.location.as_deref(),
         config.geoip.asn.as_deref(),
     )?;
-    let geo_description = geo.as_ref().map(GeoDb::describe);
+    let geo_description = geo.as_ref().map(GeoDb::describe).map(|text| match &demo {
+        Some(d) => text.replace(&d.path().display().to_string(), demo::SHOWN_AS),
+        None => text,
+    });
     let tera = report::templates(args.templates.as_deref())?;
     let staging = Staging::new(&args.out)?;
 
@@ -147,13 +164,35 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
     });
     let [main_cpu, rows_cpu, disk_cpu] = written?;
     progress.finish_and_clear();
-    for (path, tally) in files.iter().zip(&outcome.files) {
+    let mut problems = found.problems;
+    for (name, tally) in file_names.iter().zip(&outcome.files) {
         if let Some(e) = &tally.error {
-            eprintln!(
-                "pxtrack: warning: {}: {}",
-                terminal_safe(&path.display().to_string()),
-                terminal_safe(e)
-            );
+            problems.push(format!("{name}: {e}"));
+        } else if tally.lines > 0 && tally.pxtrack_format + tally.combined_format == 0 {
+            problems.push(format!(
+                "{name}: none of its {} line(s) is an nginx access-log line (pxtrack's format or \
+                 `combined`); is it the right file?",
+                tally.lines
+            ));
+        }
+    }
+    let totals = pxtrack::ingest::sum(&outcome.files);
+    if totals.lines == 0 && !problems.is_empty() {
+        // Nothing could be read: keep the previous report rather than replace it with an
+        // empty one.
+        let mut text = "no log could be read; the previous report is left as it was".to_string();
+        for p in &problems {
+            text.push_str("\n  ");
+            text.push_str(&terminal_safe(p));
+        }
+        bail!(text);
+    }
+    for p in &problems {
+        eprintln!("pxtrack: warning: {}", terminal_safe(p));
+    }
+    if !args.quiet {
+        for n in &found.notes {
+            eprintln!("pxtrack: note: {}", terminal_safe(n));
         }
     }
     if outcome.late > 0 && !args.quiet {
@@ -165,7 +204,6 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
         );
     }
     let stats = aggregator.finish();
-    let totals = pxtrack::ingest::sum(&outcome.files);
     timings.lap("read, parse, classify, aggregate, events.csv");
     let mut by_thread: Vec<String> = outcome
         .thread_cpu_secs
@@ -197,6 +235,8 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
         generated_at_ms: chrono::Utc::now().timestamp_millis(),
         privacy: config.privacy,
         geoip: geo_description,
+        input_problems: &problems,
+        input_notes: &found.notes,
     };
     report::write_pages(&report, &tera, staging.dir())?;
     timings.lap("pages");
@@ -226,6 +266,52 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<()> {
             terminal_safe(&args.out.join("index.html").display().to_string())
         );
     }
+    if problems.is_empty() {
+        Ok(Outcome::Done)
+    } else {
+        eprintln!(
+            "pxtrack: the report is incomplete: {} input problem(s), listed above and at the top \
+             of the report (exit status 1)",
+            problems.len()
+        );
+        Ok(Outcome::Incomplete)
+    }
+}
+
+/// Refuses an `--out` that replacing as a whole would be a disaster (`.`, `/`, the home
+/// directory, a directory above this one) or that is not a previous report, an empty
+/// directory or a new path. Nothing is created.
+fn check_out(out: &Path) -> Result<()> {
+    let refuse = |why: &str| -> Result<()> {
+        bail!(
+            "--out {}: {why}; pxtrack replaces --out as a whole, so give it a directory of its \
+             own, such as --out report",
+            terminal_safe(&out.display().to_string())
+        )
+    };
+    if out.as_os_str().is_empty() {
+        return refuse("is empty");
+    }
+    let here = std::env::current_dir().ok();
+    let full = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
+    // The path as the file system knows it (a link above it resolved), where it exists.
+    let real = std::fs::canonicalize(out).unwrap_or_else(|_| full.clone());
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .and_then(|h| std::fs::canonicalize(h).ok());
+    if real.parent().is_none() || full.parent().is_none() {
+        return refuse("is the root directory");
+    }
+    if home.as_deref() == Some(real.as_path()) {
+        return refuse("is your home directory");
+    }
+    if let Some(here) = here.and_then(|h| std::fs::canonicalize(h).ok())
+        && here.starts_with(&real)
+    {
+        return refuse("is the working directory or a directory above it");
+    }
+    report::check_replaceable(out)?;
     Ok(())
 }
 
@@ -289,7 +375,13 @@ fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
     bar
 }
 
-fn display_list(paths: &[PathBuf]) -> String {
+/// The inputs named, or the config's logs when none was.
+fn display_list(paths: &[PathBuf], config: &Config) -> String {
+    let paths = if paths.is_empty() {
+        &config.analyze.logs
+    } else {
+        paths
+    };
     paths
         .iter()
         .map(|p| terminal_safe(&p.display().to_string()))

@@ -2,6 +2,7 @@
 //! the stages of the library are wired together, and where anything is printed.
 
 mod analyze;
+mod demo;
 mod init;
 mod mint;
 mod nginx;
@@ -9,7 +10,7 @@ mod rules;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use pxtrack::config::{self, Config};
 use pxtrack::token::KeyRing;
 
@@ -21,39 +22,93 @@ pub const CONFIG_ENV: &str = "PXTRACK_CONFIG";
 /// The environment variable that may hold the key ring instead of the key file.
 pub const KEY_ENV: &str = "PXTRACK_KEY";
 
+/// How a command that did not fail ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything was done: exit status 0.
+    Done,
+    /// Done, but some input was missing or not a log: exit status 1, so that cron and scripts
+    /// notice a report that leaves something out.
+    Incomplete,
+}
+
 /// Runs the parsed command line.
-pub fn run(cli: Cli) -> Result<()> {
+pub fn run(cli: Cli) -> Result<Outcome> {
+    let done = |r: Result<()>| r.map(|()| Outcome::Done);
     match cli.command {
-        Command::Init(args) => init::run(&args),
-        Command::Mint(m) => mint::run(cli.config.as_deref(), m),
-        Command::Nginx(args) => nginx::run(cli.config.as_deref(), &args),
+        Command::Init(args) => done(init::run(&args)),
+        Command::Mint(m) => done(mint::run(cli.config.as_deref(), m)),
+        Command::Nginx(args) => done(nginx::run(cli.config.as_deref(), &args)),
         Command::Analyze(args) => analyze::run(cli.config.as_deref(), &args),
-        Command::Rules => rules::run(cli.config.as_deref()),
+        Command::Rules => done(rules::run(cli.config.as_deref())),
     }
 }
 
+/// Where the config was looked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigOrigin {
+    /// `--config FILE`.
+    Flag,
+    /// `$PXTRACK_CONFIG`.
+    Env,
+    /// `./pxtrack.toml`, since neither was given.
+    WorkingDirectory,
+}
+
 /// Finds the config: `--config`, else `$PXTRACK_CONFIG`, else `./pxtrack.toml`.
-pub fn config_path(flag: Option<&Path>) -> PathBuf {
+pub fn config_path(flag: Option<&Path>) -> (PathBuf, ConfigOrigin) {
     if let Some(p) = flag {
-        return p.to_path_buf();
+        return (p.to_path_buf(), ConfigOrigin::Flag);
     }
     match std::env::var_os(CONFIG_ENV) {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => PathBuf::from(config::FILE_NAME),
+        Some(p) if !p.is_empty() => (PathBuf::from(p), ConfigOrigin::Env),
+        _ => (
+            PathBuf::from(config::FILE_NAME),
+            ConfigOrigin::WorkingDirectory,
+        ),
+    }
+}
+
+/// The error for a config that is not there, with the fix that fits how it was named.
+fn missing_config(path: &Path, origin: ConfigOrigin) -> anyhow::Error {
+    let shown = terminal_safe(&path.display().to_string());
+    match origin {
+        ConfigOrigin::Flag => anyhow::anyhow!(
+            "--config {shown}: no such file; check the path, or create a config there with \
+             `pxtrack init --dir DIR --base-url URL`"
+        ),
+        ConfigOrigin::Env => anyhow::anyhow!(
+            "{CONFIG_ENV}={shown}: no such file; fix or unset {CONFIG_ENV}, or create a config \
+             there with `pxtrack init --dir DIR --base-url URL`"
+        ),
+        ConfigOrigin::WorkingDirectory => anyhow::anyhow!(
+            "no config at ./{}: pass --config FILE, set {CONFIG_ENV}, or create one with \
+             `pxtrack init --base-url URL`",
+            config::FILE_NAME
+        ),
     }
 }
 
 /// Loads the config found by [`config_path`], with a hint when there is none.
 pub fn load_config(flag: Option<&Path>) -> Result<Config> {
-    let path = config_path(flag);
+    let (path, origin) = config_path(flag);
     if !path.exists() {
-        bail!(
-            "no config at {}: pass --config FILE, set {CONFIG_ENV}, or create one with \
-             `pxtrack init --base-url URL`",
-            path.display()
-        );
+        return Err(missing_config(&path, origin));
     }
     Ok(Config::load(&path)?)
+}
+
+/// Loads the config when one was named or is in the working directory: `None` only when none
+/// was named and there is no `./pxtrack.toml` (a config that was named must exist).
+pub fn load_config_if_any(flag: Option<&Path>) -> Result<Option<Config>> {
+    let (path, origin) = config_path(flag);
+    if !path.exists() {
+        if origin == ConfigOrigin::WorkingDirectory {
+            return Ok(None);
+        }
+        return Err(missing_config(&path, origin));
+    }
+    Ok(Some(Config::load(&path)?))
 }
 
 /// Loads the key ring from `$PXTRACK_KEY` when set, else from the config's key file, warning

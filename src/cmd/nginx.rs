@@ -16,7 +16,11 @@ pub fn run(config_flag: Option<&Path>, args: &NginxArgs) -> Result<()> {
     if let Some(log) = &args.access_log {
         config.nginx.access_log = std::path::absolute(log)?;
     }
-    let rows = manifest::read(&config.manifest)?;
+    let (manifest, warnings) = manifest::load(&config.manifest)?;
+    for w in &warnings {
+        eprintln!("pxtrack: warning: {}", terminal_safe(w));
+    }
+    let rows = manifest.rows;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let out = std::path::absolute(&args.out)?;
@@ -29,6 +33,13 @@ pub fn run(config_flag: Option<&Path>, args: &NginxArgs) -> Result<()> {
 
     for s in &files.skipped {
         eprintln!("pxtrack: left out of the click map: {}", terminal_safe(s));
+    }
+    if files.expiring_soon > 0 {
+        eprintln!(
+            "pxtrack: note: {} click token(s) expire within the next 7 days; after that their \
+             links answer 404",
+            files.expiring_soon
+        );
     }
     eprintln!(
         "pxtrack: wrote {} ({} click token(s)). Add this line inside the http block of \

@@ -4,16 +4,14 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use anyhow::Result;
-use pxtrack::config::Config;
 use pxtrack::rules::Rules;
 
-use super::{config_path, terminal_safe};
+use super::{load_config_if_any, terminal_safe};
 
 pub fn run(config_flag: Option<&Path>) -> Result<()> {
-    // Without a config, the built-in rules are still worth showing.
-    let path = config_path(config_flag);
-    let (rules, internal) = if path.exists() {
-        let config = Config::load(&path)?;
+    // Without a config, the built-in rules are still worth showing; a config that was named
+    // must exist.
+    let (rules, internal) = if let Some(config) = load_config_if_any(config_flag)? {
         let rules = Rules::load(
             config.classify.rules.as_deref(),
             config.classify.apple_relay_egress.as_deref(),

@@ -567,6 +567,11 @@ pub struct OverviewView {
     pub unattributed_hits: Vec<HitView>,
     /// All events by class.
     pub classes: Vec<ClassRowView>,
+    /// Inputs that could not be read whole or hold no access-log line: the report is
+    /// incomplete.
+    pub input_problems: Vec<String>,
+    /// Inputs read once because another input holds the same lines.
+    pub input_notes: Vec<String>,
 }
 
 /// One bucket of a timeline, for the table beside the chart.
@@ -681,6 +686,13 @@ pub struct SummaryView<'a> {
     pub campaigns: &'a [FiguresView],
     /// All pixel and link hits by class.
     pub classes: &'a [ClassRowView],
+    /// False when some input could not be read whole or held no access-log line (the run's
+    /// exit status is then 1).
+    pub complete: bool,
+    /// What was wrong with those inputs, in words.
+    pub input_problems: &'a [String],
+    /// Inputs read once because another input holds the same lines.
+    pub input_notes: &'a [String],
 }
 
 /// A page listing the hits behind one link, recipient or token.
@@ -803,6 +815,11 @@ pub struct Report<'a> {
     pub privacy: Privacy,
     /// The GeoIP databases in use, or `None` when geo is off.
     pub geoip: Option<String>,
+    /// Inputs that could not be read whole, or hold no access-log line, in words: shown at the
+    /// top of the overview, since the figures then leave something out.
+    pub input_problems: &'a [String],
+    /// Inputs left out because another input holds the same lines, in words.
+    pub input_notes: &'a [String],
 }
 
 /// Appends `text` to `out`, escaped for HTML text and attribute values.
@@ -1045,6 +1062,8 @@ impl Report<'_> {
             unattributed_clicks: self.stats.unattributed[1],
             unattributed_hits,
             classes: Self::class_rows(&self.stats.opens_by_class, &self.stats.clicks_by_class),
+            input_problems: self.input_problems.to_vec(),
+            input_notes: self.input_notes.to_vec(),
         }
     }
 
@@ -1902,6 +1921,10 @@ fn render(tera: &tera::Tera, name: &str, view: &impl Serialize) -> Result<String
 /// A report being built: a temporary directory beside `out` that replaces it on
 /// [`Staging::commit`], or is removed if the build fails or is dropped half-way. `events.csv` is
 /// streamed into it while the logs are read; the pages are written at the end.
+///
+/// A run killed half-way (SIGKILL, a reboot) leaves `.NAME.building-PID` or `.NAME.old-PID`
+/// beside `out`; the next run removes those whose process is gone, and puts back a previous
+/// report that a kill caught between its two renames.
 pub struct Staging {
     tmp: PathBuf,
     out: PathBuf,
@@ -1909,8 +1932,28 @@ pub struct Staging {
     committed: bool,
 }
 
+/// Whether process `pid` has ended (so whatever it left behind is a leftover). Where this
+/// cannot be known, `false`: leaving a leftover is better than deleting a live run's files.
+pub fn process_is_gone(pid: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        Path::new("/proc/self").exists() && !Path::new("/proc").join(pid.to_string()).exists()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        false
+    }
+}
+
+/// The process id at the end of a leftover's name, after `infix` (`.report.building-123`).
+fn leftover_pid(name: &str, prefix: &str, infix: &str) -> Option<u32> {
+    name.strip_prefix(prefix)?.strip_prefix(infix)?.parse().ok()
+}
+
 impl Staging {
-    /// Checks that `out` may be replaced and creates the temporary directory.
+    /// Checks that `out` may be replaced, clears the leftovers of killed runs and creates the
+    /// temporary directory.
     pub fn new(out: &Path) -> Result<Self> {
         check_replaceable(out)?;
         let parent = match out.parent() {
@@ -1922,6 +1965,7 @@ impl Staging {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "report".into());
+        sweep_leftovers(&parent, &name, out)?;
         let tmp = parent.join(format!(".{name}.building-{}", std::process::id()));
         if tmp.exists() {
             fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
@@ -1940,18 +1984,30 @@ impl Staging {
         &self.tmp
     }
 
-    /// Swaps the finished site in for the previous one.
+    /// Swaps the finished site in for the previous one. On Linux the two directories trade
+    /// places in one step (`renameat2` with `RENAME_EXCHANGE`), so there is no moment without a
+    /// report at `out`; elsewhere the previous one is moved aside first.
     pub fn commit(mut self) -> Result<()> {
-        let (out, old) = (&self.out, &self.old);
+        let out = self.out.clone();
         let had_old = out.exists();
+        #[cfg(target_os = "linux")]
         if had_old {
-            fs::rename(out, old).map_err(|e| Error::io(out, e))?;
-        }
-        if let Err(e) = fs::rename(&self.tmp, out) {
-            if had_old {
-                let _ = fs::rename(old, out);
+            use rustix::fs::{CWD, RenameFlags, renameat_with};
+            if renameat_with(CWD, &self.tmp, CWD, &out, RenameFlags::EXCHANGE).is_ok() {
+                self.committed = true;
+                // The previous report is now at the temporary path.
+                return fs::remove_dir_all(&self.tmp).map_err(|e| Error::io(&self.tmp, e));
             }
-            return Err(Error::io(out, e));
+        }
+        let old = &self.old;
+        if had_old {
+            fs::rename(&out, old).map_err(|e| Error::io(&out, e))?;
+        }
+        if let Err(e) = fs::rename(&self.tmp, &out) {
+            if had_old {
+                let _ = fs::rename(old, &out);
+            }
+            return Err(Error::io(&out, e));
         }
         self.committed = true;
         if had_old {
@@ -1959,6 +2015,37 @@ impl Staging {
         }
         Ok(())
     }
+}
+
+/// Removes what killed runs left beside `out` (`.NAME.building-PID`, `.NAME.old-PID` of a
+/// process that is gone). A previous report moved aside by a run killed before it moved the new
+/// one in is put back when `out` is missing.
+fn sweep_leftovers(parent: &Path, name: &str, out: &Path) -> Result<()> {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return Ok(());
+    };
+    let prefix = format!(".{name}");
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(n) = file_name.to_str() else {
+            continue;
+        };
+        let path = entry.path();
+        if let Some(pid) = leftover_pid(n, &prefix, ".building-") {
+            if process_is_gone(pid) {
+                fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+            }
+        } else if let Some(pid) = leftover_pid(n, &prefix, ".old-")
+            && process_is_gone(pid)
+        {
+            if !out.exists() && path.join(MARKER_FILE).is_file() {
+                fs::rename(&path, out).map_err(|e| Error::io(out, e))?;
+            } else {
+                fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Drop for Staging {
@@ -1969,15 +2056,25 @@ impl Drop for Staging {
     }
 }
 
-fn check_replaceable(out: &Path) -> Result<()> {
-    if !out.exists() {
-        return Ok(());
+/// Checks that `out` may be replaced as a whole: it does not exist, or it is an empty directory
+/// or a previous pxtrack report, and it is not a symbolic link (replacing the link would leave
+/// its target behind, and following it would replace a directory the user did not name).
+/// Checks only: nothing is created.
+pub fn check_replaceable(out: &Path) -> Result<()> {
+    let refuse = |why: &str| Err(Error::io(out, std::io::Error::other(why.to_string())));
+    let meta = match fs::symlink_metadata(out) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(out, e)),
+    };
+    if meta.file_type().is_symlink() {
+        return refuse(
+            "is a symbolic link; pxtrack replaces --out as a whole, so name the directory itself \
+             (or a new one)",
+        );
     }
-    if !out.is_dir() {
-        return Err(Error::io(
-            out,
-            std::io::Error::other("exists and is not a directory; choose another --out"),
-        ));
+    if !meta.is_dir() {
+        return refuse("exists and is not a directory; choose another --out");
     }
     let empty = fs::read_dir(out)
         .map_err(|e| Error::io(out, e))?
@@ -1986,13 +2083,10 @@ fn check_replaceable(out: &Path) -> Result<()> {
     if empty || out.join(MARKER_FILE).is_file() {
         Ok(())
     } else {
-        Err(Error::io(
-            out,
-            std::io::Error::other(
-                "is a non-empty directory that is not a pxtrack report; refusing to replace it \
-                 (choose another --out)",
-            ),
-        ))
+        refuse(
+            "is a non-empty directory that is not a pxtrack report; refusing to replace it \
+             (choose another --out, such as a new directory)",
+        )
     }
 }
 
@@ -2032,6 +2126,9 @@ pub fn write_pages(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result
         reconciled: overview.reconciled,
         campaigns: &overview.campaigns,
         classes: &overview.classes,
+        complete: overview.input_problems.is_empty(),
+        input_problems: &overview.input_problems,
+        input_notes: &overview.input_notes,
     };
     let mut json = serde_json::to_vec_pretty(&summary).expect("plain data serializes");
     json.push(b'\n');
