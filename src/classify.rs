@@ -135,6 +135,8 @@ pub struct Classifier<'r> {
     last_seen: HashMap<(usize, IpAddr, AgentKey), i64>,
     /// Manifest row -> message (campaign and recipient).
     message_of_row: Vec<u32>,
+    /// Manifest row -> when its token was minted, ms: a hit long before that is impossible.
+    minted_ms: Vec<i64>,
     /// Message -> time of its first request, the best estimate of its delivery.
     /// A vector indexed by message, not a map: this lookup runs for every hit, and a map's
     /// probe was two cache misses where the vector has one. `i64::MIN`: none yet.
@@ -153,6 +155,10 @@ pub struct Classifier<'r> {
     /// When to run [`Classifier::prune`].
     prune: PruneClock,
 }
+
+/// How long before its token's minting a hit may be dated and still count: clocks of the
+/// laptop that minted and the server that logged may disagree by minutes, not by hours.
+pub const BEFORE_MINT_SLACK_MS: i64 = 3_600_000;
 
 /// Gives each manifest row the index of its message: one campaign sent to one recipient.
 pub fn messages_of(manifest: &Manifest) -> Vec<u32> {
@@ -188,6 +194,11 @@ impl<'r> Classifier<'r> {
             duplicate_reasons: HashMap::new(),
             last_seen: HashMap::new(),
             message_of_row,
+            minted_ms: manifest
+                .rows
+                .iter()
+                .map(|r| r.created.timestamp_millis())
+                .collect(),
             first_activity: vec![i64::MIN; messages],
             last_bad_click: HashMap::new(),
             countries: HashMap::new(),
@@ -340,6 +351,19 @@ impl<'r> Classifier<'r> {
 
     fn base_verdict(&mut self, ev: &Event, first_activity: Option<i64>) -> Verdict {
         match ev.token_status {
+            TokenStatus::Valid
+                if ev
+                    .row
+                    .and_then(|r| self.minted_ms.get(r))
+                    .is_some_and(|&m| ev.time_ms < m.saturating_sub(BEFORE_MINT_SLACK_MS)) =>
+            {
+                return self.fixed(
+                    HitClass::Invalid,
+                    "before-mint",
+                    "requested more than an hour before its token was minted: the server's \
+                     clock or the manifest is wrong",
+                );
+            }
             TokenStatus::Valid => {}
             TokenStatus::None => {
                 return self.fixed(
@@ -705,6 +729,22 @@ mod tests {
         let rules = Rules::builtin();
         let v = Classifier::new(&rules, &manifest(), vec![], 60).classify(&ev(ua, method, 0));
         (v.class, v.detail.to_string())
+    }
+
+    #[test]
+    fn a_hit_long_before_its_token_was_minted_is_invalid() {
+        let rules = Rules::builtin();
+        let mut m = manifest();
+        m.rows[0].created = chrono::DateTime::from_timestamp(10_000, 0).unwrap();
+        let mut c = Classifier::new(&rules, &m, vec![], 60);
+        let early = c.classify(&ev(FIREFOX, "GET", 10_000 - 3_601));
+        assert_eq!(
+            (early.class, early.detail.as_ref()),
+            (HitClass::Invalid, "before-mint")
+        );
+        // Within the hour, clocks may simply disagree.
+        let close = c.classify(&ev(FIREFOX, "GET", 10_000 - 3_599));
+        assert_eq!(close.class, HitClass::Human);
     }
 
     #[test]

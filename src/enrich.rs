@@ -85,6 +85,7 @@ pub struct GeoDb {
 fn open_db(path: &Path, want: &[&str]) -> Result<maxminddb::Reader<Vec<u8>>> {
     let bad = |message: String| Error::Config {
         path: path.to_path_buf(),
+        line: None,
         message,
     };
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;

@@ -19,10 +19,12 @@ pub enum Error {
     },
 
     /// The configuration file is not valid.
-    #[error("{}: {message}", path.display())]
+    #[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
     Config {
         /// The config file.
         path: PathBuf,
+        /// The line at fault, when one is.
+        line: Option<u64>,
         /// What is wrong, in words.
         message: String,
     },

@@ -908,19 +908,19 @@ mod tests {
     fn statuses() {
         let (m, keys, open, click, stray) = setup();
         let mut r = Resolver::new(&m, &keys, "");
-        let e = event(&mut r, &format!("/o/{open}.png?utm=1"), 100);
+        let e = event(&mut r, &format!("/o/{open}.png?utm=1"), 990_000_000);
         assert_eq!(
             (e.kind, e.token_status, e.row),
             (HitKind::Open, TokenStatus::Valid, Some(0))
         );
-        let e = event(&mut r, &format!("/c/{click}"), 100);
+        let e = event(&mut r, &format!("/c/{click}"), 990_000_000);
         assert_eq!(
             (e.kind, e.token_status),
             (HitKind::Click, TokenStatus::Valid)
         );
         let e = event(&mut r, &format!("/c/{click}"), 1_000_000_001);
         assert_eq!(e.token_status, TokenStatus::Expired);
-        let e = event(&mut r, &format!("/c/{open}"), 100);
+        let e = event(&mut r, &format!("/c/{open}"), 990_000_000);
         assert_eq!(
             (e.kind, e.token_status, e.forgery),
             (
@@ -929,14 +929,14 @@ mod tests {
                 Some(Forgery::BadSignature)
             )
         );
-        let e = event(&mut r, &format!("/o/{stray}.png"), 100);
+        let e = event(&mut r, &format!("/o/{stray}.png"), 990_000_000);
         assert_eq!(e.token_status, TokenStatus::Unknown);
-        let e = event(&mut r, "/favicon.ico", 100);
+        let e = event(&mut r, "/favicon.ico", 990_000_000);
         assert_eq!(
             (e.kind, e.token_status),
             (HitKind::Other, TokenStatus::None)
         );
-        let e = event(&mut r, "/o/short", 100);
+        let e = event(&mut r, "/o/short", 990_000_000);
         assert_eq!(e.kind, HitKind::Other);
     }
 
@@ -958,7 +958,7 @@ mod tests {
             ] {
                 // Twice: the first from the caches' misses, the second from their hits; the
                 // click after its expiry too.
-                for secs in [100, 100, 1_000_000_001] {
+                for secs in [990_000_000, 990_000_000, 1_000_000_001] {
                     let (a, b) = (
                         event(&mut plain, &uri, secs),
                         event(&mut shared, &uri, secs),
@@ -983,7 +983,7 @@ mod tests {
         let (m, keys, _, _, _) = setup();
         let line = |ua: &str, referer: &str| {
             format!(
-                "pxt1\t100.000\t192.0.2.1\t-\tGET\t/x\tHTTP/1.1\t404\t0\t0.000\t{referer}\t{ua}\t-\t-\t-\t-"
+                "pxt1\t990000000.000\t192.0.2.1\t-\tGET\t/x\tHTTP/1.1\t404\t0\t0.000\t{referer}\t{ua}\t-\t-\t-\t-"
             )
         };
         let resolve = |r: &mut Resolver<'_>, text: &str| {
@@ -1099,11 +1099,11 @@ mod tests {
         let (m, keys, open, _, _) = setup();
         let mut r = Resolver::new(&m, &keys, "/t");
         assert_eq!(
-            event(&mut r, &format!("/o/{open}.png"), 1).kind,
+            event(&mut r, &format!("/o/{open}.png"), 990_000_000).kind,
             HitKind::Other
         );
         assert_eq!(
-            event(&mut r, &format!("/t/o/{open}.png"), 1).token_status,
+            event(&mut r, &format!("/t/o/{open}.png"), 990_000_000).token_status,
             TokenStatus::Valid
         );
     }

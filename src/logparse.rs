@@ -91,6 +91,8 @@ pub enum Expected {
     UserFields,
     /// `[dd/Mon/yyyy:HH:MM:SS +zzzz]` or `$msec`.
     Time,
+    /// A time a real request can have: from the year 2000 to 9999.
+    TimeRange,
     /// A double-quoted request line.
     Request,
     /// A three-digit status.
@@ -115,6 +117,9 @@ impl Expected {
             Expected::ClientAddress => "expected a client IP address",
             Expected::UserFields => "expected the ident and user fields (\"- -\")",
             Expected::Time => "expected a time",
+            Expected::TimeRange => {
+                "expected a time from the year 2000 to 9999 (a clock far off, or a forged line)"
+            }
             Expected::Request => "expected a quoted request line",
             Expected::Status => "expected a status code",
             Expected::BytesSent => "expected a byte count",
@@ -344,9 +349,11 @@ pub fn split_request(raw: &[u8]) -> Request<'_> {
         return junk;
     };
     let (method, rest) = (&raw[..first], &raw[first + 1..]);
-    let (uri, protocol) = match memchr::memchr(b' ', rest) {
-        Some(n) => (&rest[..n], &rest[n + 1..]),
-        None => (rest, &b""[..]),
+    // nginx accepts spaces inside the target (`GET /a b HTTP/1.1` asks for "/a b") and logs
+    // them as they came: the protocol is what follows the last space.
+    let (uri, protocol) = match memchr::memrchr(b' ', rest) {
+        Some(n) if rest[n + 1..].starts_with(b"HTTP/") => (&rest[..n], &rest[n + 1..]),
+        _ => (rest, &b""[..]),
     };
     let method_ok = !method.is_empty()
         && method.len() <= 32
@@ -357,7 +364,7 @@ pub fn split_request(raw: &[u8]) -> Request<'_> {
         .first()
         .is_some_and(|&b| b == b'/' || b == b'*' || b.is_ascii_alphabetic());
     let proto_ok = protocol.is_empty() || protocol.starts_with(b"HTTP/");
-    if !method_ok || !uri_ok || !proto_ok || memchr::memchr(b' ', protocol).is_some() {
+    if !method_ok || !uri_ok || !proto_ok {
         return junk;
     }
     Request {
@@ -428,6 +435,10 @@ pub fn parse_time_local(b: &[u8]) -> Option<i64> {
     Some(secs * 1000)
 }
 
+/// The earliest and latest request times accepted, in ms: 2000-01-01 and the end of 9999.
+/// Anything outside cannot be a real request, and a time past 9999 has no RFC 3339 form.
+pub const TIME_RANGE_MS: std::ops::RangeInclusive<i64> = 946_684_800_000..=253_402_300_799_999;
+
 /// Parses nginx's `$msec`, `1732270800.123`.
 pub fn parse_msec(b: &[u8]) -> Option<i64> {
     let dot = b.iter().position(|&c| c == b'.')?;
@@ -457,20 +468,55 @@ fn quoted(i: &[u8]) -> PResult<'_, &[u8]> {
     }
 }
 
+/// The ident, user and time fields of `combined`: ` - USER [TIME] ` before the request line's
+/// quote. `$remote_user` comes from the client's Authorization header, and nginx logs its
+/// spaces and brackets as they came (only quotes, backslashes and control bytes are escaped),
+/// so the fields are found from the first quote backwards: the 26 bytes of `$time_local` in
+/// brackets sit right before it. `None` when the line does not have that shape.
+fn user_and_time(i: &[u8]) -> Option<(&[u8], i64)> {
+    const TIME: usize = 26;
+    let quote = memchr::memchr(b'"', i)?;
+    let before = &i[..quote];
+    // " - " (at least), "[", the time, "] ".
+    if before.len() < 3 + TIME + 3 || before[0] != b' ' || !before.ends_with(b"] ") {
+        return None;
+    }
+    let open = before.len() - TIME - 3;
+    if before[open] != b'[' || before[open - 1] != b' ' {
+        return None;
+    }
+    let ms = parse_time_local(&before[open + 1..open + 1 + TIME])?;
+    // The request line's leading space is the caller's.
+    Some((&i[quote - 1..], ms))
+}
+
 fn combined_line(line: &[u8]) -> PResult<'_, LogLine<'_>> {
     let sp = || tag(&b" "[..]);
     let word = || take_till(|b| b == b' ');
     let (i, client) = expect(Expected::ClientAddress, ip_addr).parse(line)?;
-    let (i, _) = expect(Expected::UserFields, (sp(), word(), sp(), word(), sp())).parse(i)?;
-    let (i, time_ms) = expect(Expected::Time, |i| {
-        let (rest, (_, t, _)) =
-            (tag(&b"["[..]), take_till(|b| b == b']'), tag(&b"]"[..])).parse(i)?;
-        match parse_time_local(t) {
-            Some(ms) => Ok((rest, ms)),
-            None => fail(i),
+    let (i, time_ms) = match user_and_time(i) {
+        Some(found) => found,
+        None => {
+            // Not the usual shape: parse field by field, to say where it breaks.
+            let (i, _) =
+                expect(Expected::UserFields, (sp(), word(), sp(), word(), sp())).parse(i)?;
+            expect(Expected::Time, |i| {
+                let (rest, (_, t, _)) =
+                    (tag(&b"["[..]), take_till(|b| b == b']'), tag(&b"]"[..])).parse(i)?;
+                match parse_time_local(t) {
+                    Some(ms) => Ok((rest, ms)),
+                    None => fail(i),
+                }
+            })
+            .parse(i)?
         }
-    })
-    .parse(i)?;
+    };
+    if !TIME_RANGE_MS.contains(&time_ms) {
+        return Err(nom::Err::Error(FieldError {
+            input: &i[i.len().min(1)..],
+            expected: Some(Expected::TimeRange),
+        }));
+    }
     let (i, request) = expect(Expected::Request, (sp(), quoted)).parse(i)?;
     let (i, status) = expect(Expected::Status, (sp(), status)).parse(i)?;
     let (i, bytes_sent) = expect(Expected::BytesSent, |i| {
@@ -533,7 +579,11 @@ fn pxtrack_line(line: &[u8]) -> PResult<'_, LogLine<'_>> {
     let (i, time_ms) = expect(Expected::Time, |i| {
         let (rest, raw) = tab_field(i)?;
         match parse_msec(raw) {
-            Some(ms) => Ok((rest, ms)),
+            Some(ms) if TIME_RANGE_MS.contains(&ms) => Ok((rest, ms)),
+            Some(_) => Err(nom::Err::Error(FieldError {
+                input: &i[1..],
+                expected: Some(Expected::TimeRange),
+            })),
             None => fail(i),
         }
     })
@@ -680,7 +730,6 @@ mod tests {
             b"PRI * HTTP/2.0",
             b"-",
             b"",
-            b"GET /a b HTTP/1.1",
         ] {
             let mut line = b"192.0.2.1 - - [01/Jan/2026:00:00:00 +0000] \"".to_vec();
             line.extend_from_slice(req);
@@ -692,6 +741,35 @@ mod tests {
             }
             assert_eq!(l.status, 400);
         }
+    }
+
+    #[test]
+    fn user_fields_and_targets_hold_whatever_a_client_sent() {
+        // $remote_user from `Authorization: Basic` with spaces, brackets and a quote (escaped
+        // by nginx); a target with a space.
+        let line = b"192.0.2.1 - a b] [c\\x22 d [01/Jan/2026:00:00:00 +0000] \"GET /o/a b.png HTTP/1.1\" 404 0 \"-\" \"x\"";
+        let l = parse_line(line).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(l.request.method, b"GET");
+        assert_eq!(l.request.uri, b"/o/a b.png");
+        assert_eq!(l.request.protocol, b"HTTP/1.1");
+        assert_eq!(l.time_ms, 1_767_225_600_000);
+        // No protocol after the last space: the target is everything after the method.
+        let l = parse_line(
+            b"192.0.2.1 - - [01/Jan/2026:00:00:00 +0000] \"GET /a b\" 404 0 \"-\" \"x\"",
+        )
+        .unwrap();
+        assert_eq!(l.request.uri, b"/a b");
+    }
+
+    #[test]
+    fn times_no_real_request_can_have_are_rejected_with_their_reason() {
+        let old =
+            b"192.0.2.1 - - [01/Jan/1999:00:00:00 +0000] \"GET / HTTP/1.1\" 404 0 \"-\" \"x\"";
+        assert_eq!(parse_line(old).unwrap_err().expected, Expected::TimeRange);
+        let far = b"pxt1\t999999999999.000\t192.0.2.1\t-\tGET\t/\tHTTP/1.1\t404\t0\t0.000\t-\tx\t-\t-\t-\t-";
+        assert_eq!(parse_line(far).unwrap_err().expected, Expected::TimeRange);
+        let ok = b"pxt1\t253402300799.999\t192.0.2.1\t-\tGET\t/\tHTTP/1.1\t404\t0\t0.000\t-\tx\t-\t-\t-\t-";
+        assert!(parse_line(ok).is_ok());
     }
 
     #[test]
@@ -797,23 +875,34 @@ mod tests {
         }
 
         #[test]
-        fn requests_split_as_a_split_on_spaces_does(text in "[A-Z/ a-zH.0-9]{0,24}") {
+        fn requests_split_at_the_first_space_and_before_the_protocol(
+            text in "[A-Z/ a-zH.0-9]{0,24}",
+        ) {
+            // The model: the method is before the first space; the protocol is after the last
+            // space when it starts with HTTP/; the target is what lies between.
             let raw = text.as_bytes();
-            let parts: Vec<&[u8]> = raw.split(|&b| b == b' ').collect();
             let r = split_request(raw);
+            let model = raw.iter().position(|&b| b == b' ').map(|f| {
+                let (method, rest) = (&raw[..f], &raw[f + 1..]);
+                match rest.iter().rposition(|&b| b == b' ') {
+                    Some(n) if rest[n + 1..].starts_with(b"HTTP/") => {
+                        (method, &rest[..n], &rest[n + 1..])
+                    }
+                    _ => (method, rest, &b""[..]),
+                }
+            });
+            let well_formed = model.is_some_and(|(m, u, _)| {
+                !m.is_empty()
+                    && m.iter().all(|b| b.is_ascii_uppercase())
+                    && u.first().is_some_and(|&b| b == b'/' || b.is_ascii_alphabetic())
+            });
             if r.is_junk() {
-                // Then no well-formed split exists: under two parts, or more than three.
-                let well_formed = (2..=3).contains(&parts.len())
-                    && !parts[0].is_empty()
-                    && parts[0].iter().all(|b| b.is_ascii_uppercase())
-                    && parts[1].first().is_some_and(|&b| b == b'/' || b.is_ascii_alphabetic())
-                    && parts.get(2).is_none_or(|p| p.is_empty() || p.starts_with(b"HTTP/"));
                 proptest::prop_assert!(!well_formed, "{text:?}");
             } else {
-                proptest::prop_assert_eq!(r.method, parts[0]);
-                proptest::prop_assert_eq!(r.uri, parts[1]);
-                proptest::prop_assert_eq!(r.protocol, parts.get(2).copied().unwrap_or(b""));
-                proptest::prop_assert!(parts.len() <= 3);
+                let (m, u, p) = model.expect("split");
+                proptest::prop_assert_eq!(r.method, m);
+                proptest::prop_assert_eq!(r.uri, u);
+                proptest::prop_assert_eq!(r.protocol, p);
             }
         }
 

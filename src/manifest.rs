@@ -113,6 +113,11 @@ pub fn validate_target(target: &str) -> std::result::Result<String, String> {
         }
     }
     let lower = stored.to_ascii_lowercase();
+    if let Some(hint) = crate::config::scheme_hint(&stored) {
+        return Err(format!(
+            "target URL {target:?} has no scheme: did you mean {hint}?"
+        ));
+    }
     if !(lower.starts_with("http://") || lower.starts_with("https://")) {
         return Err(format!(
             "target URL {target:?} must be absolute and start with http:// or https://"
@@ -141,6 +146,9 @@ pub fn append(path: &Path, rows: &[ManifestRow]) -> Result<()> {
         .open(&lock_path)
         .map_err(|e| Error::io(&lock_path, e))?;
     lock.lock().map_err(|e| Error::io(&lock_path, e))?;
+    // Under the lock no other `mint` is writing: any temporary file beside the manifest is a
+    // killed run's leftover.
+    remove_leftovers(path);
 
     let tmp_path = hidden_sidecar(path, &format!(".tmp-{}", std::process::id()));
     let result = write_with_rows(path, &tmp_path, rows);
@@ -251,6 +259,31 @@ fn write_header(out: &mut impl Write, path: &Path) -> Result<()> {
 /// Creates an empty manifest (header only), atomically.
 pub fn create_empty(path: &Path) -> Result<()> {
     append(path, &[])
+}
+
+/// Removes the temporary files of appends that were killed half-way. Only called under the lock.
+fn remove_leftovers(path: &Path) {
+    let prefix = hidden_sidecar(path, ".tmp-");
+    let (Some(dir), Some(prefix)) = (prefix.parent(), prefix.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = prefix.to_string_lossy().into_owned();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with(&prefix)
+            && entry.file_type().is_ok_and(|t| t.is_file())
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// `dir/.manifest.csv<suffix>`: lock and temporary files sit beside the manifest, hidden.
@@ -598,6 +631,47 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert!(names.iter().all(|n| !n.contains(".tmp-")), "{names:?}");
+    }
+
+    #[test]
+    fn append_removes_what_a_killed_append_left_and_refuses_what_is_not_a_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest.csv");
+        append(&path, &[row("a", "")]).unwrap();
+        let leftover = dir.path().join(".manifest.csv.tmp-999999");
+        fs::write(&leftover, "half").unwrap();
+        append(&path, &[row("b", "")]).unwrap();
+        assert!(!leftover.exists());
+        let list = dir.path().join("list.csv");
+        fs::write(&list, "email\nana@example.com\n").unwrap();
+        let e = append(&list, &[row("c", "")]).unwrap_err();
+        assert!(e.to_string().contains("not a pxtrack manifest"), "{e}");
+        assert_eq!(
+            fs::read_to_string(&list).unwrap(),
+            "email\nana@example.com\n"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_physical_line_with_crlf_and_duplicates_are_checked() {
+        let text = format!(
+            "{}\r\n2026-11-20T10:00:00Z,open,t,c,r,\"two\r\nlines\",,\r\nbad,open,u,c,r,,,\r\n",
+            HEADER.join(",")
+        );
+        let e = read_from(text.as_bytes(), Path::new("m.csv")).unwrap_err();
+        assert!(e.to_string().starts_with("m.csv:4: "), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.csv");
+        append(&path, &[row("a", ""), row("b", ""), row("a", "")]).unwrap();
+        let (m, warnings) = load(&path).unwrap();
+        assert_eq!(m.rows.len(), 2);
+        assert!(warnings[0].ends_with("m.csv:4: the same row as line 2 (token a); read once"));
+        let mut other = row("a", "");
+        other.recipient = "bob@example.com".into();
+        append(&path, &[other]).unwrap();
+        let e = load(&path).unwrap_err().to_string();
+        assert!(e.contains("m.csv:5: token a is also on line 2"), "{e}");
+        assert!(e.contains("(recipient)"), "{e}");
     }
 
     #[test]

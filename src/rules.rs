@@ -262,10 +262,29 @@ pub struct Rules {
     pub network_count: usize,
 }
 
+/// A rules file's `[windows]`: any of them; the rest keep the values in force.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWindows {
+    delivery_secs: Option<u32>,
+    burst_secs: Option<u32>,
+    probe_secs: Option<u32>,
+}
+
+impl RawWindows {
+    fn over(self, w: Windows) -> Windows {
+        Windows {
+            delivery_secs: self.delivery_secs.unwrap_or(w.delivery_secs),
+            burst_secs: self.burst_secs.unwrap_or(w.burst_secs),
+            probe_secs: self.probe_secs.unwrap_or(w.probe_secs),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
-    windows: Option<Windows>,
+    windows: Option<RawWindows>,
     #[serde(default)]
     user_agent: Vec<RawUa>,
     #[serde(default)]
@@ -352,8 +371,9 @@ impl Rules {
         }
     }
 
-    /// The rules in force: the user's file first (its windows replace the built-in ones), then
-    /// the built-in rules, then Apple's relay list when given.
+    /// The rules in force: the user's file first (each window it sets replaces the built-in
+    /// one; those it leaves out keep theirs), then the built-in rules, then Apple's relay list
+    /// when given.
     pub fn load(user: Option<&Path>, apple_relay: Option<&Path>) -> Result<Self> {
         let mut r = Rules::empty();
         let mut user_windows = None;
@@ -362,8 +382,8 @@ impl Rules {
             user_windows = r.add_file(&text, path, Origin::User)?;
         }
         let builtin_windows = r.add_file(BUILTIN, Path::new("builtin.toml"), Origin::Builtin)?;
-        if let Some(w) = user_windows.or(builtin_windows) {
-            r.windows = w;
+        for w in [builtin_windows, user_windows].into_iter().flatten() {
+            r.windows = w.over(r.windows);
         }
         if let Some(path) = apple_relay {
             let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
@@ -373,12 +393,20 @@ impl Rules {
     }
 
     /// Adds a rules file's entries after those already present; returns its windows, if any.
-    fn add_file(&mut self, text: &str, path: &Path, origin: Origin) -> Result<Option<Windows>> {
+    fn add_file(&mut self, text: &str, path: &Path, origin: Origin) -> Result<Option<RawWindows>> {
         let err = |message: String| Error::Config {
             path: path.to_path_buf(),
+            line: None,
             message,
         };
-        let raw: RawFile = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+        let raw: RawFile = toml::from_str(text).map_err(|e| {
+            let (line, message) = crate::config::describe_toml_error(text, &e);
+            Error::Config {
+                path: path.to_path_buf(),
+                line,
+                message,
+            }
+        })?;
         for u in raw.user_agent {
             if u.pattern.is_empty() {
                 return Err(err("a user_agent rule has an empty pattern".into()));
@@ -753,6 +781,15 @@ certainty = "certain"
         .unwrap();
         let r = Rules::load(Some(&user), Some(&relay)).unwrap();
         assert_eq!(r.windows.delivery_secs, 60);
+        // A file that sets one window keeps the built-in values of the others.
+        let some = d.path().join("some.toml");
+        std::fs::write(&some, "[windows]\nburst_secs = 5\n").unwrap();
+        let w = Rules::load(Some(&some), None).unwrap().windows;
+        let builtin = Rules::builtin().windows;
+        assert_eq!(
+            (w.delivery_secs, w.burst_secs, w.probe_secs),
+            (builtin.delivery_secs, 5, builtin.probe_secs)
+        );
         assert_eq!(
             r.match_user_agent("curl/8")
                 .unwrap()

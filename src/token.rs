@@ -176,6 +176,14 @@ impl KeyRing {
                     ),
                 )
             })?;
+            if secret.iter().all(|&b| b == 0) {
+                return Err(err(
+                    i + 1,
+                    "the secret is all zero bytes, which anyone could guess; make a new key with \
+                     `pxtrack init --dir NEW_DIR --base-url URL` and copy its key line here"
+                        .into(),
+                ));
+            }
             if keys.iter().any(|k| k.id == id) {
                 return Err(err(i + 1, format!("key id {id} appears twice")));
             }

@@ -10,7 +10,7 @@ mod rules;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use pxtrack::config::{self, Config};
 use pxtrack::token::KeyRing;
 
@@ -21,6 +21,9 @@ pub const CONFIG_ENV: &str = "PXTRACK_CONFIG";
 
 /// The environment variable that may hold the key ring instead of the key file.
 pub const KEY_ENV: &str = "PXTRACK_KEY";
+
+/// The largest key file read: a ring of 256 keys with comments is a few KiB.
+const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
 
 /// How a command that did not fail ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,8 +124,26 @@ pub fn load_keys(config: &Config, check_mode: bool) -> Result<KeyRing> {
         return Ok(KeyRing::parse(&text, KEY_ENV)?);
     }
     let path = &config.key_file;
+    let shown = terminal_safe(&path.display().to_string());
+    // Checked before reading: a key file named wrongly (a directory, /dev/zero, a log) must
+    // not be read whole.
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read the key file {shown}"))?;
+    if !meta.is_file() {
+        bail!(
+            "the key file {shown} is not a regular file; `key_file` in the config must name the \
+             pxtrack.key that `pxtrack init` wrote"
+        );
+    }
+    if meta.len() > MAX_KEY_FILE_BYTES {
+        bail!(
+            "the key file {shown} is {} bytes, far more than a key ring; `key_file` in the config \
+             must name the pxtrack.key that `pxtrack init` wrote",
+            meta.len()
+        );
+    }
     let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the key file {}", path.display()))?;
+        .with_context(|| format!("cannot read the key file {shown}"))?;
     if check_mode {
         warn_if_readable_by_others(path);
     }
@@ -167,6 +188,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    // What killed runs left beside this file: `.NAME.tmp-PID` of a process that is gone.
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        let prefix = format!(".{name}.tmp-");
+        for entry in entries.flatten() {
+            let n = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = n.strip_prefix(&prefix).and_then(|p| p.parse().ok())
+                && pxtrack::report::process_is_gone(pid)
+            {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
