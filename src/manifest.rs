@@ -216,13 +216,13 @@ fn write_with_rows(path: &Path, tmp_path: &Path, rows: &[ManifestRow]) -> Result
 fn check_is_manifest(file: &mut File, path: &Path) -> Result<()> {
     let meta = file.metadata().map_err(|e| Error::io(path, e))?;
     if !meta.is_file() {
-        return Err(Error::Manifest {
-            path: path.to_path_buf(),
-            line: 0,
-            message: "is not a regular file (a directory?); point `manifest` in the config at a \
-                      pxtrack manifest, or at a file that does not exist yet"
-                .into(),
-        });
+        return Err(Error::io(
+            path,
+            io::Error::other(
+                "is not a regular file (a directory?); point `manifest` in the config at a \
+                 pxtrack manifest, or at a file that does not exist yet",
+            ),
+        ));
     }
     let mut head = Vec::with_capacity(128);
     Read::by_ref(file)
