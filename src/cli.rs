@@ -29,7 +29,9 @@ Examples:
   pxtrack mint click --campaign launch --recipient ana@example.com https://example.com/
   pxtrack nginx --out /etc/pxtrack/nginx
   pxtrack analyze /var/log/nginx/ --out report
-  pxtrack analyze --demo          # the bundled sample logs")]
+  pxtrack analyze --demo          # the bundled sample logs
+
+Exit status: 0 done; 1 done, but some input was missing or not a log; 2 error, nothing written.")]
 pub struct Cli {
     /// The config file [default: $PXTRACK_CONFIG, else ./pxtrack.toml]
     #[arg(long, global = true, value_name = "FILE")]
@@ -76,7 +78,14 @@ pub enum Command {
     /// Lines that are not access-log lines are counted by reason and shown in the report.
     #[command(after_help = "Examples:\n  pxtrack analyze --out report\n  \
                             pxtrack analyze /var/log/nginx/ --out report\n  \
-                            pxtrack analyze --demo")]
+                            ssh vps cat /var/log/nginx/pxtrack.access.log | pxtrack analyze -\n  \
+                            pxtrack analyze --demo      # the bundled sample; report in \
+                            ./pxtrack-report/\n\n\
+                            Exit status (for cron and scripts):\n  \
+                            0  done\n  \
+                            1  done, but some input was missing, unreadable or not a log; the \
+                            report says which at its top\n  \
+                            2  error, nothing written (the previous report is left as it was)")]
     Analyze(AnalyzeArgs),
 
     /// Print the classification rules in force, in the order they are checked.
@@ -199,15 +208,18 @@ pub struct NginxArgs {
 /// `pxtrack analyze`.
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
-    /// Log files or directories [default: the config's analyze.logs].
+    /// Log files or directories; `-` is standard input (plain or gzip) [default: the config's
+    /// analyze.logs]. Each file is read once, however many paths reach it.
     #[arg(value_name = "LOG_FILE_OR_DIR")]
     pub paths: Vec<PathBuf>,
 
-    /// Directory for the report site; replaced as a whole.
+    /// Directory for the report site; replaced as a whole, so it must be new, empty or a
+    /// previous report (never `.`, `/` or your home directory).
     #[arg(long, value_name = "DIR", default_value = "pxtrack-report")]
     pub out: PathBuf,
 
-    /// Analyze the bundled sample logs (sample-logs/ in the source tree) with their demo config.
+    /// Analyze the bundled sample logs (sample-logs/, carried inside the binary) with their demo
+    /// config.
     #[arg(long)]
     pub demo: bool,
 

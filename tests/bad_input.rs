@@ -12,6 +12,8 @@
 //! args = ["analyze", "access.log"]
 //! stdin = "access.log"         # optional: a file of the case fed to standard input
 //! env = { HOME = "{work}" }    # optional; {work} is the work directory
+//! unprivileged = true          # optional: run as `nobody` when the tests run as root (CI), so
+//!                              # that a file of mode 000 is unreadable as it is for a user
 //! status = 1
 //! stderr = ["fragment"]        # each must appear; also `stdout`, and `stderr_lacks`
 //! unchanged = ["manifest.csv"] # files whose bytes the command must not change
@@ -42,6 +44,8 @@ struct Case {
     stdin: Option<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
+    #[serde(default)]
+    unprivileged: bool,
     status: i32,
     #[serde(default)]
     stderr: Vec<String>,
@@ -57,6 +61,13 @@ struct Case {
     exists: Vec<String>,
     #[serde(default)]
     contains: BTreeMap<String, Vec<String>>,
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -113,7 +124,23 @@ fn run_case(dir: &Path) -> Result<(), String> {
         .iter()
         .map(|f| (f.clone(), std::fs::read(work.join(f)).ok()))
         .collect();
-    let mut cmd = w.cmd();
+    let mut cmd = if case.unprivileged && is_root() {
+        // As `nobody`: the work directory must be open to it, and the key comes by variable
+        // (pxtrack.key is root's, mode 0600).
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&work, std::fs::Permissions::from_mode(0o777))
+            .map_err(|e| e.to_string())?;
+        let key = std::fs::read_to_string(work.join("pxtrack.key")).unwrap_or_default();
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(env!("CARGO_BIN_EXE_pxtrack"))
+            .current_dir(&work)
+            .env("PXTRACK_CONFIG", work.join("pxtrack.toml"))
+            .env("PXTRACK_KEY", key);
+        c
+    } else {
+        w.cmd()
+    };
     cmd.args(case.args.iter().map(|a| place(a)));
     for (k, v) in &case.env {
         cmd.env(k, place(v));
