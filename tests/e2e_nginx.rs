@@ -7,7 +7,7 @@ mod util;
 use std::collections::HashMap;
 
 use pxtrack::token::{self, KeyRing, TokenKind};
-use util::{Nginx, Work, free_port, raw, read_events, request};
+use util::{Nginx, Work, free_port, raw, read_events, request, wait_for_lines};
 
 const THUNDERBIRD: &str =
     "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Thunderbird/128.3.0";
@@ -673,4 +673,116 @@ fn nginx_conf_example_passes_nginx_t() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Whatever a client puts into the fields nginx logs (an Authorization user with spaces,
+/// brackets and quotes, a target with a space, quotes and backslashes and non-ASCII bytes in
+/// headers, a junk request line), every line the real nginx writes, in pxtrack's format and in
+/// `combined`, is read as a log line: none is rejected.
+#[test]
+fn every_line_nginx_writes_for_hostile_requests_is_a_log_line() {
+    use base64::Engine as _;
+    let w = Work::new();
+    let port = free_port();
+    w.ok(&["init", "--base-url", &format!("http://127.0.0.1:{port}")]);
+    let pixel = w.ok(&[
+        "mint",
+        "open",
+        "--campaign",
+        "c",
+        "--recipient",
+        "ana@example.org",
+    ]);
+    let pixel = pixel
+        .trim()
+        .trim_start_matches(&format!("http://127.0.0.1:{port}"));
+    w.ok(&[
+        "nginx",
+        "--out",
+        "nginx",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--access-log",
+        "logs/access.log",
+    ]);
+    std::fs::create_dir_all(w.path("logs")).unwrap();
+    let conf = w.path("nginx/pxtrack.conf");
+    let text = std::fs::read_to_string(&conf).unwrap().replacen(
+        "    access_log ",
+        &format!(
+            "    access_log \"{}\" combined;\n    access_log ",
+            w.path("logs/combined.log").display()
+        ),
+        1,
+    );
+    std::fs::write(&conf, text).unwrap();
+    let nginx = Nginx::start(&w.path("prefix"), port, &conf, "");
+
+    let basic = |user: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:secret"))
+        )
+    };
+    let host = format!("Host: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    let mut requests: Vec<Vec<u8>> = vec![
+        format!(
+            "GET {pixel} HTTP/1.1\r\n{host}Authorization: {}\r\n\r\n",
+            basic("a b] [c\"d\\e - [01/Jan/2020:00:00:00 +0000] \"")
+        )
+        .into_bytes(),
+        format!("GET {pixel}?q=a b HTTP/1.1\r\n{host}\r\n").into_bytes(),
+        format!("GET /o/x y.png HTTP/1.1\r\n{host}\r\n").into_bytes(),
+        format!(
+            "GET {pixel} HTTP/1.1\r\n{host}User-Agent: Mozilla/5.0 \"quoted\" \\back\\ [x] \t tab\r\n\
+             Referer: http://example.com/\"><script>\r\n\r\n"
+        )
+        .into_bytes(),
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n".to_vec(),
+        b"GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: ".to_vec(),
+    ];
+    // Non-ASCII bytes in a header value.
+    let mut latin = format!("GET {pixel} HTTP/1.1\r\n{host}User-Agent: caf").into_bytes();
+    latin.extend_from_slice(b"\xe9 \xff\xfe\r\nX-Requested-With: \xc3\xa9\r\n\r\n");
+    requests.push(latin);
+    // A user of the Authorization header that is not valid base64, and one with a tab.
+    requests.push(
+        format!("GET {pixel} HTTP/1.1\r\n{host}Authorization: Basic !!!\r\n\r\n").into_bytes(),
+    );
+    requests.push(
+        format!(
+            "GET {pixel} HTTP/1.1\r\n{host}Authorization: {}\r\n\r\n",
+            basic("tab\there")
+        )
+        .into_bytes(),
+    );
+    for r in &requests {
+        let _ = raw(port, r);
+    }
+    let n = requests.len();
+    wait_for_lines(&w.path("logs/access.log"), n);
+    wait_for_lines(&w.path("logs/combined.log"), n);
+    drop(nginx);
+    // The hostile user did reach the log as nginx's $remote_user (up to its first colon, as
+    // Basic authentication splits user and password), spaces, brackets and a fake time and all.
+    let combined =
+        String::from_utf8_lossy(&std::fs::read(w.path("logs/combined.log")).unwrap()).into_owned();
+    assert!(
+        combined.contains(" - a b] [c\\x22d\\x5Ce - [01/Jan/2020 ["),
+        "{combined}"
+    );
+
+    for log in ["logs/access.log", "logs/combined.log"] {
+        let out = w.ok(&["analyze", log, "--out", "report", "--quiet"]);
+        assert_eq!(out, "");
+        let summary = std::fs::read_to_string(w.path("report/summary.json")).unwrap();
+        let lines = std::fs::read_to_string(w.path(log)).unwrap_or_else(|_| {
+            String::from_utf8_lossy(&std::fs::read(w.path(log)).unwrap()).into_owned()
+        });
+        assert!(
+            summary.contains("\"rejected\": 0,"),
+            "{log} has rejected lines:\n{lines}\n{summary}"
+        );
+        assert!(summary.contains(&format!("\"lines\": {n},")), "{summary}");
+    }
 }
