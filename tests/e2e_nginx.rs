@@ -165,12 +165,15 @@ struct Case {
     detail: &'static str,
 }
 
-#[test]
-fn mint_serve_and_analyze_through_real_nginx() {
-    let m = mint_everything();
-    let w = &m.work;
-    let port = m.port;
-
+/// Writes the nginx files for the work dir's manifest, serving on `port` and logging to
+/// `logs/access.log` in pxtrack's format and, so that the analyzer's reading of the stock format
+/// is checked too, to `combined` in `combined`. Returns what `pxtrack nginx` printed and the
+/// config to include.
+fn serve_in_both_formats(
+    w: &Work,
+    port: u16,
+    combined: &std::path::Path,
+) -> (String, std::path::PathBuf) {
     let out = w.ok(&[
         "nginx",
         "--out",
@@ -180,6 +183,29 @@ fn mint_serve_and_analyze_through_real_nginx() {
         "--access-log",
         "logs/access.log",
     ]);
+    std::fs::create_dir_all(w.path("logs")).unwrap();
+    std::fs::create_dir_all(combined.parent().unwrap()).unwrap();
+    let conf = w.path("nginx/pxtrack.conf");
+    let text = std::fs::read_to_string(&conf).unwrap().replacen(
+        "    access_log ",
+        &format!(
+            "    access_log \"{}\" combined;\n    access_log ",
+            combined.display()
+        ),
+        1,
+    );
+    std::fs::write(&conf, text).unwrap();
+    (out, conf)
+}
+
+#[test]
+fn mint_serve_and_analyze_through_real_nginx() {
+    let m = mint_everything();
+    let w = &m.work;
+    let port = m.port;
+
+    let combined_log = w.path("combined/access.log");
+    let (out, conf) = serve_in_both_formats(w, port, &combined_log);
     assert!(
         out.starts_with("include \"") && out.trim_end().ends_with("pxtrack.conf\";"),
         "{out}"
@@ -188,21 +214,6 @@ fn mint_serve_and_analyze_through_real_nginx() {
         std::fs::read(w.path("nginx/pixel.png")).unwrap(),
         pxtrack::nginx::PIXEL_PNG
     );
-    std::fs::create_dir_all(w.path("logs")).unwrap();
-    // The same nginx also writes the stock `combined` format, to check that the analyzer reads it.
-    let conf = w.path("nginx/pxtrack.conf");
-    let text = std::fs::read_to_string(&conf).unwrap();
-    let combined_log = w.path("combined/access.log");
-    std::fs::create_dir_all(combined_log.parent().unwrap()).unwrap();
-    let text = text.replacen(
-        "    access_log ",
-        &format!(
-            "    access_log \"{}\" combined;\n    access_log ",
-            combined_log.display()
-        ),
-        1,
-    );
-    std::fs::write(&conf, text).unwrap();
 
     let nginx = Nginx::start(&w.path("prefix"), port, &conf, "");
 
@@ -696,26 +707,7 @@ fn every_line_nginx_writes_for_hostile_requests_is_a_log_line() {
     let pixel = pixel
         .trim()
         .trim_start_matches(&format!("http://127.0.0.1:{port}"));
-    w.ok(&[
-        "nginx",
-        "--out",
-        "nginx",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--access-log",
-        "logs/access.log",
-    ]);
-    std::fs::create_dir_all(w.path("logs")).unwrap();
-    let conf = w.path("nginx/pxtrack.conf");
-    let text = std::fs::read_to_string(&conf).unwrap().replacen(
-        "    access_log ",
-        &format!(
-            "    access_log \"{}\" combined;\n    access_log ",
-            w.path("logs/combined.log").display()
-        ),
-        1,
-    );
-    std::fs::write(&conf, text).unwrap();
+    let (_, conf) = serve_in_both_formats(&w, port, &w.path("logs/combined.log"));
     let nginx = Nginx::start(&w.path("prefix"), port, &conf, "");
 
     let basic = |user: &str| {
