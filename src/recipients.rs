@@ -63,16 +63,10 @@ impl ListError {
     }
 }
 
-/// The 1-based physical line of a record that the csv crate says starts at byte `offset` of
-/// `text`. After a CRLF the crate ends a record at the `\r` and starts the next one at the `\n`,
-/// so its own line count names the line before; line ends at `offset` are skipped here.
-pub fn line_at(text: &str, offset: u64) -> u64 {
-    let bytes = text.as_bytes();
-    let mut end = (offset as usize).min(bytes.len());
-    while end < bytes.len() && matches!(bytes[end], b'\r' | b'\n') {
-        end += 1;
-    }
-    memchr::memchr_iter(b'\n', &bytes[..end]).count() as u64 + 1
+/// The 1-based physical line of a record the csv crate places at byte `offset` of `text`.
+fn line_at(text: &str, offset: u64) -> u64 {
+    // Reading from memory cannot fail.
+    crate::manifest::line_of_offset(text.as_bytes(), offset).unwrap_or(0)
 }
 
 /// Parses a recipient list (see the module docs).

@@ -53,12 +53,10 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
     };
     logfiles::drop_copies(&mut found);
     if found.files.is_empty() {
-        let mut text = format!("no log files found in {}", display_list(&inputs, &config));
-        for p in &found.problems {
-            text.push_str("\n  ");
-            text.push_str(&terminal_safe(p));
-        }
-        bail!(text);
+        bail!(with_problems(
+            format!("no log files found in {}", display_list(&inputs, &config)),
+            &found.problems
+        ));
     }
     let files = found.files;
 
@@ -180,12 +178,10 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
     if totals.lines == 0 && !problems.is_empty() {
         // Nothing could be read: keep the previous report rather than replace it with an
         // empty one.
-        let mut text = "no log could be read; the previous report is left as it was".to_string();
-        for p in &problems {
-            text.push_str("\n  ");
-            text.push_str(&terminal_safe(p));
-        }
-        bail!(text);
+        bail!(with_problems(
+            "no log could be read; the previous report is left as it was".to_string(),
+            &problems
+        ));
     }
     for p in &problems {
         eprintln!("pxtrack: warning: {}", terminal_safe(p));
@@ -373,6 +369,15 @@ fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
         .expect("the template is valid"),
     );
     bar
+}
+
+/// An error's text followed by the input problems behind it, one an indented line.
+fn with_problems(mut text: String, problems: &[String]) -> String {
+    for p in problems {
+        text.push_str("\n  ");
+        text.push_str(&terminal_safe(p));
+    }
+    text
 }
 
 /// The inputs named, or the config's logs when none was.
