@@ -64,10 +64,23 @@ pub enum Command {
     /// Write the nginx configuration that serves pixels and redirects.
     ///
     /// Writes OUT/pxtrack.conf (include it in nginx's http block), OUT/locations.conf,
-    /// OUT/clicks.map (from the manifest) and OUT/pixel.png, then prints the include line. Run it
-    /// again and reload nginx after minting clicks; new pixels need no reload.
-    #[command(after_help = "Example:\n  pxtrack nginx --out /etc/pxtrack/nginx\n  \
-                            sudo nginx -t && sudo systemctl reload nginx")]
+    /// OUT/opens.map and OUT/clicks.map (every live token of the manifest), OUT/pixel.png and
+    /// OUT/logrotate.conf (install it as /etc/logrotate.d/pxtrack), then prints the include line.
+    /// nginx serves exactly what was minted: run it again and reload nginx after minting, and as
+    /// tokens expire (a cron line does both; see the README).
+    ///
+    /// Before replacing OUT, the result is checked by `nginx -t` on a scratch configuration when
+    /// nginx is installed here; OUT is left as it was if nginx refuses it. With a certificate
+    /// configured but not there yet (before certbot has run), only the port-80 server that
+    /// answers certbot is written.
+    #[command(after_help = "Examples:\n  \
+                            pxtrack nginx --out /etc/pxtrack/nginx\n  \
+                            sudo nginx -t && sudo systemctl reload nginx\n\n  \
+                            # on a laptop, for a server that reads /etc/pxtrack/nginx:\n  \
+                            pxtrack nginx --out gen --server-dir /etc/pxtrack/nginx --no-check\n  \
+                            rsync -a --delete gen/ vps:/etc/pxtrack/nginx/\n\n\
+                            Exit status: 0 written; 1 written, but some manifest rows could not \
+                            be served (listed); 2 error, nothing written.")]
     Nginx(NginxArgs),
 
     /// Analyze access logs and write the report site.
@@ -192,17 +205,37 @@ pub enum MintFormat {
 /// `pxtrack nginx`.
 #[derive(Debug, Args)]
 pub struct NginxArgs {
-    /// Directory to write the files into (created if missing).
+    /// Directory to write the files into, replaced as a whole (it must be new, empty or written
+    /// by `pxtrack nginx`).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 
-    /// Override the config's `listen` values (repeatable), such as 127.0.0.1:8080.
+    /// The directory on the server where OUT will be copied: the files refer to PATH instead of
+    /// OUT (mint on a laptop, serve from a VPS). An absolute path.
+    #[arg(long, value_name = "PATH")]
+    pub server_dir: Option<PathBuf>,
+
+    /// Override the config's plain-HTTP `listen` values (repeatable), such as 127.0.0.1:8080.
     #[arg(long, value_name = "ADDR")]
     pub listen: Vec<String>,
+
+    /// Override the config's TLS `listen` values (repeatable), such as 127.0.0.1:8443.
+    #[arg(long, value_name = "ADDR")]
+    pub tls_listen: Vec<String>,
 
     /// Override the config's access-log path.
     #[arg(long, value_name = "PATH")]
     pub access_log: Option<PathBuf>,
+
+    /// Write only the port-80 server that answers certbot's challenge, as when the certificate
+    /// files do not exist yet (with --server-dir they cannot be seen from here).
+    #[arg(long)]
+    pub acme_only: bool,
+
+    /// Do not run `nginx -t` on the result (where nginx is not installed, such as a laptop
+    /// that generates for a server).
+    #[arg(long)]
+    pub no_check: bool,
 }
 
 /// `pxtrack analyze`.

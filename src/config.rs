@@ -179,17 +179,36 @@ pub fn scheme_hint(text: &str) -> Option<String> {
     looks_like_host.then(|| format!("https://{}", t.trim_start_matches("//")))
 }
 
-/// Settings for the generated nginx configuration.
+/// Settings for the generated nginx configuration. Paths here are paths on the server that runs
+/// nginx, which need not be the machine that runs `pxtrack nginx`.
 #[derive(Debug, Clone, Default)]
 pub struct NginxSettings {
-    /// `listen` directive values, one directive each.
+    /// Plain-HTTP `listen` values, one directive each. With TLS, the server on these ports only
+    /// answers certbot's challenge and redirects to https.
     pub listen: Vec<String>,
+    /// TLS `listen` values, used when [`NginxSettings::tls_certificate`] is set.
+    pub tls_listen: Vec<String>,
     /// The `server_name`; defaults to the base URL's host.
     pub server_name: String,
     /// Where nginx writes the pxtrack access log.
     pub access_log: PathBuf,
     /// Addresses of load balancers whose `X-Forwarded-For` nginx may trust (`set_real_ip_from`).
     pub real_ip_from: Vec<IpNet>,
+    /// The certificate chain nginx serves (`ssl_certificate`), such as certbot's `fullchain.pem`.
+    pub tls_certificate: Option<PathBuf>,
+    /// Its private key (`ssl_certificate_key`).
+    pub tls_certificate_key: Option<PathBuf>,
+    /// The directory certbot's `--webroot` writes its HTTP-01 challenges into; port 80 serves
+    /// `/.well-known/acme-challenge/` from it.
+    pub acme_webroot: Option<PathBuf>,
+    /// The name of this pxtrack in nginx: its log format, variables and maps derive from it, so
+    /// that two pxtrack configs can live in one nginx.
+    pub instance: String,
+    /// How many days the logrotate file keeps rotated logs; `None`: never deleted.
+    pub keep_logs_days: Option<u32>,
+    /// A proxy, CDN or load balancer in front of nginx answers the base URL (and terminates
+    /// TLS), so the base URL's scheme and port need not be nginx's own.
+    pub behind_proxy: bool,
 }
 
 /// Settings for analysis.
@@ -241,10 +260,18 @@ struct RawClassify {
 #[serde(deny_unknown_fields)]
 struct RawNginx {
     listen: Option<Vec<String>>,
+    tls_listen: Option<Vec<String>>,
     server_name: Option<String>,
     access_log: Option<PathBuf>,
     #[serde(default)]
     real_ip_from: Vec<String>,
+    tls_certificate: Option<PathBuf>,
+    tls_certificate_key: Option<PathBuf>,
+    acme_webroot: Option<PathBuf>,
+    instance: Option<String>,
+    keep_logs_days: Option<u32>,
+    #[serde(default)]
+    behind_proxy: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -264,8 +291,36 @@ fn default_manifest() -> PathBuf {
     "manifest.csv".into()
 }
 
-/// The access log nginx writes unless the config says otherwise (Debian's log directory).
-pub const DEFAULT_ACCESS_LOG: &str = "/var/log/nginx/pxtrack.access.log";
+/// The access log nginx writes unless the config says otherwise. Not under `/var/log/nginx/`:
+/// Debian's `/etc/logrotate.d/nginx` deletes `/var/log/nginx/*.log` after 14 days, and for
+/// pxtrack the log is the database. `pxtrack nginx` writes a logrotate file that keeps it.
+pub const DEFAULT_ACCESS_LOG: &str = "/var/log/pxtrack/access.log";
+
+/// The access log earlier versions wrote by default, which Debian's logrotate deletes after 14
+/// days; configs that still name it (or any `/var/log/nginx/*.log`) get a warning.
+pub const DEBIAN_NGINX_LOG_DIR: &str = "/var/log/nginx/";
+
+/// The directory `init` names for certbot's `--webroot` challenges.
+pub const DEFAULT_ACME_WEBROOT: &str = "/var/www/letsencrypt";
+
+/// The default [`NginxSettings::instance`].
+pub const DEFAULT_INSTANCE: &str = "pxtrack";
+
+/// certbot's certificate chain and key for `host` (`certbot certonly` writes them there).
+pub fn certbot_paths(host: &str) -> (PathBuf, PathBuf) {
+    let live = Path::new("/etc/letsencrypt/live").join(host);
+    (live.join("fullchain.pem"), live.join("privkey.pem"))
+}
+
+impl NginxSettings {
+    /// Whether the access log is one Debian's stock logrotate deletes after 14 days.
+    pub fn log_deleted_by_debian_logrotate(&self) -> bool {
+        let log = self.access_log.to_string_lossy();
+        log.starts_with(DEBIAN_NGINX_LOG_DIR)
+            && !log[DEBIAN_NGINX_LOG_DIR.len()..].contains('/')
+            && log.ends_with(".log")
+    }
+}
 
 /// The default duplicate window: retry storms from proxies land within seconds, while a person
 /// opening the same message again a few minutes later is a genuine extra open.
@@ -312,6 +367,10 @@ impl Config {
                 .nginx
                 .listen
                 .unwrap_or_else(|| vec!["80".into(), "[::]:80".into()]),
+            tls_listen: raw
+                .nginx
+                .tls_listen
+                .unwrap_or_else(|| vec!["443".into(), "[::]:443".into()]),
             server_name: raw
                 .nginx
                 .server_name
@@ -322,7 +381,45 @@ impl Config {
                     .unwrap_or_else(|| PathBuf::from(DEFAULT_ACCESS_LOG)),
             ),
             real_ip_from: nets(&raw.nginx.real_ip_from, "nginx.real_ip_from")?,
+            acme_webroot: raw.nginx.acme_webroot.as_deref().map(resolve).or_else(|| {
+                raw.nginx
+                    .tls_certificate
+                    .is_some()
+                    .then(|| PathBuf::from(DEFAULT_ACME_WEBROOT))
+            }),
+            tls_certificate: raw.nginx.tls_certificate.as_deref().map(resolve),
+            tls_certificate_key: raw.nginx.tls_certificate_key.as_deref().map(resolve),
+            instance: raw
+                .nginx
+                .instance
+                .unwrap_or_else(|| DEFAULT_INSTANCE.to_string()),
+            keep_logs_days: raw.nginx.keep_logs_days,
+            behind_proxy: raw.nginx.behind_proxy,
         };
+        match (&nginx.tls_certificate, &nginx.tls_certificate_key) {
+            (Some(_), None) => {
+                return Err(err(
+                    "nginx.tls_certificate is set but nginx.tls_certificate_key is not: nginx needs \
+                     both (certbot's are fullchain.pem and privkey.pem, side by side)"
+                        .into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(err(
+                    "nginx.tls_certificate_key is set but nginx.tls_certificate is not: nginx needs \
+                     both (certbot's are fullchain.pem and privkey.pem, side by side)"
+                        .into(),
+                ));
+            }
+            _ => {}
+        }
+        if nginx.keep_logs_days == Some(0) {
+            return Err(err(
+                "nginx.keep_logs_days = 0 would delete every rotated log; leave it out to keep \
+                 them all, or give a number of days"
+                    .into(),
+            ));
+        }
         let logs = match raw.analyze.logs {
             Some(list) => list.iter().map(|p| resolve(p)).collect(),
             None => vec![nginx.access_log.clone()],
@@ -355,6 +452,26 @@ impl Config {
         })
     }
 
+    /// The TLS lines of the template: for an https base URL, certbot's paths for its host (nginx
+    /// serves port 80 alone until they exist); for http, the same lines commented out.
+    fn template_tls(base_url: &BaseUrl) -> String {
+        let https = base_url.url.starts_with("https://");
+        let (cert, key) = certbot_paths(&base_url.host);
+        let hash = if https { "" } else { "# " };
+        format!(
+            "# TLS: a certificate for the base URL's host (certbot's paths; until they exist,\n\
+             # `pxtrack nginx` writes the port-80 server alone, which answers certbot).\n\
+             {hash}tls_certificate = \"{}\"\n\
+             {hash}tls_certificate_key = \"{}\"\n\
+             # The directory `certbot certonly --webroot -w DIR` writes its challenges into.\n\
+             {hash}acme_webroot = \"{DEFAULT_ACME_WEBROOT}\"\n\
+             # TLS `listen` values (HTTP/2 is added).\n\
+             {hash}tls_listen = [\"443\", \"[::]:443\"]\n",
+            cert.display(),
+            key.display()
+        )
+    }
+
     /// The text `init` writes: every setting, commented, with its default.
     pub fn template(base_url: &BaseUrl) -> String {
         format!(
@@ -371,14 +488,23 @@ key_file = "pxtrack.key"
 manifest = "manifest.csv"
 
 [nginx]
-# One `listen` directive each.
+# Everything in this section is about the server that runs nginx (paths are paths there).
+# Plain-HTTP `listen` values, one directive each. With a certificate below, this port only
+# answers certbot's challenge and redirects everything else to https.
 listen = ["80", "[::]:80"]
-# server_name defaults to the base URL's host.
+{tls}# server_name defaults to the base URL's host.
 server_name = "{host}"
-# Where nginx writes pxtrack's access log (the format is documented in the README).
+# Where nginx writes pxtrack's access log. Keep it out of /var/log/nginx/, whose logrotate
+# deletes logs after 14 days: `pxtrack nginx` writes a logrotate file that keeps this one.
 access_log = "{log}"
+# Days the logrotate file keeps rotated logs; unset: never deleted (the log is the database).
+# keep_logs_days = 730
 # Load balancers or CDNs in front of nginx whose X-Forwarded-For may be trusted.
 real_ip_from = []
+# true when a proxy or CDN in front of nginx answers the base URL and terminates TLS.
+# behind_proxy = false
+# The name of this pxtrack in nginx (log format, variables, maps): change it for a second one.
+# instance = "pxtrack"
 
 [analyze]
 # Logs read when `pxtrack analyze` is given no path (rotated and .gz siblings included).
@@ -410,6 +536,7 @@ recipient_detail = true
             url = base_url.url,
             host = base_url.host,
             log = DEFAULT_ACCESS_LOG,
+            tls = Self::template_tls(base_url),
             window = DEFAULT_DUPLICATE_WINDOW_SECS,
         )
     }
@@ -417,7 +544,7 @@ recipient_detail = true
 
 /// What each setting takes, in words, for errors: a TOML type error names the key and this
 /// instead of serde's `expected u32`.
-const SETTING_TAKES: [(&str, &str); 16] = [
+const SETTING_TAKES: [(&str, &str); 23] = [
     (
         "base_url",
         "a URL in quotes, such as \"https://t.example.com\"",
@@ -434,15 +561,40 @@ const SETTING_TAKES: [(&str, &str); 16] = [
     ),
     (
         "nginx.access_log",
-        "a path in quotes, such as \"/var/log/nginx/pxtrack.access.log\"",
+        "a path in quotes, such as \"/var/log/pxtrack/access.log\"",
     ),
+    (
+        "nginx.tls_listen",
+        "a list of addresses in quotes, such as [\"443\", \"[::]:443\"]",
+    ),
+    (
+        "nginx.tls_certificate",
+        "a path in quotes, such as \"/etc/letsencrypt/live/t.example.com/fullchain.pem\"",
+    ),
+    (
+        "nginx.tls_certificate_key",
+        "a path in quotes, such as \"/etc/letsencrypt/live/t.example.com/privkey.pem\"",
+    ),
+    (
+        "nginx.acme_webroot",
+        "a path in quotes, such as \"/var/www/letsencrypt\"",
+    ),
+    (
+        "nginx.instance",
+        "a name in quotes, such as \"pxtrack\" (lower-case letters, digits and '_')",
+    ),
+    (
+        "nginx.keep_logs_days",
+        "a whole number of days, such as 730",
+    ),
+    ("nginx.behind_proxy", "true or false, without quotes"),
     (
         "nginx.real_ip_from",
         "a list of addresses or networks in quotes, such as [\"10.0.0.0/8\"]",
     ),
     (
         "analyze.logs",
-        "a list of paths in quotes, such as [\"/var/log/nginx/pxtrack.access.log\"]",
+        "a list of paths in quotes, such as [\"/var/log/pxtrack/access.log\"]",
     ),
     (
         "analyze.duplicate_window_secs",

@@ -24,6 +24,7 @@ pub mod logfiles;
 pub mod logparse;
 pub mod manifest;
 pub mod nginx;
+pub mod outdir;
 pub mod pipeline;
 pub mod recipients;
 pub mod report;

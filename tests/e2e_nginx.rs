@@ -326,6 +326,8 @@ fn mint_serve_and_analyze_through_real_nginx() {
             path: format!("/o/{}.png", m.open_expiring),
             ua: FIREFOX,
             client: "203.0.113.11",
+            // The map was written while the token was live: nginx stops serving it from the
+            // next `pxtrack nginx`, analyze from the second it expired.
             status: 200,
             kind: "open",
             token_status: "expired",
@@ -337,7 +339,8 @@ fn mint_serve_and_analyze_through_real_nginx() {
             path: format!("/o/{stray}.png"),
             ua: FIREFOX,
             client: "203.0.113.12",
-            status: 200,
+            // Genuinely signed, never minted into this manifest: not served.
+            status: 404,
             kind: "open",
             token_status: "unknown",
             class: "invalid",

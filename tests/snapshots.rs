@@ -57,9 +57,47 @@ fn nginx_config() {
     for f in ["pxtrack.toml", "pxtrack.key", "manifest.csv"] {
         std::fs::copy(sample.join(f), w.path(f)).unwrap();
     }
-    let out = w.ok(&["nginx", "--out", "nginx", "--listen", "127.0.0.1:8080"]);
+    // The certificate is there (as after certbot), so the whole TLS configuration is written.
+    std::fs::create_dir_all(w.path("tls")).unwrap();
+    std::fs::write(
+        w.path("tls/fullchain.pem"),
+        pxtrack::nginx::CHECK_CERTIFICATE_PEM,
+    )
+    .unwrap();
+    std::fs::write(
+        w.path("tls/privkey.pem"),
+        pxtrack::nginx::CHECK_CERTIFICATE_KEY_PEM,
+    )
+    .unwrap();
+    w.edit(
+        "pxtrack.toml",
+        "/etc/letsencrypt/live/t.example.com/fullchain.pem",
+        "tls/fullchain.pem",
+    );
+    w.edit(
+        "pxtrack.toml",
+        "/etc/letsencrypt/live/t.example.com/privkey.pem",
+        "tls/privkey.pem",
+    );
+    let out = w.ok(&[
+        "nginx",
+        "--out",
+        "nginx",
+        "--listen",
+        "127.0.0.1:8080",
+        "--tls-listen",
+        "127.0.0.1:8443",
+        "--tls-listen",
+        "443",
+    ]);
     insta::assert_snapshot!("nginx_include_line", stable(&out, w.dir.path()));
-    for f in ["pxtrack.conf", "locations.conf", "clicks.map"] {
+    for f in [
+        "pxtrack.conf",
+        "locations.conf",
+        "clicks.map",
+        "opens.map",
+        "logrotate.conf",
+    ] {
         let text = std::fs::read_to_string(w.path("nginx").join(f)).unwrap();
         insta::assert_snapshot!(format!("nginx_{f}"), stable(&text, w.dir.path()));
     }

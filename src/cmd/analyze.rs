@@ -9,7 +9,7 @@ use pxtrack::config::Config;
 use pxtrack::enrich::{ClientDetector, GeoDb};
 use pxtrack::hit::Resolver;
 use pxtrack::manifest;
-use pxtrack::report::{self, EventsCsv, Report, Staging};
+use pxtrack::report::{self, EventsCsv, Report};
 use pxtrack::rules::Rules;
 use pxtrack::{logfiles, pipeline};
 
@@ -93,7 +93,7 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
         None => text,
     });
     let tera = report::templates(args.templates.as_deref())?;
-    let staging = Staging::new(&args.out)?;
+    let staging = report::staging(&args.out)?;
 
     // pipeline::run sets its length to the logs' total size.
     let progress = progress_bar(args.quiet);

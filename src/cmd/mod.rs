@@ -41,7 +41,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Init(args) => done(init::run(&args)),
         Command::Mint(m) => done(mint::run(cli.config.as_deref(), m)),
-        Command::Nginx(args) => done(nginx::run(cli.config.as_deref(), &args)),
+        Command::Nginx(args) => nginx::run(cli.config.as_deref(), &args),
         Command::Analyze(args) => analyze::run(cli.config.as_deref(), &args),
         Command::Rules => done(rules::run(cli.config.as_deref())),
     }

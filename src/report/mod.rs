@@ -17,7 +17,9 @@ pub mod export_file;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+pub use crate::outdir::{OutputKind, Staging, process_is_gone};
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -1918,176 +1920,21 @@ fn render(tera: &tera::Tera, name: &str, view: &impl Serialize) -> Result<String
         .map_err(|e| template_error(name, &e))
 }
 
-/// A report being built: a temporary directory beside `out` that replaces it on
-/// [`Staging::commit`], or is removed if the build fails or is dropped half-way. `events.csv` is
-/// streamed into it while the logs are read; the pages are written at the end.
-///
-/// A run killed half-way (SIGKILL, a reboot) leaves `.NAME.building-PID` or `.NAME.old-PID`
-/// beside `out`; the next run removes those whose process is gone, and puts back a previous
-/// report that a kill caught between its two renames.
-pub struct Staging {
-    tmp: PathBuf,
-    out: PathBuf,
-    old: PathBuf,
-    committed: bool,
+/// What marks a directory as a report `pxtrack analyze` may replace.
+pub const REPORT_DIR: OutputKind = OutputKind {
+    marker: MARKER_FILE,
+    what: "a pxtrack report",
+    legacy: &[],
+};
+
+/// A report being built beside `out`; see [`crate::outdir::Staging`].
+pub fn staging(out: &Path) -> Result<Staging> {
+    Staging::new(out, &REPORT_DIR)
 }
 
-/// Whether process `pid` has ended (so whatever it left behind is a leftover). Where this
-/// cannot be known, `false`: leaving a leftover is better than deleting a live run's files.
-pub fn process_is_gone(pid: u32) -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        Path::new("/proc/self").exists() && !Path::new("/proc").join(pid.to_string()).exists()
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = pid;
-        false
-    }
-}
-
-/// The process id at the end of a leftover's name, after `infix` (`.report.building-123`).
-fn leftover_pid(name: &str, prefix: &str, infix: &str) -> Option<u32> {
-    name.strip_prefix(prefix)?.strip_prefix(infix)?.parse().ok()
-}
-
-impl Staging {
-    /// Checks that `out` may be replaced, clears the leftovers of killed runs and creates the
-    /// temporary directory.
-    pub fn new(out: &Path) -> Result<Self> {
-        check_replaceable(out)?;
-        let parent = match out.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
-        let name = out
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "report".into());
-        sweep_leftovers(&parent, &name, out)?;
-        let tmp = parent.join(format!(".{name}.building-{}", std::process::id()));
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        }
-        fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        Ok(Staging {
-            tmp,
-            out: out.to_path_buf(),
-            old: parent.join(format!(".{name}.old-{}", std::process::id())),
-            committed: false,
-        })
-    }
-
-    /// Where to write.
-    pub fn dir(&self) -> &Path {
-        &self.tmp
-    }
-
-    /// Swaps the finished site in for the previous one. On Linux the two directories trade
-    /// places in one step (`renameat2` with `RENAME_EXCHANGE`), so there is no moment without a
-    /// report at `out`; elsewhere the previous one is moved aside first.
-    pub fn commit(mut self) -> Result<()> {
-        let out = self.out.clone();
-        let had_old = out.exists();
-        #[cfg(target_os = "linux")]
-        if had_old {
-            use rustix::fs::{CWD, RenameFlags, renameat_with};
-            if renameat_with(CWD, &self.tmp, CWD, &out, RenameFlags::EXCHANGE).is_ok() {
-                self.committed = true;
-                // The previous report is now at the temporary path.
-                return fs::remove_dir_all(&self.tmp).map_err(|e| Error::io(&self.tmp, e));
-            }
-        }
-        let old = &self.old;
-        if had_old {
-            fs::rename(&out, old).map_err(|e| Error::io(&out, e))?;
-        }
-        if let Err(e) = fs::rename(&self.tmp, &out) {
-            if had_old {
-                let _ = fs::rename(old, &out);
-            }
-            return Err(Error::io(&out, e));
-        }
-        self.committed = true;
-        if had_old {
-            fs::remove_dir_all(old).map_err(|e| Error::io(old, e))?;
-        }
-        Ok(())
-    }
-}
-
-/// Removes what killed runs left beside `out` (`.NAME.building-PID`, `.NAME.old-PID` of a
-/// process that is gone). A previous report moved aside by a run killed before it moved the new
-/// one in is put back when `out` is missing.
-fn sweep_leftovers(parent: &Path, name: &str, out: &Path) -> Result<()> {
-    let Ok(entries) = fs::read_dir(parent) else {
-        return Ok(());
-    };
-    let prefix = format!(".{name}");
-    for entry in entries.flatten() {
-        let file_name = entry.file_name();
-        let Some(n) = file_name.to_str() else {
-            continue;
-        };
-        let path = entry.path();
-        if let Some(pid) = leftover_pid(n, &prefix, ".building-") {
-            if process_is_gone(pid) {
-                fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
-            }
-        } else if let Some(pid) = leftover_pid(n, &prefix, ".old-")
-            && process_is_gone(pid)
-        {
-            if !out.exists() && path.join(MARKER_FILE).is_file() {
-                fs::rename(&path, out).map_err(|e| Error::io(out, e))?;
-            } else {
-                fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
-            }
-        }
-    }
-    Ok(())
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_dir_all(&self.tmp);
-        }
-    }
-}
-
-/// Checks that `out` may be replaced as a whole: it does not exist, or it is an empty directory
-/// or a previous pxtrack report, and it is not a symbolic link (replacing the link would leave
-/// its target behind, and following it would replace a directory the user did not name).
-/// Checks only: nothing is created.
+/// Checks that `out` may be replaced by a report; see [`crate::outdir::check_replaceable`].
 pub fn check_replaceable(out: &Path) -> Result<()> {
-    let refuse = |why: &str| Err(Error::io(out, std::io::Error::other(why.to_string())));
-    let meta = match fs::symlink_metadata(out) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io(out, e)),
-    };
-    if meta.file_type().is_symlink() {
-        return refuse(
-            "is a symbolic link; pxtrack replaces --out as a whole, so name the directory itself \
-             (or a new one)",
-        );
-    }
-    if !meta.is_dir() {
-        return refuse("exists and is not a directory; choose another --out");
-    }
-    let empty = fs::read_dir(out)
-        .map_err(|e| Error::io(out, e))?
-        .next()
-        .is_none();
-    if empty || out.join(MARKER_FILE).is_file() {
-        Ok(())
-    } else {
-        refuse(
-            "is a non-empty directory that is not a pxtrack report; refusing to replace it \
-             (choose another --out, such as a new directory)",
-        )
-    }
+    crate::outdir::check_replaceable(out, &REPORT_DIR)
 }
 
 /// A page of a campaign.
