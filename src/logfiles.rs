@@ -1,8 +1,10 @@
-//! Finding and opening access logs: files and directories, logrotate's numbered siblings, and
+//! Finding and opening access logs: files and directories, logrotate's rotations (numbered, and
+//! dated by `dateext`), and
 //! gzip (recognised by its magic bytes, not its name).
 //!
 //! Order matters for duplicate detection, so files are read oldest first: for one base name,
-//! `access.log.3.gz`, `access.log.2.gz`, `access.log.1`, then `access.log`.
+//! `access.log.3.gz`, `access.log.2.gz`, `access.log.1`, `access.log-20261128.gz`,
+//! `access.log-20261129`, then `access.log`.
 //!
 //! Key functions: [`discover`], [`with_rotations`], [`from_reader`], [`lines`].
 
@@ -11,15 +13,35 @@ use std::path::{Path, PathBuf};
 
 use walkdir::WalkDir;
 
-/// Splits `access.log.2.gz` into (`access.log`, 2); a name with no rotation number gets 0.
-fn rotation_key(name: &str) -> (String, u32) {
+/// How old a rotation is, by its name's suffix: logrotate's numbered ones (`.1`, `.2.gz`: a
+/// higher number is older) and `dateext` ones (`-20261129`, `-2026112903.gz`: an earlier date is
+/// older). Sorted oldest first: numbered before dated (numbered is Debian's default, so a switch
+/// to `dateext` leaves the numbered ones behind as the oldest), then the live log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Rotation {
+    Numbered(std::cmp::Reverse<u32>),
+    Dated(u64),
+    Live,
+}
+
+/// Splits `access.log.2.gz` into (`access.log`, 2nd rotation) and `access.log-20261129.gz` into
+/// (`access.log`, that date); a name with neither is the live log.
+fn rotation_key(name: &str) -> (String, Rotation) {
     let stem = name.strip_suffix(".gz").unwrap_or(name);
     if let Some((base, n)) = stem.rsplit_once('.')
         && let Ok(n) = n.parse::<u32>()
     {
-        return (base.to_string(), n);
+        return (base.to_string(), Rotation::Numbered(std::cmp::Reverse(n)));
     }
-    (stem.to_string(), 0)
+    if let Some((base, date)) = stem.rsplit_once('-')
+        && (8..=14).contains(&date.len())
+        && date.bytes().all(|b| b.is_ascii_digit())
+        && !base.is_empty()
+        && let Ok(d) = date.parse::<u64>()
+    {
+        return (base.to_string(), Rotation::Dated(d));
+    }
+    (stem.to_string(), Rotation::Live)
 }
 
 /// The name of a log without its rotation suffixes: `access.log.2.gz` -> `access.log`.
@@ -27,19 +49,15 @@ pub fn rotation_base(name: &str) -> String {
     rotation_key(name).0
 }
 
-/// Sorts paths oldest first: by directory and base name, then by rotation number descending.
+/// Sorts paths oldest first: by directory and base name, then by rotation (see [`Rotation`]).
 pub fn sort_oldest_first(paths: &mut [PathBuf]) {
     paths.sort_by_cached_key(|p| {
         let name = p
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let (base, n) = rotation_key(&name);
-        (
-            p.parent().map(Path::to_path_buf),
-            base,
-            std::cmp::Reverse(n),
-        )
+        let (base, rotation) = rotation_key(&name);
+        (p.parent().map(Path::to_path_buf), base, rotation)
     });
 }
 
@@ -311,7 +329,8 @@ pub fn drop_copies(d: &mut Discovery) {
     });
 }
 
-/// A log path plus its rotated siblings (`path.1`, `path.2.gz`, ...), oldest first. Used for the
+/// A log path plus its rotated siblings (`path.1`, `path.2.gz`, `path-20261129.gz`, ...),
+/// oldest first. Used for the
 /// config's default logs. Missing siblings are fine; a missing `path` with no siblings is not.
 pub fn with_rotations(path: &Path) -> io::Result<Vec<PathBuf>> {
     let dir = match path.parent() {
@@ -386,6 +405,35 @@ pub fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn dated_rotations_are_read_oldest_first_after_numbered_ones() {
+        let mut v: Vec<PathBuf> = [
+            "d/access.log",
+            "d/access.log-20261129",
+            "d/access.log-20261127.gz",
+            "d/access.log.1",
+            "d/access.log-20261128.gz",
+            "d/other-2026.log",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+        sort_oldest_first(&mut v);
+        let names: Vec<_> = v.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        assert_eq!(
+            names,
+            [
+                "d/access.log.1",
+                "d/access.log-20261127.gz",
+                "d/access.log-20261128.gz",
+                "d/access.log-20261129",
+                "d/access.log",
+                "d/other-2026.log",
+            ]
+        );
+        assert_eq!(rotation_base("access.log-20261129.gz"), "access.log");
+    }
 
     #[test]
     fn rotation_order() {

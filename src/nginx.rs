@@ -280,7 +280,7 @@ pub fn check_target_fits(target: &str, instance: &str) -> Result<()> {
     Err(Error::Nginx(format!(
         "target URL takes {bytes} bytes in nginx's configuration{how}; nginx reads at most \
          {MAX_TARGET_CONFIG_BYTES} for a click target, so nginx could not redirect it. Shorten the \
-         URL (a link shortener, or fewer query parameters)"
+         URL (fewer or shorter query parameters)"
     )))
 }
 

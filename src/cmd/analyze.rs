@@ -40,6 +40,15 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
         let mut all = Vec::new();
         let mut problems = Vec::new();
         for log in &config.analyze.logs {
+            if config.nginx.access_log == *log && config.nginx.log_deleted_by_debian_logrotate() {
+                eprintln!(
+                    "pxtrack: warning: {} is under {}, where Debian's /etc/logrotate.d/nginx \
+                     deletes *.log files after 14 days: older hits are gone from it. Move the \
+                     log (README, \"Logs are kept\")",
+                    terminal_safe(&log.display().to_string()),
+                    pxtrack::config::DEBIAN_NGINX_LOG_DIR
+                );
+            }
             match logfiles::with_rotations(log) {
                 Ok(files) => all.extend(files),
                 Err(e) => problems.push(e.to_string()),

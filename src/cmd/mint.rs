@@ -30,6 +30,10 @@ pub fn run(config_flag: Option<&Path>, cmd: MintCommand) -> Result<()> {
     let target = target
         .map(|t| validate_target(&t).map_err(anyhow::Error::msg))
         .transpose()?;
+    if let Some(t) = &target {
+        // A target nginx could not hold would make `pxtrack nginx` leave the link out.
+        pxtrack::nginx::check_target_fits(t, &config.nginx.instance)?;
+    }
     validate_text("campaign", &common.campaign, true).map_err(anyhow::Error::msg)?;
     validate_text("label", &common.label, false).map_err(anyhow::Error::msg)?;
     let now = Utc::now();
@@ -115,13 +119,15 @@ pub fn run(config_flag: Option<&Path>, cmd: MintCommand) -> Result<()> {
         writeln!(out, "{line}")?;
     }
     out.flush()?;
-    if kind == TokenKind::Click {
-        eprintln!(
-            "pxtrack: minted {} click token(s); run `pxtrack nginx` and reload nginx so they \
-             redirect",
-            rows.len()
-        );
-    }
+    eprintln!(
+        "pxtrack: minted {} {} token(s); run `pxtrack nginx` and reload nginx so that nginx {}",
+        rows.len(),
+        kind.as_str(),
+        match kind {
+            TokenKind::Open => "serves their pixels",
+            TokenKind::Click => "redirects them",
+        }
+    );
     Ok(())
 }
 

@@ -135,8 +135,15 @@ fn write_files(dir: &Path, files: &NginxFiles) -> Result<()> {
     Ok(())
 }
 
-/// nginx here: on PATH, else where Debian installs it.
+/// The environment variable naming the nginx binary that checks the result.
+const NGINX_ENV: &str = "PXTRACK_NGINX";
+
+/// nginx here: `$PXTRACK_NGINX` (which must exist), else on PATH, else where Debian installs it.
 fn nginx_binary() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(NGINX_ENV).filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        return p.is_file().then_some(p);
+    }
     std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .unwrap_or_default()
@@ -183,6 +190,13 @@ impl Drop for Scratch {
 /// files, and the staged maps and locations are included where they are.
 fn check_with_nginx(config: &Config, staged: &Path, acme_only: bool, tokens: usize) -> Result<()> {
     let Some(nginx_bin) = nginx_binary() else {
+        if let Some(p) = std::env::var_os(NGINX_ENV).filter(|p| !p.is_empty()) {
+            bail!(
+                "{NGINX_ENV}={} is not a file, so the result cannot be checked with `nginx -t`; \
+                 nothing was written. Point it at nginx, unset it, or pass --no-check",
+                terminal_safe(&p.to_string_lossy())
+            );
+        }
         bail!(
             "nginx is not installed here, so the result cannot be checked with `nginx -t`; \
              nothing was written. Pass --no-check to write it unchecked (on a laptop that \
@@ -241,11 +255,12 @@ fn check_with_nginx(config: &Config, staged: &Path, acme_only: bool, tokens: usi
         eprintln!("pxtrack: nginx -t: {}", terminal_safe(m));
         if m.contains("map_hash") {
             eprintln!(
-                "pxtrack: note: the maps work, but nginx looks tokens up more slowly; to build them \
-                 optimally, set `map_hash_max_size` (for instance to {}, four slots a token) in nginx.conf's http \
-                 block, before the include (pxtrack.conf sets no http-level directive, so that it \
-                 fits beside yours)",
-                (tokens * 4).next_power_of_two().max(4096)
+                "pxtrack: note: the maps work as they are (nginx scans longer hash buckets, a \
+                 fraction of a microsecond a request); to have nginx build them optimally, set \
+                 `map_hash_bucket_size 256;` and `map_hash_max_size {};` in nginx.conf's http \
+                 block, before the include. pxtrack.conf sets no http-level directive, so that \
+                 it fits beside yours",
+                (tokens * 5).next_power_of_two().max(4096)
             );
         }
     }
