@@ -137,6 +137,12 @@ impl BaseUrl {
             ));
         }
         let path = parsed.path().trim_end_matches('/');
+        if path.contains("//") {
+            return Err(format!(
+                "base URL path {path:?} has an empty segment (\"//\"); nginx merges slashes, so \
+                 write it with single slashes"
+            ));
+        }
         if !path
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.'))
@@ -362,6 +368,18 @@ impl Config {
                 .map(|s| parse_net(s).map_err(|m| err(format!("{what}: {m}"))))
                 .collect()
         };
+        for (setting, value) in [
+            ("nginx.access_log", &raw.nginx.access_log),
+            ("nginx.tls_certificate", &raw.nginx.tls_certificate),
+            ("nginx.tls_certificate_key", &raw.nginx.tls_certificate_key),
+            ("nginx.acme_webroot", &raw.nginx.acme_webroot),
+        ] {
+            if value.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+                return Err(err(format!(
+                    "{setting} is empty; give a path, or leave the setting out for its default"
+                )));
+            }
+        }
         let nginx = NginxSettings {
             listen: raw
                 .nginx
