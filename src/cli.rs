@@ -91,7 +91,7 @@ pub enum Command {
     /// Lines that are not access-log lines are counted by reason and shown in the report.
     #[command(after_help = "Examples:\n  pxtrack analyze --out report\n  \
                             pxtrack analyze /var/log/nginx/ --out report\n  \
-                            ssh vps cat /var/log/nginx/pxtrack.access.log | pxtrack analyze -\n  \
+                            ssh vps cat /var/log/pxtrack/access.log | pxtrack analyze -\n  \
                             pxtrack analyze --demo      # the bundled sample; report in \
                             ./pxtrack-report/\n\n\
                             Exit status (for cron and scripts):\n  \
