@@ -453,6 +453,9 @@ pub struct Stats {
     pub opens_by_class: ClassCounts,
     /// Click hits by class.
     pub clicks_by_class: ClassCounts,
+    /// Hits of valid tokens that nginx answered 404: its maps were older than the tokens (minted
+    /// after the last `pxtrack nginx`). Counted like any hit; the reader saw no pixel or link.
+    pub valid_not_served: u64,
     /// Events seen.
     pub events: u64,
     /// Time of the first and last event, ms.
@@ -716,6 +719,9 @@ impl Aggregator {
             HitKind::Open => stats.opens_by_class[class.index()] += 1,
             HitKind::Click => stats.clicks_by_class[class.index()] += 1,
             HitKind::Other => {}
+        }
+        if ev.status == 404 && ev.token_status == TokenStatus::Valid {
+            stats.valid_not_served += 1;
         }
         let mut kept = None;
         let Some(row_i) = ev.row else {

@@ -415,6 +415,53 @@ fn nginx_serves_a_url_if_and_only_if_analyze_counts_it() {
     );
 }
 
+#[test]
+fn a_token_minted_after_the_last_generation_is_404_and_analyze_says_so() {
+    let w = Work::new();
+    let port = free_port();
+    w.ok(&["init", "--base-url", &format!("http://127.0.0.1:{port}")]);
+    std::fs::create_dir_all(w.path("logs")).unwrap();
+    w.ok(&[
+        "nginx",
+        "--out",
+        "nginx",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--access-log",
+        "logs/access.log",
+    ]);
+    let late = token_of(&w.ok(&[
+        "mint",
+        "open",
+        "--campaign",
+        "c",
+        "--recipient",
+        "ana@example.org",
+    ]));
+    let _nginx = Nginx::start(&w.path("prefix"), port, &w.path("nginx/pxtrack.conf"), "");
+    assert_eq!(
+        request(port, "GET", &format!("/o/{late}.png"), &[]).status,
+        404
+    );
+    wait_for_lines(&w.path("logs/access.log"), 1);
+    let out = w
+        .cmd()
+        .args(["analyze", "logs/access.log", "--out", "report"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("1 hit(s) of minted tokens were answered 404 by nginx: its maps were older"),
+        "{err}"
+    );
+    let index = std::fs::read_to_string(w.path("report/index.html")).unwrap();
+    assert!(
+        index.contains("were answered 404 by nginx"),
+        "the report says so too"
+    );
+}
+
 /// Debian's stock nginx.conf with its paths moved into `prefix` and its includes of conf.d and
 /// sites-enabled replaced by `includes` (and `http_extra` at the top of http).
 fn stock_nginx_conf(prefix: &Path, includes: &[&Path], http_extra: &str) -> PathBuf {

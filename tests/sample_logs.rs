@@ -608,9 +608,13 @@ fn regenerate_sample_logs() {
             "server_name = \"t.example.com\"",
         )
         .replace(
-            "logs = [\"/var/log/nginx/pxtrack.access.log\"]",
+            "logs = [\"/var/log/pxtrack/access.log\"]",
             "logs = [\"logs/access.log\"]",
-        );
+        )
+        // The https deployment: certbot's paths for the demo host.
+        .replace("# tls_", "tls_")
+        .replace("# acme_webroot", "acme_webroot")
+        .replace("/live/127.0.0.1/", "/live/t.example.com/");
     std::fs::write(dest.join("pxtrack.toml"), config).unwrap();
     write_demo_geoip(&dest.join("geoip"));
     let config = std::fs::read_to_string(dest.join("pxtrack.toml")).unwrap().replace(

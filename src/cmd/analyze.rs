@@ -210,6 +210,18 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
     }
     let stats = aggregator.finish();
     timings.lap("read, parse, classify, aggregate, events.csv");
+    let mut notes = found.notes.clone();
+    if stats.valid_not_served > 0 {
+        notes.push(format!(
+            "{} hit(s) of minted tokens were answered 404 by nginx: its maps were older than \
+             those tokens. They are counted, but the reader saw no pixel or got no redirect; run \
+             `pxtrack nginx` and reload nginx after minting",
+            stats.valid_not_served
+        ));
+        if !args.quiet {
+            eprintln!("pxtrack: note: {}", notes.last().expect("just pushed"));
+        }
+    }
     let mut by_thread: Vec<String> = outcome
         .thread_cpu_secs
         .iter()
@@ -241,7 +253,7 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
         privacy: config.privacy,
         geoip: geo_description,
         input_problems: &problems,
-        input_notes: &found.notes,
+        input_notes: &notes,
     };
     report::write_pages(&report, &tera, staging.dir())?;
     timings.lap("pages");

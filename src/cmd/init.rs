@@ -55,6 +55,15 @@ pub fn run(args: &InitArgs) -> Result<()> {
         terminal_safe(&manifest_path.display().to_string()),
         terminal_safe(&std::path::absolute(&config_path)?.display().to_string()),
     );
+    if base.url.starts_with("https://") {
+        let (cert, _) = pxtrack::config::certbot_paths(&base.host);
+        eprintln!(
+            "the config names certbot's certificate for {} ({}); until it exists, `pxtrack nginx` \
+             writes the port-80 server that answers certbot (README: Deploying on a server)",
+            terminal_safe(&base.host),
+            terminal_safe(&cert.display().to_string()),
+        );
+    }
     Ok(())
 }
 
