@@ -586,8 +586,20 @@ pub fn generate(
     };
     // nginx's map compares keys ignoring case: two tokens that differ only in case would be one
     // key ("conflicting parameter"). Genuine tokens never do; a hand-edited manifest might.
-    let mut seen: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
-    for row in rows {
+    // By a hash of the lower-cased token (16 bytes an entry, not a copy of each token); a rare
+    // hash collision between tokens that differ otherwise only skips the check for the second.
+    let hasher = foldhash::quality::FixedState::with_seed(0);
+    let lower_hash = |t: &str| {
+        use std::hash::{BuildHasher as _, Hasher as _};
+        let mut h = hasher.build_hasher();
+        for b in t.bytes() {
+            h.write_u8(b.to_ascii_lowercase());
+        }
+        h.finish()
+    };
+    let mut seen: std::collections::HashMap<u64, usize> =
+        std::collections::HashMap::with_capacity(rows.len());
+    for (index, row) in rows.iter().enumerate() {
         if !token::is_token_charset(row.token.as_bytes())
             || !token::TOKEN_CHARS.contains(&row.token.len())
         {
@@ -621,18 +633,25 @@ pub fn generate(
                 }
             },
         };
-        let lower = row.token.to_ascii_lowercase();
-        if let Some(other) = seen.get(&lower) {
-            if *other != row.token {
-                files.refused.push(format!(
-                    "token {}: differs from token {other} only in case, which nginx's map cannot \
-                     tell apart",
-                    row.token
-                ));
+        match seen.entry(lower_hash(&row.token)) {
+            std::collections::hash_map::Entry::Occupied(o) => {
+                let other = &rows[*o.get()].token;
+                if other == &row.token {
+                    continue;
+                }
+                if other.eq_ignore_ascii_case(&row.token) {
+                    files.refused.push(format!(
+                        "token {}: differs from token {other} only in case, which nginx's map \
+                         cannot tell apart",
+                        row.token
+                    ));
+                    continue;
+                }
             }
-            continue;
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(index);
+            }
         }
-        seen.insert(lower, &row.token);
         match row.kind {
             TokenKind::Open => {
                 files.opens_map.push_str(&entry);
@@ -1020,6 +1039,157 @@ mod tests {
             quote_path(Path::new("/srv/px track")).unwrap(),
             "\"/srv/px track\""
         );
+    }
+
+    fn config(base: &str) -> Config {
+        let b = crate::config::BaseUrl::parse(base).unwrap();
+        let mut c =
+            Config::parse(&Config::template(&b), Path::new("/srv/px/pxtrack.toml")).unwrap();
+        c.nginx.listen = vec!["127.0.0.1:8080".into()];
+        c
+    }
+
+    fn row(kind: TokenKind, token: &str, target: &str, expires: Option<i64>) -> ManifestRow {
+        ManifestRow {
+            created: chrono::DateTime::from_timestamp(0, 0).unwrap(),
+            kind,
+            token: token.into(),
+            campaign: "c".into(),
+            recipient: "r".into(),
+            label: String::new(),
+            target: target.into(),
+            expires: expires.and_then(|e| chrono::DateTime::from_timestamp(e, 0)),
+        }
+    }
+
+    #[test]
+    fn only_live_servable_tokens_reach_the_maps() {
+        let c = config("http://127.0.0.1:8080");
+        let t = |ch: char| format!("EA{}", ch.to_string().repeat(38));
+        let rows = [
+            row(TokenKind::Open, &t('a'), "", None),
+            row(TokenKind::Open, &t('a'), "", None),
+            row(TokenKind::Open, &t('A').replacen("EA", "ea", 1), "", None),
+            row(TokenKind::Click, &t('b'), "https://x.org/$", Some(2_000)),
+            row(TokenKind::Click, &t('c'), "https://x.org/", Some(500)),
+            row(
+                TokenKind::Click,
+                &t('d'),
+                &format!("https://x.org/{}", "a".repeat(4100)),
+                None,
+            ),
+            row(TokenKind::Click, "not a token", "https://x.org/", None),
+        ];
+        let layout = Layout {
+            dir: Path::new("/srv/px/nginx"),
+            acme_only: false,
+        };
+        let f = generate(&c, &rows, &layout, 1_000).unwrap();
+        assert_eq!((f.open_tokens, f.click_tokens, f.expired), (1, 1, 1));
+        assert_eq!(f.expiring_soon, 1);
+        assert_eq!(f.refused.len(), 3, "{:?}", f.refused);
+        assert!(f.refused[0].contains("only in case"), "{:?}", f.refused);
+        assert!(
+            f.refused[1].contains("nginx reads at most"),
+            "{:?}",
+            f.refused
+        );
+        assert!(
+            f.refused[2].contains("not a pxtrack token"),
+            "{:?}",
+            f.refused
+        );
+        assert!(f.opens_map.ends_with(&format!("{0} {0};\n", t('a'))));
+        assert!(f.clicks_map.ends_with(&format!(
+            "{0} \"{0} https://x.org/${{pxtrack_dollar}}\";\n",
+            t('b')
+        )));
+    }
+
+    #[test]
+    fn settings_nginx_would_refuse_are_refused() {
+        let ok = config("http://127.0.0.1:8080/t");
+        assert!(!check_settings(&ok).unwrap(), "no TLS for an http base URL");
+        let refused = |edit: &dyn Fn(&mut Config), expect: &str| {
+            let mut c = ok.clone();
+            edit(&mut c);
+            let e = check_settings(&c).unwrap_err().to_string();
+            assert!(e.contains(expect), "{expect:?} in {e}");
+        };
+        refused(
+            &|c| c.nginx.server_name = "*".into(),
+            "not a name nginx accepts",
+        );
+        refused(&|c| c.nginx.server_name = "a..b".into(), "not a host name");
+        refused(&|c| c.nginx.server_name = "~^x$".into(), "not a host name");
+        refused(
+            &|c| c.nginx.listen = vec!["80 ssl".into()],
+            "pxtrack adds ssl",
+        );
+        refused(
+            &|c| c.nginx.listen = vec!["127.0.0.1:99999".into()],
+            "no port",
+        );
+        refused(
+            &|c| c.nginx.listen = vec!["80; include x".into()],
+            "has \"include\"",
+        );
+        refused(
+            &|c| c.nginx.listen = vec!["127.0.0.1:9090".into()],
+            "is on port 8080",
+        );
+        refused(&|c| c.nginx.listen = vec![], "nginx.listen is empty");
+        refused(&|c| c.nginx.instance = "Px".into(), "nginx.instance");
+        refused(
+            &|c| c.nginx.access_log = "rel.log".into(),
+            "must be an absolute path",
+        );
+        refused(
+            &|c| c.nginx.access_log = "/var/log/px/".into(),
+            "names a directory",
+        );
+        for good in [
+            "_",
+            "t.example.com *.example.com",
+            ".example.com",
+            "example.*",
+            "[::1]",
+        ] {
+            let mut c = ok.clone();
+            c.nginx.server_name = good.into();
+            assert!(check_settings(&c).is_ok(), "{good}");
+        }
+        for good in [
+            "8080",
+            "127.0.0.1:8080 default_server",
+            "[::]:8080 ipv6only=on",
+            "*:8080",
+        ] {
+            let mut c = ok.clone();
+            c.nginx.listen = vec![good.into()];
+            assert!(check_settings(&c).is_ok(), "{good}");
+        }
+        let mut https = config("https://t.example.com");
+        assert!(
+            check_settings(&https).unwrap(),
+            "init's https config has TLS"
+        );
+        https.nginx.tls_listen = vec!["8443".into()];
+        let e = check_settings(&https).unwrap_err().to_string();
+        assert!(
+            e.contains("is on port 443, but nginx.tls_listen listens on 8443"),
+            "{e}"
+        );
+        https.nginx.tls_certificate = None;
+        let e = check_settings(&https).unwrap_err().to_string();
+        assert!(e.contains("has no tls_certificate"), "{e}");
+        https.nginx.behind_proxy = true;
+        assert!(!check_settings(&https).unwrap(), "a proxy terminates TLS");
+        let mut http = ok.clone();
+        http.nginx.tls_certificate = Some("/c.pem".into());
+        http.nginx.tls_certificate_key = Some("/k.pem".into());
+        let e = check_settings(&http).unwrap_err().to_string();
+        assert!(e.contains("is http, but a certificate is set"), "{e}");
     }
 
     #[test]
