@@ -671,6 +671,87 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// nginx's reopen (`kill -USR1`), as Debian's `invoke-rc.d nginx rotate` sends it.
+fn reopen_logs(nginx: &Nginx) {
+    let status = Command::new("kill")
+        .arg("-USR1")
+        .arg(nginx.pid().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_rotated_log_is_kept_and_analyze_reads_both() {
+    let w = Work::new();
+    let port = free_port();
+    w.ok(&["init", "--base-url", &format!("http://127.0.0.1:{port}")]);
+    w.edit(
+        "pxtrack.toml",
+        "logs = [\"/var/log/pxtrack/access.log\"]",
+        "logs = [\"logs/access.log\"]",
+    );
+    let pixel = token_of(&w.ok(&[
+        "mint",
+        "open",
+        "--campaign",
+        "c",
+        "--recipient",
+        "ana@example.org",
+    ]));
+    std::fs::create_dir_all(w.path("logs")).unwrap();
+    w.ok(&[
+        "nginx",
+        "--out",
+        "nginx",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--access-log",
+        "logs/access.log",
+    ]);
+    let nginx = Nginx::start(&w.path("prefix"), port, &w.path("nginx/pxtrack.conf"), "");
+    assert_eq!(
+        request(port, "GET", &format!("/o/{pixel}.png"), &[]).status,
+        200
+    );
+    wait_for_lines(&w.path("logs/access.log"), 1);
+    // What cron.daily does: rotate with the generated file, then nginx reopens its log.
+    let out = tool("logrotate")
+        .arg("-f")
+        .arg("-s")
+        .arg(w.path("logrotate.state"))
+        .arg(w.path("nginx/logrotate.conf"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    reopen_logs(&nginx);
+    let rotated: Vec<String> = std::fs::read_dir(w.path("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("access.log-"))
+        .collect();
+    assert_eq!(rotated.len(), 1, "one dated rotation: {rotated:?}");
+    let day = &rotated[0]["access.log-".len()..];
+    assert!(
+        day.len() == 8 && day.bytes().all(|b| b.is_ascii_digit()),
+        "{rotated:?}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(
+        request(port, "GET", &format!("/o/{pixel}.png"), &[]).status,
+        200
+    );
+    wait_for_lines(&w.path("logs/access.log"), 1);
+    drop(nginx);
+    // With no path, analyze reads the log and its dated rotation.
+    let out = w.ok(&["analyze", "--out", "report"]);
+    assert!(out.contains("read 2 file(s), 2 lines: 2 hits"), "{out}");
+}
+
 #[test]
 fn the_logrotate_file_passes_logrotate_and_keeps_what_it_says() {
     let w = Work::new();

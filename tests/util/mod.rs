@@ -197,6 +197,13 @@ impl Nginx {
     }
 }
 
+impl Nginx {
+    /// The nginx process (one process: `master_process off`), for signals.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Nginx {
     fn drop(&mut self) {
         let _ = self.child.kill();
