@@ -31,8 +31,14 @@ pub fn run(config_flag: Option<&Path>, args: &NginxArgs) -> Result<Outcome> {
         Some(p) => p.clone(),
         None => out.clone(),
     };
+    if args.acme_only && !tls {
+        eprintln!(
+            "pxtrack: warning: --acme-only changes nothing without [nginx] tls_certificate: the \
+             plain-HTTP server is written whole"
+        );
+    }
     let acme_only =
-        args.acme_only || (tls && args.server_dir.is_none() && !certificate_present(&config));
+        tls && (args.acme_only || (args.server_dir.is_none() && !certificate_present(&config)));
 
     let (manifest, warnings) = manifest::load(&config.manifest)?;
     for w in &warnings {
