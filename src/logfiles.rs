@@ -406,23 +406,24 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    /// `names` in the order [`sort_oldest_first`] reads them.
+    fn oldest_first(names: &[&str]) -> Vec<String> {
+        let mut v: Vec<PathBuf> = names.iter().map(PathBuf::from).collect();
+        sort_oldest_first(&mut v);
+        v.iter().map(|p| p.to_string_lossy().into_owned()).collect()
+    }
+
     #[test]
     fn dated_rotations_are_read_oldest_first_after_numbered_ones() {
-        let mut v: Vec<PathBuf> = [
-            "d/access.log",
-            "d/access.log-20261129",
-            "d/access.log-20261127.gz",
-            "d/access.log.1",
-            "d/access.log-20261128.gz",
-            "d/other-2026.log",
-        ]
-        .iter()
-        .map(PathBuf::from)
-        .collect();
-        sort_oldest_first(&mut v);
-        let names: Vec<_> = v.iter().map(|p| p.to_string_lossy().into_owned()).collect();
         assert_eq!(
-            names,
+            oldest_first(&[
+                "d/access.log",
+                "d/access.log-20261129",
+                "d/access.log-20261127.gz",
+                "d/access.log.1",
+                "d/access.log-20261128.gz",
+                "d/other-2026.log",
+            ]),
             [
                 "d/access.log.1",
                 "d/access.log-20261127.gz",
@@ -437,19 +438,13 @@ mod tests {
 
     #[test]
     fn rotation_order() {
-        let mut v: Vec<PathBuf> = [
-            "d/access.log",
-            "d/access.log.1",
-            "d/access.log.10.gz",
-            "d/access.log.2.gz",
-        ]
-        .iter()
-        .map(PathBuf::from)
-        .collect();
-        sort_oldest_first(&mut v);
-        let names: Vec<_> = v.iter().map(|p| p.to_string_lossy().into_owned()).collect();
         assert_eq!(
-            names,
+            oldest_first(&[
+                "d/access.log",
+                "d/access.log.1",
+                "d/access.log.10.gz",
+                "d/access.log.2.gz",
+            ]),
             [
                 "d/access.log.10.gz",
                 "d/access.log.2.gz",

@@ -10,14 +10,29 @@ mod util;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use util::{Nginx, Work, free_port, raw, read_events, request, wait_for_lines};
+use util::{
+    Nginx, Work, free_port, mint_pixel, raw, read_events, request, succeeded, token_of,
+    wait_for_lines,
+};
 
 /// Debian 12's stock /etc/nginx/nginx.conf (nginx 1.22.1), as shipped by the package.
 const DEBIAN_NGINX_CONF: &str = include_str!("data/nginx/debian-nginx.conf");
 
-fn token_of(url: &str) -> String {
-    let last = url.trim().rsplit('/').next().unwrap();
-    last.trim_end_matches(".png").to_string()
+/// Mints a pixel and a tracked link to `target` for ana@example.org: their tokens.
+fn mint_pixel_and_link(w: &Work, target: &str) -> (String, String) {
+    let mint = |kind: &str, extra: &[&str]| {
+        let mut args = vec![
+            "mint",
+            kind,
+            "--campaign",
+            "c",
+            "--recipient",
+            "ana@example.org",
+        ];
+        args.extend_from_slice(extra);
+        token_of(&w.ok(&args))
+    };
+    (mint("open", &[]), mint("click", &[target]))
 }
 
 /// Runs a program the test command installs; a missing one is a failure that says so.
@@ -51,11 +66,7 @@ fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
         .arg(&cert)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(out);
     (cert, key)
 }
 
@@ -111,23 +122,7 @@ fn https_with_a_certificate_and_certbots_challenge_before_it_exists() {
     let challenge = w.path("acme/.well-known/acme-challenge/Zm9vYmFy-token");
     std::fs::create_dir_all(challenge.parent().unwrap()).unwrap();
     std::fs::write(&challenge, "Zm9vYmFy-token.thumbprint").unwrap();
-    let pixel = token_of(&w.ok(&[
-        "mint",
-        "open",
-        "--campaign",
-        "c",
-        "--recipient",
-        "ana@example.org",
-    ]));
-    let click = token_of(&w.ok(&[
-        "mint",
-        "click",
-        "--campaign",
-        "c",
-        "--recipient",
-        "ana@example.org",
-        "https://example.org/pricing?plan=pro",
-    ]));
+    let (pixel, click) = mint_pixel_and_link(&w, "https://example.org/pricing?plan=pro");
     std::fs::create_dir_all(w.path("logs")).unwrap();
     let generate = || {
         w.cmd()
@@ -149,8 +144,7 @@ fn https_with_a_certificate_and_certbots_challenge_before_it_exists() {
     );
     let conf = std::fs::read_to_string(w.path("nginx/pxtrack.conf")).unwrap();
     assert!(!conf.contains("ssl_certificate"), "{conf}");
-    {
-        let _nginx = Nginx::start(&w.path("prefix"), http, &w.path("nginx/pxtrack.conf"), "");
+    let challenge_answers = || {
         let r = request(
             http,
             "GET",
@@ -159,12 +153,19 @@ fn https_with_a_certificate_and_certbots_challenge_before_it_exists() {
         );
         assert_eq!(r.status, 200);
         assert_eq!(r.body, b"Zm9vYmFy-token.thumbprint");
-        let r = request(http, "GET", &format!("/o/{pixel}.png"), &[]);
+    };
+    let moves_to_https = |path: &str| {
+        let r = request(http, "GET", path, &[]);
         assert_eq!(r.status, 301);
         assert_eq!(
             r.header_str("Location"),
-            Some(format!("https://localhost:{https}/o/{pixel}.png"))
+            Some(format!("https://localhost:{https}{path}"))
         );
+    };
+    {
+        let _nginx = Nginx::start(&w.path("prefix"), http, &w.path("nginx/pxtrack.conf"), "");
+        challenge_answers();
+        moves_to_https(&format!("/o/{pixel}.png"));
     }
 
     // certbot has run: the whole configuration.
@@ -196,19 +197,8 @@ fn https_with_a_certificate_and_certbots_challenge_before_it_exists() {
     );
     assert!(status.starts_with("000"), "{status}");
     // Port 80: the challenge still answers, everything else moves to https.
-    let r = request(
-        http,
-        "GET",
-        "/.well-known/acme-challenge/Zm9vYmFy-token",
-        &[],
-    );
-    assert_eq!(r.status, 200);
-    let r = request(http, "GET", &format!("/c/{click}?x=1"), &[]);
-    assert_eq!(r.status, 301);
-    assert_eq!(
-        r.header_str("Location"),
-        Some(format!("https://localhost:{https}/c/{click}?x=1"))
-    );
+    challenge_answers();
+    moves_to_https(&format!("/c/{click}?x=1"));
     wait_for_lines(&w.path("logs/access.log"), 3);
     drop(nginx);
 
@@ -237,33 +227,9 @@ fn nginx_serves_a_url_if_and_only_if_analyze_counts_it() {
     let port = free_port();
     // A base path, so that the spellings of the prefix are tried too.
     w.ok(&["init", "--base-url", &format!("http://127.0.0.1:{port}/t")]);
-    let pixel = token_of(&w.ok(&[
-        "mint",
-        "open",
-        "--campaign",
-        "c",
-        "--recipient",
-        "ana@example.org",
-    ]));
-    let click = token_of(&w.ok(&[
-        "mint",
-        "click",
-        "--campaign",
-        "c",
-        "--recipient",
-        "ana@example.org",
-        "https://example.org/a",
-    ]));
+    let (pixel, click) = mint_pixel_and_link(&w, "https://example.org/a");
     std::fs::create_dir_all(w.path("logs")).unwrap();
-    w.ok(&[
-        "nginx",
-        "--out",
-        "nginx",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--access-log",
-        "logs/access.log",
-    ]);
+    generate(&w, port, None);
     let _nginx = Nginx::start(&w.path("prefix"), port, &w.path("nginx/pxtrack.conf"), "");
 
     let pct = |t: &str| format!("%{:02X}{}", t.as_bytes()[0], &t[1..]);
@@ -421,23 +387,8 @@ fn a_token_minted_after_the_last_generation_is_404_and_analyze_says_so() {
     let port = free_port();
     w.ok(&["init", "--base-url", &format!("http://127.0.0.1:{port}")]);
     std::fs::create_dir_all(w.path("logs")).unwrap();
-    w.ok(&[
-        "nginx",
-        "--out",
-        "nginx",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--access-log",
-        "logs/access.log",
-    ]);
-    let late = token_of(&w.ok(&[
-        "mint",
-        "open",
-        "--campaign",
-        "c",
-        "--recipient",
-        "ana@example.org",
-    ]));
+    generate(&w, port, None);
+    let late = mint_pixel(&w);
     let _nginx = Nginx::start(&w.path("prefix"), port, &w.path("nginx/pxtrack.conf"), "");
     assert_eq!(
         request(port, "GET", &format!("/o/{late}.png"), &[]).status,
@@ -564,25 +515,19 @@ fn the_include_fits_any_nginx_conf_and_every_limit() {
         pxtrack::nginx::target_config_bytes(&at_limit, "pxtrack"),
         limit
     );
-    one.ok(&[
-        "mint",
-        "click",
-        "--campaign",
-        "c",
-        "--recipient",
-        "r",
-        &at_limit,
-    ]);
-    let over = format!("{at_limit}a");
-    let refused = one.run(&[
-        "mint",
-        "click",
-        "--campaign",
-        "c",
-        "--recipient",
-        "r",
-        &over,
-    ]);
+    let mint_click = |target: &str| {
+        one.run(&[
+            "mint",
+            "click",
+            "--campaign",
+            "c",
+            "--recipient",
+            "r",
+            target,
+        ])
+    };
+    succeeded(mint_click(&at_limit));
+    let refused = mint_click(&format!("{at_limit}a"));
     assert_eq!(refused.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&refused.stderr).contains(&format!("nginx reads at most {limit}")),
@@ -691,24 +636,9 @@ fn a_rotated_log_is_kept_and_analyze_reads_both() {
         "logs = [\"/var/log/pxtrack/access.log\"]",
         "logs = [\"logs/access.log\"]",
     );
-    let pixel = token_of(&w.ok(&[
-        "mint",
-        "open",
-        "--campaign",
-        "c",
-        "--recipient",
-        "ana@example.org",
-    ]));
+    let pixel = mint_pixel(&w);
     std::fs::create_dir_all(w.path("logs")).unwrap();
-    w.ok(&[
-        "nginx",
-        "--out",
-        "nginx",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--access-log",
-        "logs/access.log",
-    ]);
+    generate(&w, port, None);
     let nginx = Nginx::start(&w.path("prefix"), port, &w.path("nginx/pxtrack.conf"), "");
     assert_eq!(
         request(port, "GET", &format!("/o/{pixel}.png"), &[]).status,
@@ -723,11 +653,7 @@ fn a_rotated_log_is_kept_and_analyze_reads_both() {
         .arg(w.path("nginx/logrotate.conf"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(out);
     reopen_logs(&nginx);
     let rotated: Vec<String> = std::fs::read_dir(w.path("logs"))
         .unwrap()

@@ -7,7 +7,7 @@ mod util;
 use std::collections::HashMap;
 
 use pxtrack::token::{self, KeyRing, TokenKind};
-use util::{Nginx, Work, free_port, raw, read_events, request, wait_for_lines};
+use util::{Nginx, Work, free_port, raw, read_events, request, token_of, wait_for_lines};
 
 const THUNDERBIRD: &str =
     "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Thunderbird/128.3.0";
@@ -26,11 +26,6 @@ struct Minted {
     click_plain: String,
     open_expiring: String,
     stored_target: String,
-}
-
-fn token_of(url: &str) -> String {
-    let last = url.trim().rsplit('/').next().unwrap();
-    last.trim_end_matches(".png").to_string()
 }
 
 fn mint_everything() -> Minted {
@@ -682,11 +677,7 @@ fn nginx_conf_example_passes_nginx_t() {
         .arg(prefix.join("logs/error.log"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::succeeded(out);
 }
 
 /// Whatever a client puts into the fields nginx logs (an Authorization user with spaces,
@@ -699,17 +690,8 @@ fn every_line_nginx_writes_for_hostile_requests_is_a_log_line() {
     let w = Work::new();
     let port = free_port();
     w.ok(&["init", "--base-url", &format!("http://127.0.0.1:{port}")]);
-    let pixel = w.ok(&[
-        "mint",
-        "open",
-        "--campaign",
-        "c",
-        "--recipient",
-        "ana@example.org",
-    ]);
-    let pixel = pixel
-        .trim()
-        .trim_start_matches(&format!("http://127.0.0.1:{port}"));
+    let pixel = format!("/o/{}.png", util::mint_pixel(&w));
+    let pixel = pixel.as_str();
     let (_, conf) = serve_in_both_formats(&w, port, &w.path("logs/combined.log"));
     let nginx = Nginx::start(&w.path("prefix"), port, &conf, "");
 

@@ -93,6 +93,34 @@ pub fn nginx_binary() -> PathBuf {
     );
 }
 
+/// The token at the end of a minted URL (`.../o/TOKEN.png`, `.../c/TOKEN`).
+pub fn token_of(url: &str) -> String {
+    let last = url.trim().rsplit('/').next().unwrap();
+    last.trim_end_matches(".png").to_string()
+}
+
+/// Mints a pixel for ana@example.org in `w`: its token.
+pub fn mint_pixel(w: &Work) -> String {
+    token_of(&w.ok(&[
+        "mint",
+        "open",
+        "--campaign",
+        "c",
+        "--recipient",
+        "ana@example.org",
+    ]))
+}
+
+/// A finished command's output, after checking that it succeeded (its stderr otherwise).
+pub fn succeeded(out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
