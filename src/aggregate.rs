@@ -928,23 +928,18 @@ mod tests {
     /// Campaign `c`: an open token for `r1`, two click tokens of one link for `r1`, one for
     /// `r2`.
     fn manifest() -> Manifest {
-        let row = |token: &str, kind, recipient: &str| ManifestRow {
-            created: chrono::DateTime::UNIX_EPOCH,
-            kind,
-            token: token.into(),
-            campaign: "c".into(),
-            recipient: recipient.into(),
-            label: if kind == TokenKind::Click {
-                "l".into()
-            } else {
-                String::new()
-            },
-            target: if kind == TokenKind::Click {
-                "https://example.com/".into()
-            } else {
-                String::new()
-            },
-            expires: None,
+        let row = |token: &str, kind, recipient: &str| {
+            let click = kind == TokenKind::Click;
+            ManifestRow {
+                recipient: recipient.into(),
+                label: if click { "l".into() } else { String::new() },
+                target: if click {
+                    "https://example.com/".into()
+                } else {
+                    String::new()
+                },
+                ..ManifestRow::example(kind, token)
+            }
         };
         Manifest::new(vec![
             row("o1", TokenKind::Open, "r1"),

@@ -342,7 +342,8 @@ impl<'r> Classifier<'r> {
         Verdict {
             detail: Arc::from("new-country"),
             reason: format!(
-                "human-looking, but from {country} while this message's earlier human hits came                  from {before}: perhaps forwarded"
+                "human-looking, but from {country} while this message's earlier human hits came \
+                 from {before}: perhaps forwarded"
             )
             .into(),
             ..base
@@ -686,16 +687,7 @@ mod tests {
     use crate::token::TokenKind;
 
     fn manifest() -> Manifest {
-        let row = |token: &str, kind| ManifestRow {
-            created: chrono::DateTime::UNIX_EPOCH,
-            kind,
-            token: token.into(),
-            campaign: "c".into(),
-            recipient: "r".into(),
-            label: String::new(),
-            target: String::new(),
-            expires: None,
-        };
+        let row = |token: &str, kind| ManifestRow::example(kind, token);
         Manifest::new(vec![
             row("o", TokenKind::Open),
             row("c1", TokenKind::Click),

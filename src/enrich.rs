@@ -83,7 +83,7 @@ pub struct GeoDb {
 }
 
 fn open_db(path: &Path, want: &[&str]) -> Result<maxminddb::Reader<Vec<u8>>> {
-    let bad = |message: String| Error::Config {
+    let bad = |message: String| Error::DataFile {
         path: path.to_path_buf(),
         line: None,
         message,

@@ -49,6 +49,18 @@ pub enum Error {
         message: String,
     },
 
+    /// A data file named by the config is not what it should be: Apple's relay list, a GeoIP
+    /// database.
+    #[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    DataFile {
+        /// The file.
+        path: PathBuf,
+        /// The line at fault, for a text file.
+        line: Option<u64>,
+        /// What is wrong, in words.
+        message: String,
+    },
+
     /// A value given to `mint` was refused; nothing was written.
     #[error("{0}")]
     Mint(String),

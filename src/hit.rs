@@ -879,16 +879,7 @@ mod tests {
         let open = token::mint(TokenKind::Open, keys.active(), None);
         let click = token::mint(TokenKind::Click, keys.active(), Some(1_000_000_000));
         let stray = token::mint(TokenKind::Open, keys.active(), None);
-        let row = |kind, token: &str| ManifestRow {
-            created: chrono::DateTime::UNIX_EPOCH,
-            kind,
-            token: token.into(),
-            campaign: "c".into(),
-            recipient: "r".into(),
-            label: String::new(),
-            target: String::new(),
-            expires: None,
-        };
+        let row = |kind, token: &str| ManifestRow::example(kind, token);
         let m = Manifest::new(vec![
             row(TokenKind::Open, &open),
             row(TokenKind::Click, &click),
@@ -1027,27 +1018,16 @@ mod tests {
     fn known_targets_find_every_row_and_nothing_else() {
         let keys = KeyRing::single(SecretKey::new(1, [5; 32]));
         let rows: Vec<ManifestRow> = (0..3000)
-            .map(|i| ManifestRow {
-                created: chrono::DateTime::UNIX_EPOCH,
-                kind: if i % 3 == 0 {
+            .map(|i| {
+                let kind = if i % 3 == 0 {
                     TokenKind::Open
                 } else {
                     TokenKind::Click
-                },
-                token: token::mint(
-                    if i % 3 == 0 {
-                        TokenKind::Open
-                    } else {
-                        TokenKind::Click
-                    },
-                    keys.active(),
-                    None,
-                ),
-                campaign: "c".into(),
-                recipient: format!("r{i}"),
-                label: String::new(),
-                target: String::new(),
-                expires: None,
+                };
+                ManifestRow {
+                    recipient: format!("r{i}"),
+                    ..ManifestRow::example(kind, &token::mint(kind, keys.active(), None))
+                }
             })
             .collect();
         let m = Manifest::new(rows);

@@ -52,6 +52,22 @@ pub struct ManifestRow {
 }
 
 impl ManifestRow {
+    /// A row for unit tests: minted at the epoch for recipient `r` of campaign `c`, with no
+    /// label, no target and no expiry; change what a test needs with `..ManifestRow::example()`.
+    #[cfg(test)]
+    pub(crate) fn example(kind: TokenKind, token: &str) -> Self {
+        ManifestRow {
+            created: DateTime::UNIX_EPOCH,
+            kind,
+            token: token.into(),
+            campaign: "c".into(),
+            recipient: "r".into(),
+            label: String::new(),
+            target: String::new(),
+            expires: None,
+        }
+    }
+
     fn record(&self) -> [String; 8] {
         [
             self.created.to_rfc3339_opts(SecondsFormat::Secs, true),

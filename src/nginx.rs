@@ -1051,14 +1051,9 @@ mod tests {
 
     fn row(kind: TokenKind, token: &str, target: &str, expires: Option<i64>) -> ManifestRow {
         ManifestRow {
-            created: chrono::DateTime::from_timestamp(0, 0).unwrap(),
-            kind,
-            token: token.into(),
-            campaign: "c".into(),
-            recipient: "r".into(),
-            label: String::new(),
             target: target.into(),
             expires: expires.and_then(|e| chrono::DateTime::from_timestamp(e, 0)),
+            ..ManifestRow::example(kind, token)
         }
     }
 

@@ -117,6 +117,14 @@ pub enum UaShape {
 }
 
 impl UaShape {
+    /// The name in the rules file (`user_agent = "bare-webkit"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UaShape::Any => "any",
+            UaShape::BareWebkit => "bare-webkit",
+        }
+    }
+
     /// Whether `ua` has this shape.
     pub fn matches(self, ua: &str) -> bool {
         match self {
@@ -523,9 +531,9 @@ impl Rules {
                 continue;
             }
             let prefix = line.split(',').next().unwrap_or("");
-            let net = prefix.parse::<IpNet>().map_err(|_| Error::Manifest {
+            let net = prefix.parse::<IpNet>().map_err(|_| Error::DataFile {
                 path: path.to_path_buf(),
-                line: i as u64 + 1,
+                line: Some(i as u64 + 1),
                 message: format!("expected a CIDR prefix as the first field, found {prefix:?}"),
             })?;
             self.insert_net(net.trunc(), idx);

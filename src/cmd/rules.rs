@@ -46,11 +46,11 @@ pub fn run(config_flag: Option<&Path>) -> Result<()> {
     for n in &rules.nets {
         writeln!(
             out,
-            "  {:<10} {:<8} {:<6} {:<8} -> {}/{}{}  {}",
+            "  {:<10} {:<8} {:<6} {:<11} -> {}/{}{}  {}",
             n.outcome.origin.as_str(),
             n.certainty.as_str(),
             n.scope.as_str(),
-            format!("{:?}", n.user_agent).to_lowercase(),
+            n.user_agent.as_str(),
             n.outcome.class.as_str(),
             n.outcome.detail,
             if n.outcome.machine_open {

@@ -2191,14 +2191,9 @@ mod tests {
         let rows: Vec<ManifestRow> = [TokenKind::Open, TokenKind::Click]
             .into_iter()
             .map(|kind| ManifestRow {
-                created: chrono::DateTime::UNIX_EPOCH,
-                kind,
-                token: crate::token::mint(kind, keys.active(), None),
-                campaign: "c".into(),
-                recipient: "r".into(),
                 label: "l".into(),
                 target: "https://example.com/".into(),
-                expires: None,
+                ..ManifestRow::example(kind, &crate::token::mint(kind, keys.active(), None))
             })
             .collect();
         let manifest = Manifest::new(rows);
