@@ -19,7 +19,7 @@
 //! Key items: [`run`], [`Outcome`].
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::Read as _;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -56,6 +56,39 @@ pub struct Outcome {
     pub late: u64,
     /// Processor time of each reading and parsing thread, in seconds, for `PXTRACK_TIMINGS`.
     pub thread_cpu_secs: Vec<(&'static str, f64)>,
+    /// Wall time the merging thread spent waiting for parsed blocks, in seconds.
+    pub wait_secs: f64,
+}
+
+/// Where a run says how far it has read: the command layer draws a progress bar from it.
+pub trait Progress: Send + Sync {
+    /// The bytes the run will read (the files' sizes), before it starts.
+    fn start(&self, total_bytes: u64);
+    /// `bytes` more were read.
+    fn advance(&self, bytes: u64);
+}
+
+/// A [`Progress`] that shows nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&self, _: u64) {}
+    fn advance(&self, _: u64) {}
+}
+
+/// A reader that tells a [`Progress`] how many bytes went through it.
+struct Counted<R> {
+    inner: R,
+    progress: Arc<dyn Progress>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.advance(n as u64);
+        Ok(n)
+    }
 }
 
 /// Processor time the calling thread has used so far, in seconds (Linux; elsewhere 0): what
@@ -81,24 +114,16 @@ pub struct Options {
     /// Parsing threads.
     pub workers: usize,
     /// Whether to resolve the manifest's URLs before reading ([`KnownTargets`]): `None` decides
-    /// by the logs' size; `PXTRACK_KNOWN_TARGETS=1` or `0` forces it (for tests).
+    /// by the logs' size; tests force either way.
     pub known_targets: Option<bool>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
-            block_bytes: std::env::var("PXTRACK_BLOCK_BYTES")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .filter(|&n: &usize| n > 0)
-                .unwrap_or(BLOCK_BYTES),
+            block_bytes: BLOCK_BYTES,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8)),
-            known_targets: match std::env::var("PXTRACK_KNOWN_TARGETS").as_deref() {
-                Ok("1") => Some(true),
-                Ok("0") => Some(false),
-                _ => None,
-            },
+            known_targets: None,
         }
     }
 }
@@ -158,7 +183,7 @@ fn read_family(
     members: &[u32],
     files: &[PathBuf],
     opts: &Options,
-    progress: &indicatif::ProgressBar,
+    progress: &Arc<dyn Progress>,
     work: &SyncSender<Block>,
     permits: &Receiver<()>,
 ) {
@@ -182,8 +207,12 @@ fn read_family(
     for (k, &file) in members.iter().enumerate() {
         let last_file = k + 1 == members.len();
         let path = &files[file as usize];
-        let opened =
-            logfiles::open(path).and_then(|f| logfiles::from_reader(progress.wrap_read(f)));
+        let opened = logfiles::open(path).and_then(|f| {
+            logfiles::from_reader(Counted {
+                inner: f,
+                progress: Arc::clone(progress),
+            })
+        });
         let mut reader = match opened {
             Ok(r) => r,
             Err(e) => {
@@ -393,7 +422,7 @@ pub fn run(
     files: &[PathBuf],
     resolver: &Resolver<'_>,
     opts: &Options,
-    progress: &indicatif::ProgressBar,
+    progress: &Arc<dyn Progress>,
     mut sink: impl FnMut(Event),
 ) -> Outcome {
     let fams = families(files);
@@ -415,8 +444,8 @@ pub fn run(
         permit_rx.push(rx);
     }
     let work_rx_for_workers = work_rx;
-    progress.set_length(logs_bytes(files));
-    let (late, thread_cpu) = std::thread::scope(|scope| {
+    progress.start(logs_bytes(files));
+    let (late, thread_cpu, wait_ns) = std::thread::scope(|scope| {
         let mut threads = Vec::new();
         for (f, (members, permits)) in fams.iter().zip(permit_rx).enumerate() {
             let work = work_tx.clone();
@@ -538,12 +567,6 @@ pub fn run(
         // Whatever is left (an error elsewhere ended the run) unblocks the readers.
         drop(done_rx);
         drop(permit_tx);
-        if std::env::var_os("PXTRACK_TIMINGS").is_some() {
-            eprintln!(
-                "pxtrack: waiting for parsed blocks: {:.3} s",
-                outcome_wait_ns as f64 / 1e9
-            );
-        }
         let thread_cpu = threads
             .into_iter()
             .map(|(name, t)| {
@@ -551,10 +574,11 @@ pub fn run(
                 (name, secs)
             })
             .collect();
-        (reorder.late, thread_cpu)
+        (reorder.late, thread_cpu, outcome_wait_ns)
     });
     outcome.late = late;
     outcome.thread_cpu_secs = thread_cpu;
+    outcome.wait_secs = wait_ns as f64 / 1e9;
     outcome
 }
 
@@ -577,7 +601,7 @@ mod tests {
             files,
             &Resolver::new(&manifest, &keys, ""),
             &opts,
-            &indicatif::ProgressBar::hidden(),
+            &(Arc::new(NoProgress) as Arc<dyn Progress>),
             sink,
         )
     }

@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use anyhow::{Result, bail};
 use pxtrack::aggregate::{Aggregator, Classified};
 use pxtrack::classify::{Classifier, Stream};
@@ -105,10 +107,11 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
     let staging = report::staging(&args.out)?;
 
     // pipeline::run sets its length to the logs' total size.
-    let progress = progress_bar(args.quiet);
+    let bar = progress_bar(args.quiet);
+    let progress: Arc<dyn pipeline::Progress> = Arc::new(Bar(bar.clone()));
     let mut aggregator = Aggregator::new(&manifest);
     let mut clients = ClientDetector::new();
-    let options = pipeline::Options::default();
+    let options = options_from_env();
     let path_prefix = &config.base_url.path_prefix;
     let known = pipeline::known_targets(&files, &manifest, &keys, path_prefix, &options);
     let csv_path = staging.dir().join("events.csv");
@@ -170,7 +173,11 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
         (outcome, written.map(|[rows, disk]| [main_cpu, rows, disk]))
     });
     let [main_cpu, rows_cpu, disk_cpu] = written?;
-    progress.finish_and_clear();
+    bar.finish_and_clear();
+    timings.note(&format!(
+        "waiting for parsed blocks: {:.3} s",
+        outcome.wait_secs
+    ));
     let mut problems = found.problems;
     for (name, tally) in file_names.iter().zip(&outcome.files) {
         if let Some(e) = &tally.error {
@@ -373,6 +380,39 @@ fn peak_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The pipeline's options, with the overrides the tests and benchmarks set:
+/// `PXTRACK_BLOCK_BYTES` (bytes per block) and `PXTRACK_KNOWN_TARGETS=1` or `0` (resolve the
+/// manifest's URLs up front, or not, whatever the logs' size).
+fn options_from_env() -> pipeline::Options {
+    let mut o = pipeline::Options::default();
+    if let Some(n) = std::env::var("PXTRACK_BLOCK_BYTES")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+    {
+        o.block_bytes = n;
+    }
+    o.known_targets = match std::env::var("PXTRACK_KNOWN_TARGETS").as_deref() {
+        Ok("1") => Some(true),
+        Ok("0") => Some(false),
+        _ => None,
+    };
+    o
+}
+
+/// The terminal's progress bar as the pipeline's [`pipeline::Progress`].
+struct Bar(indicatif::ProgressBar);
+
+impl pipeline::Progress for Bar {
+    fn start(&self, total_bytes: u64) {
+        self.0.set_length(total_bytes);
+    }
+
+    fn advance(&self, bytes: u64) {
+        self.0.inc(bytes);
+    }
 }
 
 /// A byte-based progress bar on stderr, shown only when stderr is a terminal and not --quiet.
