@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use pxtrack::classify::Classifier;
-use pxtrack::hit::{HeaderFields, Headers, Resolver, Source};
+use pxtrack::hit::{Resolver, Source};
 use pxtrack::logparse::parse_line;
 use pxtrack::manifest::{Manifest, ManifestRow};
+use pxtrack::model::{HeaderFields, Headers};
 use pxtrack::rules::Rules;
 use pxtrack::token::{KeyRing, SecretKey, TokenKind, mint_with_id, verify};
 

@@ -23,10 +23,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::classify::{HitClass, Verdict};
-use crate::enrich::{ClientInfo, GeoInfo};
-use crate::hit::{Event, Headers, HitKind, Source, TokenStatus, prefetch};
+use crate::classify::Verdict;
+
+use crate::enrich::ClientInfo;
+use crate::fast::prefetch;
+use crate::hit::{Event, Source};
 use crate::manifest::Manifest;
+use crate::model::GeoInfo;
+use crate::model::HitClass;
+use crate::model::{Headers, HitKind, TokenStatus};
 use crate::token::TokenKind;
 
 /// Hits kept per campaign for its page; the rest are in `events.csv`.

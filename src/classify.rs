@@ -26,65 +26,20 @@
 //!
 //! Key types: [`HitClass`], [`Verdict`], [`Classifier`], [`Stream`].
 
+use crate::model::HitClass;
 use foldhash::{HashMap, HashMapExt as _};
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use ipnet::IpNet;
 
-use crate::hit::{AgentKey, Event, Headers, HitKind, TokenStatus, prefetch};
+use crate::hit::Event;
+
+use crate::fast::prefetch;
+
 use crate::manifest::Manifest;
+use crate::model::{AgentKey, Headers, HitKind, TokenStatus};
 use crate::rules::{Certainty, NetRule, Outcome, Rules};
-
-/// The class of a hit. Names are part of the `events.csv` contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum HitClass {
-    /// Looks like a person's mail client or browser.
-    Human,
-    /// A mail provider's image proxy fetching on the reader's behalf (Gmail, Yahoo, Apple MPP).
-    Proxy,
-    /// A security gateway or link checker fetching every link.
-    Scanner,
-    /// Software: HTTP libraries, crawlers, unfurlers, prefetchers, HEAD requests.
-    Bot,
-    /// A repeat of a hit just counted.
-    Duplicate,
-    /// From your own network.
-    Internal,
-    /// No token, or a forged, expired or unknown one.
-    Invalid,
-}
-
-impl HitClass {
-    /// Every class, in report order.
-    pub const ALL: [HitClass; 7] = [
-        HitClass::Human,
-        HitClass::Proxy,
-        HitClass::Scanner,
-        HitClass::Bot,
-        HitClass::Duplicate,
-        HitClass::Internal,
-        HitClass::Invalid,
-    ];
-
-    /// The name in `events.csv`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HitClass::Human => "human",
-            HitClass::Proxy => "proxy",
-            HitClass::Scanner => "scanner",
-            HitClass::Bot => "bot",
-            HitClass::Duplicate => "duplicate",
-            HitClass::Internal => "internal",
-            HitClass::Invalid => "invalid",
-        }
-    }
-
-    /// Position in [`HitClass::ALL`].
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
 
 /// A class, the detail that names the source, and the rule that decided it, in words.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -682,8 +637,8 @@ impl<'r> Stream<'r> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hit::HeaderFields;
     use crate::manifest::ManifestRow;
+    use crate::model::HeaderFields;
     use crate::token::TokenKind;
 
     fn manifest() -> Manifest {

@@ -15,6 +15,7 @@
 
 pub mod mmdb;
 
+use crate::model::GeoInfo;
 use foldhash::{HashMap, HashMapExt as _};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -23,22 +24,10 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::hit::{AgentKey, Headers, same_bytes};
+use crate::fast::same_bytes;
+use crate::model::{AgentKey, Headers};
 
 // ------------------------------------------------------------------------------------ GeoIP
-
-/// What GeoIP knows of an address.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GeoInfo {
-    /// ISO 3166-1 alpha-2 country code.
-    pub country: Option<String>,
-    /// City name in English.
-    pub city: Option<String>,
-    /// Autonomous system number.
-    pub asn: Option<u32>,
-    /// Autonomous system organisation.
-    pub org: Option<String>,
-}
 
 #[derive(Deserialize)]
 struct LocationRecord {
@@ -483,7 +472,7 @@ pub fn detect(ua: &str, requested_with: &str) -> ClientInfo {
 mod tests {
     use super::mmdb::{MmdbWriter, Value};
     use super::*;
-    use crate::hit::HeaderFields;
+    use crate::model::HeaderFields;
 
     fn city_db() -> Vec<u8> {
         let mut w = MmdbWriter::new("GeoLite2-City");

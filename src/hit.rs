@@ -9,6 +9,8 @@
 //! Key types: [`Event`], [`Headers`], [`AgentKey`], [`HitKind`], [`TokenStatus`], [`Resolver`],
 //! [`KnownTargets`].
 
+use crate::fast::{prefetch, same_bytes};
+use crate::model::{HeaderFields, Headers, HitKind, TokenStatus};
 use std::hash::BuildHasher as _;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -16,56 +18,6 @@ use std::sync::Arc;
 use crate::logparse::{LogLine, decode};
 use crate::manifest::Manifest;
 use crate::token::{self, Forgery, KeyRing, TokenKind};
-
-/// What a request asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum HitKind {
-    /// A pixel URL.
-    Open,
-    /// A tracked link.
-    Click,
-    /// Anything else (favicons, scanners probing, junk request lines).
-    Other,
-}
-
-impl HitKind {
-    /// The name in `events.csv`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HitKind::Open => "open",
-            HitKind::Click => "click",
-            HitKind::Other => "other",
-        }
-    }
-}
-
-/// What the token in a request turned out to be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TokenStatus {
-    /// Genuine, in the manifest, not expired at the time of the request.
-    Valid,
-    /// Malformed, signed with an unknown key, or with a signature that does not match.
-    Forged,
-    /// Genuine and in the manifest, but requested after its expiry.
-    Expired,
-    /// Genuinely signed but not in this manifest (another manifest, or a deleted row).
-    Unknown,
-    /// The request carried no token (kind `other`).
-    None,
-}
-
-impl TokenStatus {
-    /// The name in `events.csv`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenStatus::Valid => "valid",
-            TokenStatus::Forged => "forged",
-            TokenStatus::Expired => "expired",
-            TokenStatus::Unknown => "unknown",
-            TokenStatus::None => "none",
-        }
-    }
-}
 
 /// Where a line came from: an index into the list of files read, and a 1-based line number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -106,7 +58,7 @@ pub struct Event {
     /// The client's autonomous system, when an ASN database is loaded.
     pub asn: Option<u32>,
     /// What GeoIP says of the client address, when a database is loaded.
-    pub geo: Option<Arc<crate::enrich::GeoInfo>>,
+    pub geo: Option<Arc<crate::model::GeoInfo>>,
 }
 
 impl Event {
@@ -168,106 +120,6 @@ impl Event {
     }
 }
 
-/// What a request said about its client besides its address: the method and the headers
-/// pxtrack logs. A mail proxy or a reader's mail client sends the same ones on every request,
-/// so the resolver stores each distinct combination once and events share it: one reference
-/// per event instead of six, and one lookup per line instead of six.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Headers {
-    method: Box<str>,
-    user_agent: Box<str>,
-    referer: Box<str>,
-    requested_with: Box<str>,
-    purpose: Box<str>,
-    accept_language: Box<str>,
-    agent_key: AgentKey,
-}
-
-/// The decoded fields of a [`Headers`], borrowed; absent headers are empty.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct HeaderFields<'a> {
-    /// Request method; empty for a junk request line.
-    pub method: &'a str,
-    /// `User-Agent`.
-    pub user_agent: &'a str,
-    /// `Referer`.
-    pub referer: &'a str,
-    /// `X-Requested-With`.
-    pub requested_with: &'a str,
-    /// `Sec-Purpose` or, failing that, `Purpose`.
-    pub purpose: &'a str,
-    /// `Accept-Language`.
-    pub accept_language: &'a str,
-}
-
-/// A user agent's key: a 64-bit hash of its text under a seed drawn once per process, so
-/// equal agents have equal keys whichever worker read them, and the per-hit stages that key
-/// maps by agent (duplicates, agent rules, client detection) hash eight bytes instead of a
-/// hundred. Two different agents share a key with odds of 1 in 2^64, and the seed keeps a log's
-/// author from choosing such a pair.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct AgentKey(u64);
-
-impl AgentKey {
-    /// The key of `user_agent`.
-    pub fn of(user_agent: &str) -> Self {
-        use std::hash::BuildHasher as _;
-        static SEED: std::sync::LazyLock<foldhash::fast::RandomState> =
-            std::sync::LazyLock::new(foldhash::fast::RandomState::default);
-        AgentKey(SEED.hash_one(user_agent))
-    }
-}
-
-impl Headers {
-    /// Headers with these fields.
-    pub fn new(f: HeaderFields<'_>) -> Self {
-        Headers {
-            method: f.method.into(),
-            user_agent: f.user_agent.into(),
-            referer: f.referer.into(),
-            requested_with: f.requested_with.into(),
-            purpose: f.purpose.into(),
-            accept_language: f.accept_language.into(),
-            agent_key: AgentKey::of(f.user_agent),
-        }
-    }
-
-    /// Request method; empty for a junk request line.
-    pub fn method(&self) -> &str {
-        &self.method
-    }
-
-    /// `User-Agent`.
-    pub fn user_agent(&self) -> &str {
-        &self.user_agent
-    }
-
-    /// The user agent's [`AgentKey`].
-    pub fn agent_key(&self) -> AgentKey {
-        self.agent_key
-    }
-
-    /// `Referer`.
-    pub fn referer(&self) -> &str {
-        &self.referer
-    }
-
-    /// `X-Requested-With`.
-    pub fn requested_with(&self) -> &str {
-        &self.requested_with
-    }
-
-    /// `Sec-Purpose` or, failing that, `Purpose`.
-    pub fn purpose(&self) -> &str {
-        &self.purpose
-    }
-
-    /// `Accept-Language`.
-    pub fn accept_language(&self) -> &str {
-        &self.accept_language
-    }
-}
-
 /// A line's header fields as logged (nginx's escapes not yet decoded): method, user agent,
 /// referer, `X-Requested-With`, purpose, `Accept-Language`.
 type RawHeaders<'a> = [&'a [u8]; 6];
@@ -308,46 +160,6 @@ fn hash_raw(hasher: &foldhash::fast::RandomState, raw: &RawHeaders<'_>) -> u64 {
 /// Distinct header combinations a worker remembers before its table starts over (they come
 /// from logs: a crawler may send a new referer with every request).
 const MAX_INTERNED_HEADERS: usize = 1 << 16;
-
-/// Asks the processor to bring `p`'s cache line in, without waiting for it. The per-event loops
-/// after parsing (classify, aggregate, `events.csv`) use it to overlap their cache misses on
-/// records that are one per token or message.
-#[inline(always)]
-pub(crate) fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is only a hint: it reads nothing and never faults, whatever the
-    // address. The intrinsic is unsafe only because it is gated on SSE, which every x86_64
-    // processor has.
-    unsafe {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>(p.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
-
-/// Whether two byte strings are equal, compared eight bytes at a time in plain code.
-///
-/// `==` on slices calls the C library's `memcmp`, and glibc picks its AVX-512 version on the
-/// machines pxtrack is benchmarked on. For the short strings compared for every line (a
-/// line's headers and request target against the cached ones, a request's
-/// `X-Requested-With`) that version cost several times a plain loop: on the 10M-line
-/// benchmark, comparing a line's headers with `==` took 2.3 s more processor time than
-/// with this.
-#[inline]
-pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let (mut a8, mut b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().expect("chunks of eight"));
-    (&mut a8).zip(&mut b8).all(|(x, y)| word(x) == word(y))
-        && a8
-            .remainder()
-            .iter()
-            .zip(b8.remainder())
-            .all(|(x, y)| x == y)
-}
 
 /// The longest URI kept per event; longer ones are cut (scanners send megabytes of path).
 const MAX_URI_CHARS: usize = 2048;

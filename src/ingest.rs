@@ -8,8 +8,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::hit::{Event, HitKind, Prefetch, Resolver, Source};
+use crate::hit::{Event, Prefetch, Resolver, Source};
+
 use crate::logparse::{Expected, LineError, LogFormat, LogLine, parse_line};
+use crate::model::HitKind;
 
 /// How many lines [`Ingest::lines`] parses ahead of the one it resolves.
 const AHEAD: usize = 12;

@@ -17,7 +17,7 @@ use nom::bytes::complete::{tag, take, take_till, take_while1};
 use nom::error::{ErrorKind, ParseError};
 use nom::{IResult, Parser};
 
-use crate::nginx::{LOG_FIELDS, LOG_FORMAT_TAG};
+use crate::logformat::{LOG_FIELDS, LOG_FORMAT_TAG};
 
 /// Which format a line was written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -31,6 +31,7 @@ use std::path::Path;
 
 use crate::config::{Config, NginxSettings};
 use crate::error::{Error, Result};
+use crate::logformat::{LOG_FIELDS, LOG_FORMAT_TAG};
 use crate::manifest::{ManifestRow, validate_target};
 use crate::outdir::OutputKind;
 use crate::token::{self, TokenKind};
@@ -42,31 +43,6 @@ pub const PIXEL_PNG: &[u8] = &[
     0x89, 0x00, 0x00, 0x00, 0x0A, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00,
     0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE,
     0x42, 0x60, 0x82,
-];
-
-/// The first field of every line in pxtrack's log format: it names the format and its version,
-/// so the analyzer can tell it from `combined` and a future `pxt2` can add fields.
-pub const LOG_FORMAT_TAG: &str = "pxt1";
-
-/// The variables of pxtrack's log format, in order, after the tag. Tab-separated: nginx's default
-/// log escaping turns tabs, quotes, backslashes and non-ASCII bytes inside values into `\xHH`, so
-/// a tab always separates fields.
-pub const LOG_FIELDS: [&str; 15] = [
-    "$msec",
-    "$remote_addr",
-    "$http_x_forwarded_for",
-    "$request_method",
-    "$request_uri",
-    "$server_protocol",
-    "$status",
-    "$body_bytes_sent",
-    "$request_time",
-    "$http_referer",
-    "$http_user_agent",
-    "$http_x_requested_with",
-    "$http_sec_purpose",
-    "$http_purpose",
-    "$http_accept_language",
 ];
 
 /// The default name of pxtrack's log format in nginx (the default `[nginx] instance`).

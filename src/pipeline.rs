@@ -18,6 +18,7 @@
 //!
 //! Key items: [`run`], [`Outcome`].
 
+use crate::fast::thread_cpu_secs;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -88,21 +89,6 @@ impl<R: Read> Read for Counted<R> {
         let n = self.inner.read(buf)?;
         self.progress.advance(n as u64);
         Ok(n)
-    }
-}
-
-/// Processor time the calling thread has used so far, in seconds (Linux; elsewhere 0): what
-/// `PXTRACK_TIMINGS` reports per thread, since on two cores the threads' sum is what bounds a
-/// run, and the slowest thread's share shows where to look.
-pub fn thread_cpu_secs() -> f64 {
-    #[cfg(target_os = "linux")]
-    {
-        let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-        t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        0.0
     }
 }
 

@@ -20,9 +20,9 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use crate::classify::HitClass;
 use crate::error::{Error, Result};
-use crate::hit::HitKind;
+use crate::model::HitClass;
+use crate::model::HitKind;
 
 /// The built-in rules file.
 pub const BUILTIN: &str = include_str!("rules/builtin.toml");

@@ -4,9 +4,12 @@
 
 use std::sync::Arc;
 
-use pxtrack::classify::{Classifier, HitClass};
-use pxtrack::hit::{Event, HeaderFields, Headers, HitKind, Source, TargetText, TokenStatus};
+use pxtrack::classify::Classifier;
+
+use pxtrack::hit::{Event, Source, TargetText};
 use pxtrack::manifest::{Manifest, ManifestRow};
+use pxtrack::model::HitClass;
+use pxtrack::model::{HeaderFields, Headers, HitKind, TokenStatus};
 use pxtrack::rules::Rules;
 use pxtrack::token::TokenKind;
 

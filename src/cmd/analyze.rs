@@ -128,7 +128,7 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
                     csv.write_batch(&batch)?;
                 }
                 let disk = csv.finish()?.cpu_secs;
-                Ok([pipeline::thread_cpu_secs(), disk])
+                Ok([pxtrack::fast::thread_cpu_secs(), disk])
             })
             .expect("a thread can be started");
         let mut batch: Vec<Classified> = Vec::with_capacity(CSV_BATCH);
@@ -166,7 +166,7 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
             let _ = tx.send(batch);
         }
         drop(tx);
-        let main_cpu = pipeline::thread_cpu_secs();
+        let main_cpu = pxtrack::fast::thread_cpu_secs();
         let written = writer
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use crate::classify::HitClass;
+use crate::model::HitClass;
 
 /// Bucket widths to choose from, in seconds, with how their times are labelled.
 const WIDTHS: [(i64, &str); 9] = [

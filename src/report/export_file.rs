@@ -185,7 +185,7 @@ impl ExportFile {
             bytes: self.written,
             released: self.released,
             advised: self.advised,
-            cpu_secs: crate::pipeline::thread_cpu_secs(),
+            cpu_secs: crate::fast::thread_cpu_secs(),
         })
     }
 }

@@ -27,12 +27,14 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::aggregate::{CampaignStats, Classified, Sample, Stats, counts};
-use crate::classify::HitClass;
 use crate::config::Privacy;
 use crate::error::{Error, Result};
-use crate::hit::{Headers, KnownTargets, TargetText, prefetch};
+use crate::fast::prefetch;
+use crate::hit::{KnownTargets, TargetText};
 use crate::ingest::{FileTally, Rejects};
 use crate::manifest::{Manifest, ManifestRow};
+use crate::model::Headers;
+use crate::model::HitClass;
 use export_file::{Chunk, ExportWriter, FLUSH_BYTES, Mode, Written};
 
 /// The file that marks a directory as a pxtrack report, safe to replace.
@@ -2129,8 +2131,10 @@ mod tests {
 
     /// A classified request for no token, from line `line` of log file `file`.
     fn other_request(file: u32, line: u64, user_agent: &str) -> Classified {
-        use crate::classify::{HitClass, Verdict};
-        use crate::hit::{Event, HitKind, Source, TokenStatus};
+        use crate::classify::Verdict;
+        use crate::hit::{Event, Source};
+        use crate::model::HitClass;
+        use crate::model::{HitKind, TokenStatus};
         Classified {
             event: Event {
                 kind: HitKind::Other,
