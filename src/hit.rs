@@ -4,10 +4,10 @@
 //! Token checks are cached per distinct token text, so a token seen a million times is verified
 //! once. Events own their data (decoded from nginx's escapes); a request's method and headers
 //! are interned as one [`Headers`], so that a million hits from one proxy share one, and the
-//! later stages find a user agent by its [`AgentKey`] rather than hashing its text again.
+//! later stages find a user agent by its [`AgentKey`](crate::model::AgentKey) rather than
+//! hashing its text again.
 //!
-//! Key types: [`Event`], [`Headers`], [`AgentKey`], [`HitKind`], [`TokenStatus`], [`Resolver`],
-//! [`KnownTargets`].
+//! Key types: [`Event`], [`Resolver`], [`KnownTargets`].
 
 use crate::fast::{prefetch, same_bytes};
 use crate::model::{HeaderFields, Headers, HitKind, TokenStatus};

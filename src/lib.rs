@@ -36,6 +36,7 @@ pub mod pipeline;
 pub mod recipients;
 pub mod report;
 pub mod rules;
+pub mod time;
 pub mod token;
 
 pub use error::{Error, Result};

@@ -49,7 +49,8 @@ pub fn rotation_base(name: &str) -> String {
     rotation_key(name).0
 }
 
-/// Sorts paths oldest first: by directory and base name, then by rotation (see [`Rotation`]).
+/// Sorts paths oldest first: by directory and base name, then by rotation: numbered ones
+/// (highest number first), then dated ones (earliest first), then the live log.
 pub fn sort_oldest_first(paths: &mut [PathBuf]) {
     paths.sort_by_cached_key(|p| {
         let name = p
