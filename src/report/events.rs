@@ -4,30 +4,196 @@
 
 use super::*;
 
-/// `events.csv` columns, in order. The first twelve are the contract; more may be added at the end.
-pub const EVENTS_HEADER: [&str; 21] = [
-    "time",
-    "kind",
-    "token_status",
-    "campaign",
-    "recipient",
-    "label",
-    "class",
-    "detail",
-    "method",
-    "status",
-    "ip",
-    "user_agent",
-    "reason",
-    "target",
-    "uri",
-    "referer",
-    "requested_with",
-    "purpose",
-    "accept_language",
-    "token",
-    "source",
+/// Where an `events.csv` cell comes from. The cells of a [`Group`] are the same for every event
+/// that shares the group's source, so they are quoted once and kept; the rest are the event's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cell {
+    /// The request's time, RFC 3339 UTC with milliseconds.
+    Time,
+    /// `open`, `click` or `other`.
+    Kind,
+    /// `valid`, `forged`, `expired`, `unknown` or `none`.
+    TokenStatus,
+    /// The manifest row's campaign ([`Group::Row`]).
+    Campaign,
+    /// The manifest row's recipient, empty when `recipient_detail` is off ([`Group::Row`]).
+    Recipient,
+    /// The manifest row's label ([`Group::Row`]).
+    Label,
+    /// The class.
+    Class,
+    /// The class's detail.
+    Detail,
+    /// The request method ([`Group::Headers`]).
+    Method,
+    /// nginx's response status.
+    Status,
+    /// The client address, as the privacy settings allow.
+    Ip,
+    /// `User-Agent` ([`Group::Headers`]).
+    UserAgent,
+    /// Why the class.
+    Reason,
+    /// The manifest row's click target ([`Group::Row`]).
+    Target,
+    /// The request target ([`Group::Request`]).
+    Uri,
+    /// `Referer` ([`Group::Headers`]).
+    Referer,
+    /// `X-Requested-With` ([`Group::Headers`]).
+    RequestedWith,
+    /// `Sec-Purpose` or `Purpose` ([`Group::Headers`]).
+    Purpose,
+    /// `Accept-Language` ([`Group::Headers`]).
+    AcceptLanguage,
+    /// The token text in the request ([`Group::Request`]).
+    Token,
+    /// `file:line` the event was read from.
+    Source,
+}
+
+/// Cells that many events share, kept quoted per source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// Per manifest row.
+    Row,
+    /// Per distinct set of headers.
+    Headers,
+    /// Per request target and token.
+    Request,
+}
+
+impl Cell {
+    /// The group whose cache holds this cell, if any.
+    pub const fn group(self) -> Option<Group> {
+        match self {
+            Cell::Campaign | Cell::Recipient | Cell::Label | Cell::Target => Some(Group::Row),
+            Cell::Method
+            | Cell::UserAgent
+            | Cell::Referer
+            | Cell::RequestedWith
+            | Cell::Purpose
+            | Cell::AcceptLanguage => Some(Group::Headers),
+            Cell::Uri | Cell::Token => Some(Group::Request),
+            _ => None,
+        }
+    }
+}
+
+/// `events.csv`'s columns, in order: the header is their names, every row their cells. The first
+/// twelve are the contract; more may be added at the end (and only there).
+pub const EVENTS_COLUMNS: [(&str, Cell); 21] = [
+    ("time", Cell::Time),
+    ("kind", Cell::Kind),
+    ("token_status", Cell::TokenStatus),
+    ("campaign", Cell::Campaign),
+    ("recipient", Cell::Recipient),
+    ("label", Cell::Label),
+    ("class", Cell::Class),
+    ("detail", Cell::Detail),
+    ("method", Cell::Method),
+    ("status", Cell::Status),
+    ("ip", Cell::Ip),
+    ("user_agent", Cell::UserAgent),
+    ("reason", Cell::Reason),
+    ("target", Cell::Target),
+    ("uri", Cell::Uri),
+    ("referer", Cell::Referer),
+    ("requested_with", Cell::RequestedWith),
+    ("purpose", Cell::Purpose),
+    ("accept_language", Cell::AcceptLanguage),
+    ("token", Cell::Token),
+    ("source", Cell::Source),
 ];
+
+/// `events.csv`'s header: the names in [`EVENTS_COLUMNS`].
+pub const EVENTS_HEADER: [&str; 21] = {
+    let mut names = [""; 21];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = EVENTS_COLUMNS[i].0;
+        i += 1;
+    }
+    names
+};
+
+/// The most runs (stretches of neighbouring columns) one group's cells fall into.
+const MAX_RUNS: usize = 3;
+
+/// What a row writes, in order: an event's own cell, or a run of one group's kept cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Own(Cell),
+    Run(Group, usize),
+}
+
+/// How [`EVENTS_COLUMNS`] is written: the steps of a row, and per group the cells of each run
+/// (the order in which its cache keeps them).
+#[derive(Debug)]
+struct Plan {
+    steps: Vec<Step>,
+    /// Per group (`Row`, `Headers`, `Request`): its runs' cells.
+    runs: [Vec<Vec<Cell>>; 3],
+    /// Per group and run: the cells of an event without that group's source (no manifest row):
+    /// one comma per cell.
+    empty: [Vec<Vec<u8>>; 3],
+}
+
+fn group_index(g: Group) -> usize {
+    match g {
+        Group::Row => 0,
+        Group::Headers => 1,
+        Group::Request => 2,
+    }
+}
+
+impl Plan {
+    fn new() -> Self {
+        let mut steps: Vec<Step> = Vec::new();
+        let mut runs: [Vec<Vec<Cell>>; 3] = Default::default();
+        for (_, cell) in EVENTS_COLUMNS {
+            match cell.group() {
+                None => steps.push(Step::Own(cell)),
+                Some(g) => {
+                    let gi = group_index(g);
+                    match steps.last() {
+                        Some(Step::Run(last, r)) if *last == g => runs[gi][*r].push(cell),
+                        _ => {
+                            steps.push(Step::Run(g, runs[gi].len()));
+                            runs[gi].push(vec![cell]);
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            runs.iter().all(|r| r.len() <= MAX_RUNS),
+            "a group's cells fall into more than {MAX_RUNS} runs"
+        );
+        let empty = runs
+            .clone()
+            .map(|g| g.iter().map(|run| vec![b','; run.len()]).collect());
+        Plan { steps, runs, empty }
+    }
+
+    /// Writes a group's cells, run by run, each cell with its comma; returns where each run ends.
+    fn fill<'t>(
+        &self,
+        group: Group,
+        bytes: &mut Vec<u8>,
+        text: impl Fn(Cell) -> &'t str,
+    ) -> [u32; MAX_RUNS] {
+        let mut ends = [0u32; MAX_RUNS];
+        for (r, run) in self.runs[group_index(group)].iter().enumerate() {
+            for &cell in run {
+                push_csv_cell(bytes, text(cell));
+                bytes.push(b',');
+            }
+            ends[r] = u32::try_from(bytes.len()).expect("kept under 4 GiB");
+        }
+        ends
+    }
+}
 
 /// `events.csv`, written one row at a time as the events stream past, so that a log of any
 /// length is exported without being held in memory.
@@ -55,6 +221,8 @@ pub struct EventsCsv<'a> {
     known_cells: CellTable,
     /// The same cells of an event whose texts are its own.
     own_cells: Vec<u8>,
+    /// How [`EVENTS_COLUMNS`] is written.
+    plan: Plan,
     /// Per log file: the start of its `source` cells (`name:`, guarded), when its name needs
     /// no quoting, so a row writes only the line number after it.
     source_prefixes: Vec<Option<Box<[u8]>>>,
@@ -63,10 +231,9 @@ pub struct EventsCsv<'a> {
     time_prefix: (i64, [u8; 20]),
 }
 
-/// `events.csv` cells quoted and made safe once per key, two groups of cells per key, side by
-/// side in one buffer. Keyed by manifest row: campaign, recipient and label, then the target;
-/// by known target ([`KnownTargets`]): the request target, then the token. Each cell ends with
-/// its comma.
+/// `events.csv` cells of one [`Group`] quoted and made safe once per key (a manifest row, a known
+/// target), side by side in one buffer, with where each of the group's runs ends. Each cell ends
+/// with its comma.
 ///
 /// Read from the manifest, a row's cells were five places in memory (the row and its four
 /// strings), rarely in cache with tens of thousands of tokens; here they are one or two cache
@@ -74,40 +241,40 @@ pub struct EventsCsv<'a> {
 /// events meet them, so a large manifest over a small log costs only its index.
 pub(crate) struct CellTable {
     bytes: Vec<u8>,
-    /// Per key: where its cells start in `bytes`, where its second group starts, and where
-    /// they end; all 0 until the key is met.
-    spans: Vec<[u32; 3]>,
+    /// Per key: where its cells start in `bytes`, then where each run ends; all 0 until the key
+    /// is met.
+    spans: Vec<[u32; MAX_RUNS + 1]>,
 }
 
 impl CellTable {
     pub(crate) fn new(keys: usize) -> Self {
         CellTable {
             bytes: Vec::new(),
-            spans: vec![[0; 3]; keys],
+            spans: vec![[0; MAX_RUNS + 1]; keys],
         }
     }
 
-    /// The two groups of cells of key `k`; `fill` writes them when `k` is new and says where
-    /// the second starts.
-    pub(crate) fn get(
+    /// The cells of key `k` and where its runs start and end; `fill` writes them when `k` is new
+    /// and says where each run ends.
+    fn get(
         &mut self,
         k: usize,
-        fill: impl FnOnce(&mut Vec<u8>) -> usize,
-    ) -> (&[u8], &[u8]) {
-        if self.spans[k][2] == 0 {
+        fill: impl FnOnce(&mut Vec<u8>) -> [u32; MAX_RUNS],
+    ) -> (&[u8], [u32; MAX_RUNS + 1]) {
+        if self.spans[k][1] == 0 {
             // Offsets are 32 bits: past 2 GiB of cells (a manifest of tens of millions of
             // rows), start over, so that the next key's cells still end below 4 GiB.
             if self.bytes.len() > (u32::MAX as usize) / 2 {
                 self.bytes.clear();
-                self.spans.fill([0; 3]);
+                self.spans.fill([0; MAX_RUNS + 1]);
             }
-            let start = self.bytes.len();
-            let second = fill(&mut self.bytes);
-            let at = |n: usize| u32::try_from(n).expect("kept under 4 GiB above");
-            self.spans[k] = [at(start), at(second), at(self.bytes.len())];
+            let start = u32::try_from(self.bytes.len()).expect("kept under 4 GiB above");
+            let ends = fill(&mut self.bytes);
+            let mut span = [start; MAX_RUNS + 1];
+            span[1..].copy_from_slice(&ends);
+            self.spans[k] = span;
         }
-        let [start, second, end] = self.spans[k].map(|n| n as usize);
-        (&self.bytes[start..second], &self.bytes[second..end])
+        (&self.bytes, self.spans[k])
     }
 
     /// Asks for key `k`'s place in the buffer to be brought into cache.
@@ -119,7 +286,7 @@ impl CellTable {
 
     /// Asks for key `k`'s cells to be brought into cache, once its place is.
     pub(crate) fn prefetch_cells(&self, k: usize) {
-        if let Some(&[start, _, end]) = self.spans.get(k)
+        if let Some(&[start, end, ..]) = self.spans.get(k)
             && end > 0
         {
             let cells = self.bytes.as_ptr().wrapping_add(start as usize);
@@ -129,71 +296,65 @@ impl CellTable {
     }
 }
 
-/// Writes a manifest row's cells for [`CellTable`]: campaign, recipient and label, then the
-/// target.
-pub(crate) fn fill_row_cells(bytes: &mut Vec<u8>, row: &ManifestRow, privacy: Privacy) -> usize {
-    let recipient = if privacy.recipient_detail {
-        row.recipient.as_str()
-    } else {
-        ""
-    };
-    for text in [row.campaign.as_str(), recipient, row.label.as_str()] {
-        push_csv_cell(bytes, text);
-        bytes.push(b',');
-    }
-    let target = bytes.len();
-    push_csv_cell(bytes, &row.target);
-    bytes.push(b',');
-    target
+/// Appends a cell and its comma, quoted and guarded.
+fn csv_cell(out: &mut Vec<u8>, text: &str) {
+    push_csv_cell(out, text);
+    out.push(b',');
 }
 
-/// Writes an event's request target and token cells, for [`CellTable`] or on their own.
-pub(crate) fn fill_target_cells(bytes: &mut Vec<u8>, token: &str, uri: &str) -> usize {
-    push_csv_cell(bytes, uri);
-    bytes.push(b',');
-    let token_at = bytes.len();
-    push_csv_cell(bytes, token);
-    bytes.push(b',');
-    token_at
+/// Appends a cell pxtrack wrote itself (no quoting, no guard) and its comma.
+fn plain_cell(out: &mut Vec<u8>, text: &str) {
+    push_plain_cell(out, text);
+    out.push(b',');
 }
 
-/// The `events.csv` cells of one [`Headers`], quoted and made safe once: the method, the user
-/// agent, then referer, `X-Requested-With`, purpose and `Accept-Language`, each with its comma.
-/// Every hit from one client shares its headers (the benchmark log has 19 combinations for ten
-/// million lines), and scanning a hundred-byte user agent for characters to quote was the
-/// writer's largest cost after waiting for memory.
+/// Run `r` of the cells at `span` in `bytes` (runs a group does not have are empty).
+fn run_of<'b>(bytes: &'b [u8], span: &[u32; MAX_RUNS + 1], r: usize) -> &'b [u8] {
+    let start = span[r] as usize;
+    let end = (span[r + 1] as usize).max(start);
+    &bytes[start..end]
+}
+
+/// The `events.csv` cells of one [`Headers`], quoted and made safe once. Every hit from one
+/// client shares its headers (the benchmark log has 19 combinations for ten million lines), and
+/// scanning a hundred-byte user agent for characters to quote was the writer's largest cost
+/// after waiting for memory.
 pub(crate) struct HeaderCells {
     bytes: Box<[u8]>,
-    /// Where the user agent's cell starts.
-    user_agent_at: usize,
-    /// Where the referer's cell starts.
-    referer_at: usize,
+    /// 0, then where each run ends.
+    span: [u32; MAX_RUNS + 1],
 }
 
 impl HeaderCells {
-    pub(crate) fn new(h: &Headers) -> Self {
+    fn new(plan: &Plan, h: &Headers) -> Self {
         let mut bytes = Vec::new();
-        let cell = |bytes: &mut Vec<u8>, text: &str| {
-            push_csv_cell(bytes, text);
-            bytes.push(b',');
-        };
-        cell(&mut bytes, h.method());
-        let user_agent_at = bytes.len();
-        cell(&mut bytes, h.user_agent());
-        let referer_at = bytes.len();
-        for text in [
-            h.referer(),
-            h.requested_with(),
-            h.purpose(),
-            h.accept_language(),
-        ] {
-            cell(&mut bytes, text);
-        }
+        let ends = plan.fill(Group::Headers, &mut bytes, |cell| match cell {
+            Cell::Method => h.method(),
+            Cell::UserAgent => h.user_agent(),
+            Cell::Referer => h.referer(),
+            Cell::RequestedWith => h.requested_with(),
+            Cell::Purpose => h.purpose(),
+            Cell::AcceptLanguage => h.accept_language(),
+            _ => unreachable!("a header cell"),
+        });
+        let mut span = [0; MAX_RUNS + 1];
+        span[1..].copy_from_slice(&ends);
         HeaderCells {
             bytes: bytes.into(),
-            user_agent_at,
-            referer_at,
+            span,
         }
+    }
+}
+
+/// A manifest row's text for one of its cells.
+fn row_text(row: &ManifestRow, privacy: Privacy, cell: Cell) -> &str {
+    match cell {
+        Cell::Campaign => &row.campaign,
+        Cell::Recipient if privacy.recipient_detail => &row.recipient,
+        Cell::Recipient => "",
+        Cell::Label => &row.label,
+        Cell::Target => &row.target,
+        _ => unreachable!("a row cell"),
     }
 }
 
@@ -304,6 +465,7 @@ impl<'a> EventsCsv<'a> {
             row_cells: CellTable::new(manifest.rows.len()),
             known_cells: CellTable::new(known.len()),
             own_cells: Vec::new(),
+            plan: Plan::new(),
             source_prefixes: file_names
                 .iter()
                 .map(|name| {
@@ -319,86 +481,104 @@ impl<'a> EventsCsv<'a> {
         })
     }
 
-    /// Writes one event's row.
+    /// Writes one event's row: the cells of [`EVENTS_COLUMNS`], in order.
     pub fn write(&mut self, c: &Classified) -> Result<()> {
         let ev = &c.event;
         if self.header_cells.len() >= MAX_HEADER_CELLS {
             self.header_cells.clear();
         }
+        let plan = &self.plan;
         let (_, headers) = self
             .header_cells
             .entry(Arc::as_ptr(&ev.headers) as usize)
-            .or_insert_with(|| (ev.headers.clone(), HeaderCells::new(&ev.headers)));
-        let (method, user_agent, rest) = (
-            &headers.bytes[..headers.user_agent_at],
-            &headers.bytes[headers.user_agent_at..headers.referer_at],
-            &headers.bytes[headers.referer_at..],
-        );
+            .or_insert_with(|| (ev.headers.clone(), HeaderCells::new(plan, &ev.headers)));
         let (manifest, privacy, known) = (self.manifest, self.privacy, self.known);
-        let (row_cells, target) = match ev.row {
-            Some(r) => self
-                .row_cells
-                .get(r, |b| fill_row_cells(b, &manifest.rows[r], privacy)),
-            None => (&b",,,"[..], &b","[..]),
+        let row = match ev.row {
+            Some(r) => Some(self.row_cells.get(r, |b| {
+                plan.fill(Group::Row, b, |cell| {
+                    row_text(&manifest.rows[r], privacy, cell)
+                })
+            })),
+            None => None,
         };
-        let (uri, token) = match &ev.target {
+        let request = match &ev.target {
             &TargetText::Known(i) => self.known_cells.get(i as usize, |b| {
                 let (token, uri) = known.texts(i);
-                fill_target_cells(b, token, uri)
+                plan.fill(Group::Request, b, |cell| match cell {
+                    Cell::Token => token,
+                    Cell::Uri => uri,
+                    _ => unreachable!("a request cell"),
+                })
             }),
             TargetText::Own { token, uri } => {
                 self.own_cells.clear();
-                let at = fill_target_cells(&mut self.own_cells, token, uri);
-                self.own_cells.split_at(at)
+                let ends = plan.fill(Group::Request, &mut self.own_cells, |cell| match cell {
+                    Cell::Token => token,
+                    Cell::Uri => uri,
+                    _ => unreachable!("a request cell"),
+                });
+                let mut span = [0; MAX_RUNS + 1];
+                span[1..].copy_from_slice(&ends);
+                (&self.own_cells[..], span)
             }
         };
         let out = self.chunk.buf();
-        let cell = |out: &mut Vec<u8>, v: &str| {
-            push_csv_cell(out, v);
-            out.push(b',');
-        };
-        let plain = |out: &mut Vec<u8>, v: &str| {
-            push_plain_cell(out, v);
-            out.push(b',');
-        };
-        push_time(out, ev.time_ms, &mut self.time_prefix, &mut self.text);
-        plain(out, ev.kind.as_str());
-        plain(out, ev.token_status.as_str());
-        out.extend_from_slice(row_cells);
-        plain(out, c.verdict.class.as_str());
-        cell(out, &c.verdict.detail);
-        out.extend_from_slice(method);
-        push_u16(out, ev.status);
-        out.push(b',');
-        if self.privacy.anonymize_ip {
-            plain(out, &self.privacy.show_ip(ev.client));
-        } else {
-            push_ip(out, ev.client);
-            out.push(b',');
-        }
-        out.extend_from_slice(user_agent);
-        cell(out, &c.verdict.reason);
-        out.extend_from_slice(target);
-        out.extend_from_slice(uri);
-        out.extend_from_slice(rest);
-        out.extend_from_slice(token);
-        match self.source_prefixes.get(ev.source.file as usize) {
-            Some(Some(prefix)) => {
-                out.extend_from_slice(prefix);
-                out.extend_from_slice(self.num.format(ev.source.line).as_bytes());
+        for step in &plan.steps {
+            match *step {
+                Step::Run(Group::Row, r) => match &row {
+                    Some((bytes, span)) => out.extend_from_slice(run_of(bytes, span, r)),
+                    None => out.extend_from_slice(&plan.empty[0][r]),
+                },
+                Step::Run(Group::Headers, r) => {
+                    out.extend_from_slice(run_of(&headers.bytes, &headers.span, r));
+                }
+                Step::Run(Group::Request, r) => {
+                    out.extend_from_slice(run_of(request.0, &request.1, r));
+                }
+                Step::Own(cell) => match cell {
+                    Cell::Time => push_time(out, ev.time_ms, &mut self.time_prefix, &mut self.text),
+                    Cell::Kind => plain_cell(out, ev.kind.as_str()),
+                    Cell::TokenStatus => plain_cell(out, ev.token_status.as_str()),
+                    Cell::Class => plain_cell(out, c.verdict.class.as_str()),
+                    Cell::Detail => csv_cell(out, &c.verdict.detail),
+                    Cell::Status => {
+                        push_u16(out, ev.status);
+                        out.push(b',');
+                    }
+                    Cell::Ip if self.privacy.anonymize_ip => {
+                        plain_cell(out, &self.privacy.show_ip(ev.client));
+                    }
+                    Cell::Ip => {
+                        push_ip(out, ev.client);
+                        out.push(b',');
+                    }
+                    Cell::Reason => csv_cell(out, &c.verdict.reason),
+                    Cell::Source => {
+                        match self.source_prefixes.get(ev.source.file as usize) {
+                            Some(Some(prefix)) => {
+                                out.extend_from_slice(prefix);
+                                out.extend_from_slice(self.num.format(ev.source.line).as_bytes());
+                            }
+                            _ => {
+                                self.text.clear();
+                                self.text.push_str(
+                                    self.file_names
+                                        .get(ev.source.file as usize)
+                                        .map_or("?", String::as_str),
+                                );
+                                self.text.push(':');
+                                self.text.push_str(self.num.format(ev.source.line));
+                                push_csv_cell(out, &self.text);
+                            }
+                        }
+                        out.push(b',');
+                    }
+                    _ => unreachable!("a grouped cell is written by its run"),
+                },
             }
-            _ => {
-                self.text.clear();
-                self.text.push_str(
-                    self.file_names
-                        .get(ev.source.file as usize)
-                        .map_or("?", String::as_str),
-                );
-                self.text.push(':');
-                self.text.push_str(self.num.format(ev.source.line));
-                push_csv_cell(out, &self.text);
-            }
         }
+        // Every cell ended with its comma; the row ends with a line end instead.
+        out.pop();
         out.push(b'\n');
         if self.chunk.rows().len() >= FLUSH_BYTES {
             self.writer.write_blocks(&mut self.chunk)?;
@@ -480,6 +660,84 @@ mod tests {
                 machine_open: false,
             },
             client: Arc::new(crate::enrich::detect("curl/8", "")),
+        }
+    }
+
+    /// Every column's cell, for an event whose every field holds a text of its own, sits under
+    /// that column's name, whatever the order of [`EVENTS_COLUMNS`] and its cached groups.
+    #[test]
+    fn each_cell_sits_under_its_header() {
+        use crate::model::{HeaderFields, Headers};
+        use crate::token::TokenKind;
+        let row = ManifestRow {
+            campaign: "the-campaign".into(),
+            recipient: "the-recipient".into(),
+            label: "the-label".into(),
+            target: "https://example.com/the-target".into(),
+            ..ManifestRow::example(TokenKind::Click, "the-token-in-the-manifest")
+        };
+        let manifest = Manifest::new(vec![row]);
+        let known = KnownTargets::default();
+        let names = ["the.log".to_string()];
+        let mut c = other_request(0, 42, "the-agent");
+        c.event.row = Some(0);
+        c.event.target = TargetText::Own {
+            token: "the-token".into(),
+            uri: "/the-uri".into(),
+        };
+        c.event.status = 302;
+        c.event.client = "192.0.2.9".parse().unwrap();
+        c.event.headers = Arc::new(Headers::new(HeaderFields {
+            method: "GET",
+            user_agent: "the-agent",
+            referer: "the-referer",
+            requested_with: "the-app",
+            purpose: "the-purpose",
+            accept_language: "the-language",
+        }));
+        c.verdict.detail = "the-detail".into();
+        c.verdict.reason = "the-reason".into();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.csv");
+        let mut csv =
+            EventsCsv::create(&path, &manifest, &known, Privacy::default(), &names).unwrap();
+        csv.write_batch(&[c.clone(), c.clone()]).unwrap();
+        csv.finish().unwrap();
+        let mut r = csv::Reader::from_path(&path).unwrap();
+        let header = r.headers().unwrap().clone();
+        assert_eq!(header.iter().collect::<Vec<_>>(), EVENTS_HEADER);
+        for rec in r.records() {
+            let rec = rec.unwrap();
+            let cell = |name: &str| {
+                let i = header.iter().position(|h| h == name).unwrap();
+                rec[i].to_string()
+            };
+            for (name, want) in [
+                ("time", "2023-11-14T22:13:20.000Z"),
+                ("kind", "other"),
+                ("token_status", "none"),
+                ("campaign", "the-campaign"),
+                ("recipient", "the-recipient"),
+                ("label", "the-label"),
+                ("class", "invalid"),
+                ("detail", "the-detail"),
+                ("method", "GET"),
+                ("status", "302"),
+                ("ip", "192.0.2.9"),
+                ("user_agent", "the-agent"),
+                ("reason", "the-reason"),
+                ("target", "https://example.com/the-target"),
+                ("uri", "/the-uri"),
+                ("referer", "the-referer"),
+                ("requested_with", "the-app"),
+                ("purpose", "the-purpose"),
+                ("accept_language", "the-language"),
+                ("token", "the-token"),
+                ("source", "the.log:42"),
+            ] {
+                assert_eq!(cell(name), want, "column {name}");
+            }
+            assert_eq!(rec.len(), EVENTS_COLUMNS.len());
         }
     }
 
