@@ -501,9 +501,9 @@ impl Place {
 /// `hits` is about to overflow): every figure here is a sum, a minimum, a maximum or a union
 /// of flags, so the order does not matter.
 ///
-/// One hit used to update the row's place, its token's slot, its recipient's figures and
-/// flags and its token's record: five records in four places, each found from the one before,
-/// rarely in cache with tens of thousands of tokens. This is one cache line, found from the
+/// Kept apart, a hit's figures would be five records in four places (the row's place, its
+/// token's slot, its recipient's figures and flags, its token's record), each found from the one
+/// before, rarely in cache with tens of thousands of tokens. This is one cache line, found from the
 /// row alone, so it can be asked for ahead in one step. Counters are 32 bits; `hits` counts
 /// every hit and so is the largest, and the row is added out before it overflows.
 #[derive(Debug, Clone, Copy)]
@@ -600,7 +600,7 @@ pub struct Aggregator {
     seen: Vec<Vec<u8>>,
     /// Per campaign: hits by client (one entry per distinct detection result, keyed by its
     /// address: the detector hands out one shared value per user agent), folded into the
-    /// name-keyed panels at the end. Comparing names per hit was a tenth of this stage.
+    /// name-keyed panels at the end: comparing names per hit would cost a tenth of this stage.
     client_tally: Vec<foldhash::HashMap<usize, ClientTally>>,
     /// Per campaign: human-looking hits by GeoIP result, likewise.
     geo_tally: Vec<foldhash::HashMap<usize, (Arc<GeoInfo>, u64)>>,

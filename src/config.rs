@@ -417,15 +417,15 @@ impl Config {
         match (&nginx.tls_certificate, &nginx.tls_certificate_key) {
             (Some(_), None) => {
                 return Err(err(
-                    "nginx.tls_certificate is set but nginx.tls_certificate_key is not: nginx needs \
-                     both (certbot's are fullchain.pem and privkey.pem, side by side)"
+                    "nginx.tls_certificate is set but nginx.tls_certificate_key is not: nginx \
+                     needs both (certbot's are fullchain.pem and privkey.pem, side by side)"
                         .into(),
                 ));
             }
             (None, Some(_)) => {
                 return Err(err(
-                    "nginx.tls_certificate_key is set but nginx.tls_certificate is not: nginx needs \
-                     both (certbot's are fullchain.pem and privkey.pem, side by side)"
+                    "nginx.tls_certificate_key is set but nginx.tls_certificate is not: nginx \
+                     needs both (certbot's are fullchain.pem and privkey.pem, side by side)"
                         .into(),
                 ));
             }

@@ -25,8 +25,8 @@ pub fn prefetch<T>(p: *const T) {
 /// `==` on slices calls the C library's `memcmp`, and glibc picks its AVX-512 version on the
 /// machines pxtrack is benchmarked on. For the short strings compared for every line (a
 /// line's headers and request target against the cached ones, a request's
-/// `X-Requested-With`) that version cost several times a plain loop: on the 10M-line
-/// benchmark, comparing a line's headers with `==` took 2.3 s more processor time than
+/// `X-Requested-With`) that version costs several times a plain loop: on the 10M-line
+/// benchmark, comparing a line's headers with `==` takes 2.3 s more processor time than
 /// with this.
 #[inline]
 pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {

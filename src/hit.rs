@@ -192,9 +192,9 @@ pub struct Resolver<'m> {
 /// The request targets the manifest's tokens are fetched at (`/o/TOKEN.png`, `/c/TOKEN`),
 /// verified and resolved once before the logs are read and shared by every parsing worker.
 ///
-/// Almost every hit asks for one of these exact targets. Each worker used to fill its own
-/// cache with them, so the resolved targets (some 25 MiB for 80,000 tokens) were held once per
-/// core; this table holds them once. Targets it does not have (query strings, escapes, forged
+/// Almost every hit asks for one of these exact targets. Filled into each worker's own cache,
+/// the resolved targets (some 25 MiB for 80,000 tokens) would be held once per core; this table
+/// holds them once. Targets it does not have (query strings, escapes, forged
 /// tokens, scanners' paths) still go through each worker's own caches. Building it costs about
 /// 1.5 us and 250 bytes per row, so the pipeline builds it only when the logs are large enough
 /// to ask for most rows; [`KnownTargets::default`] is the empty table.

@@ -382,7 +382,7 @@ pub fn from_reader(raw: impl Read + Send + 'static) -> io::Result<Box<dyn BufRea
 /// final line without a line end is a line; an empty block has none.
 ///
 /// Line ends are found with `memchr` (sixteen or more bytes at a time): a byte-by-byte split
-/// was a tenth of the parsing workers' time.
+/// costs a tenth of the parsing workers' time.
 pub fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
     let body = data.strip_suffix(b"\n").unwrap_or(data);
     let mut rest = (!data.is_empty()).then_some(body);

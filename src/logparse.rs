@@ -344,7 +344,7 @@ pub fn split_request(raw: &[u8]) -> Request<'_> {
         ..Request::default()
     };
     // Spaces found with memchr: the target is the longest part, and a byte-by-byte split
-    // was a tenth of parsing a line.
+    // costs a tenth of parsing a line.
     let Some(first) = memchr::memchr(b' ', raw) else {
         return junk;
     };

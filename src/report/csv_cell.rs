@@ -37,7 +37,7 @@ pub fn push_csv_cell(out: &mut Vec<u8>, cell: &str) {
         out.push(b'\'');
     }
     // Most quoted cells are user agents with a comma ("KHTML, like Gecko") and no quote:
-    // memchr finds that out in a few vector steps, where splitting went byte by byte.
+    // memchr finds that out in a few vector steps, where splitting goes byte by byte.
     let mut rest = bytes;
     while let Some(i) = memchr::memchr(b'"', rest) {
         out.extend_from_slice(&rest[..=i]);
@@ -51,7 +51,7 @@ pub fn push_csv_cell(out: &mut Vec<u8>, cell: &str) {
 /// Whether a cell holds a byte that CSV must quote: a comma, a quote, CR or LF.
 ///
 /// Scans 16 bytes at a time without an early exit inside a chunk, which the compiler turns into
-/// vector compares; `iter().any` goes byte by byte, and this scan was most of the time spent
+/// vector compares; `iter().any` goes byte by byte, and this scan is most of the time spent
 /// writing `events.csv` (user agents and URIs are long).
 pub(crate) fn needs_quotes(bytes: &[u8]) -> bool {
     let special = |b: u8| (b == b',') | (b == b'"') | (b == b'\n') | (b == b'\r');

@@ -199,8 +199,8 @@ impl Plan {
 /// length is exported without being held in memory.
 ///
 /// This is the one CSV file written without the csv crate: it is the largest output, and the
-/// crate's field-by-field writer was most of the thread that writes it. Cells are written as
-/// the crate writes them (quoted when they hold a comma, a quote, CR or LF; quotes doubled), a
+/// crate's field-by-field writer would be most of the thread that writes it. Cells are written
+/// as the crate writes them (quoted when they hold a comma, a quote, CR or LF; quotes doubled), a
 /// property the tests check against the crate itself.
 pub struct EventsCsv<'a> {
     /// The rows not yet handed to the writer.
@@ -235,7 +235,7 @@ pub struct EventsCsv<'a> {
 /// target), side by side in one buffer, with where each of the group's runs ends. Each cell ends
 /// with its comma.
 ///
-/// Read from the manifest, a row's cells were five places in memory (the row and its four
+/// Read from the manifest, a row's cells would be five places in memory (the row and its four
 /// strings), rarely in cache with tens of thousands of tokens; here they are one or two cache
 /// lines, and their text is not scanned for characters to quote again. Keys are added as
 /// events meet them, so a large manifest over a small log costs only its index.
@@ -317,8 +317,8 @@ fn run_of<'b>(bytes: &'b [u8], span: &[u32; MAX_RUNS + 1], r: usize) -> &'b [u8]
 
 /// The `events.csv` cells of one [`Headers`], quoted and made safe once. Every hit from one
 /// client shares its headers (the benchmark log has 19 combinations for ten million lines), and
-/// scanning a hundred-byte user agent for characters to quote was the writer's largest cost
-/// after waiting for memory.
+/// scanning a hundred-byte user agent for characters to quote on every row would be the
+/// writer's largest cost after waiting for memory.
 pub(crate) struct HeaderCells {
     bytes: Box<[u8]>,
     /// 0, then where each run ends.
@@ -590,7 +590,7 @@ impl<'a> EventsCsv<'a> {
     ///
     /// A row reads texts that live apart: the manifest row's cells and the event's target's
     /// ([`CellTable`]), its headers and reason. With 80,000 tokens they are rarely in cache, and
-    /// waiting for them one at a time was most of this thread's time. So the rows a few places
+    /// waiting for them one at a time would be most of this thread's time. So the rows a few places
     /// ahead are asked for early, in two steps (the row's place among the cells, then the
     /// cells and the event's texts), and their loads overlap.
     pub fn write_batch(&mut self, batch: &[Classified]) -> Result<()> {

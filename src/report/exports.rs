@@ -3,6 +3,33 @@
 
 use super::*;
 
+/// A `campaigns.csv` cell of a campaign's figures.
+type FigureCell = fn(&FiguresView) -> String;
+
+/// `campaigns.csv`'s columns, in order: the header is their names, every row their cells (the
+/// same names as the figures' keys in `summary.json`).
+const CAMPAIGN_COLUMNS: [(&str, FigureCell); 17] = [
+    ("campaign", |c| csv_safe(&c.name).into_owned()),
+    ("recipients", |c| c.recipients.to_string()),
+    ("open_tokens", |c| c.open_tokens.to_string()),
+    ("click_tokens", |c| c.click_tokens.to_string()),
+    ("unique_human_opens", |c| c.unique_human_opens.to_string()),
+    ("unique_opens", |c| c.unique_opens.to_string()),
+    ("opens_implied_by_click", |c| {
+        c.opens_implied_by_click.to_string()
+    }),
+    ("total_opens", |c| c.total_opens.to_string()),
+    ("human_opens", |c| c.human_opens.to_string()),
+    ("proxy_opens", |c| c.proxy_opens.to_string()),
+    ("machine_opens", |c| c.machine_opens.to_string()),
+    ("unique_human_clicks", |c| c.unique_human_clicks.to_string()),
+    ("unique_clicks", |c| c.unique_clicks.to_string()),
+    ("total_clicks", |c| c.total_clicks.to_string()),
+    ("machine_hits", |c| c.machine_hits.to_string()),
+    ("last_activity", |c| c.last_activity.clone()),
+    ("click_to_open", |c| c.click_to_open.clone()),
+];
+
 impl Report<'_> {
     /// Writes `campaigns.csv`: one row of headline figures per campaign.
     pub fn write_campaigns_csv(&self, path: &Path, campaigns: &[FiguresView]) -> Result<()> {
@@ -11,48 +38,11 @@ impl Report<'_> {
             cause: e,
         };
         let mut w = csv::Writer::from_path(path).map_err(csv_err)?;
-        w.write_record([
-            "campaign",
-            "recipients",
-            "open_tokens",
-            "click_tokens",
-            "unique_human_opens",
-            "unique_opens",
-            "opens_implied_by_click",
-            "total_opens",
-            "human_opens",
-            "proxy_opens",
-            "machine_opens",
-            "unique_human_clicks",
-            "unique_clicks",
-            "total_clicks",
-            "machine_hits",
-            "last_activity",
-            "click_to_open",
-        ])
-        .map_err(csv_err)?;
-        for c in campaigns {
-            let n = |v: u64| v.to_string();
-            w.write_record([
-                csv_safe(&c.name).into_owned(),
-                n(c.recipients),
-                n(c.open_tokens),
-                n(c.click_tokens),
-                n(c.unique_human_opens),
-                n(c.unique_opens),
-                n(c.opens_implied_by_click),
-                n(c.total_opens),
-                n(c.human_opens),
-                n(c.proxy_opens),
-                n(c.machine_opens),
-                n(c.unique_human_clicks),
-                n(c.unique_clicks),
-                n(c.total_clicks),
-                n(c.machine_hits),
-                c.last_activity.clone(),
-                c.click_to_open.clone(),
-            ])
+        w.write_record(CAMPAIGN_COLUMNS.map(|(name, _)| name))
             .map_err(csv_err)?;
+        for c in campaigns {
+            w.write_record(CAMPAIGN_COLUMNS.map(|(_, cell)| cell(c)))
+                .map_err(csv_err)?;
         }
         w.flush().map_err(|e| Error::io(path, e))
     }
