@@ -18,6 +18,7 @@
 //! together; no module here touches the command line, the environment, or prints.
 
 pub mod aggregate;
+pub mod analysis;
 pub mod classify;
 pub mod config;
 pub mod enrich;

@@ -5,15 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
-use pxtrack::aggregate::{Aggregator, Classified};
-use pxtrack::classify::{Classifier, Stream};
 use pxtrack::config::Config;
-use pxtrack::enrich::{ClientDetector, GeoDb};
-use pxtrack::hit::Resolver;
+use pxtrack::enrich::GeoDb;
 use pxtrack::manifest;
-use pxtrack::report::{self, EventsCsv, Report};
+use pxtrack::report::{self, Report};
 use pxtrack::rules::Rules;
-use pxtrack::{logfiles, pipeline};
+use pxtrack::{analysis, logfiles, pipeline};
 
 use super::{Outcome, demo, load_config, load_keys, terminal_safe};
 use crate::cli::AnalyzeArgs;
@@ -89,13 +86,7 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
         config.classify.rules.as_deref(),
         config.classify.apple_relay_egress.as_deref(),
     )?;
-    let classifier = Classifier::new(
-        &rules,
-        &manifest,
-        config.analyze.internal_networks.clone(),
-        config.analyze.duplicate_window_secs,
-    );
-    let mut geo = GeoDb::discover(
+    let geo = GeoDb::discover(
         config.geoip.location.as_deref(),
         config.geoip.asn.as_deref(),
     )?;
@@ -109,70 +100,28 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
     // pipeline::run sets its length to the logs' total size.
     let bar = progress_bar(args.quiet);
     let progress: Arc<dyn pipeline::Progress> = Arc::new(Bar(bar.clone()));
-    let mut aggregator = Aggregator::new(&manifest);
-    let mut clients = ClientDetector::new();
-    let options = options_from_env();
-    let path_prefix = &config.base_url.path_prefix;
-    let known = pipeline::known_targets(&files, &manifest, &keys, path_prefix, &options);
-    let csv_path = staging.dir().join("events.csv");
-    let mut csv = EventsCsv::create(&csv_path, &manifest, &known, config.privacy, &file_names)?;
-    // Events stream through: read and parsed on every core (pipeline), then classified,
-    // aggregated and sampled here, while a second thread writes events.csv. Nothing holds the
-    // whole log.
-    let (outcome, written) = std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Classified>>(4);
-        let writer = std::thread::Builder::new()
-            .name("pxtrack-csv".into())
-            .spawn_scoped(scope, move || -> pxtrack::Result<[f64; 2]> {
-                for batch in rx {
-                    csv.write_batch(&batch)?;
-                }
-                let disk = csv.finish()?.cpu_secs;
-                Ok([pxtrack::fast::thread_cpu_secs(), disk])
-            })
-            .expect("a thread can be started");
-        let mut batch: Vec<Classified> = Vec::with_capacity(CSV_BATCH);
-        let mut emit = |event: pxtrack::hit::Event, verdict| {
-            let c = Classified {
-                client: clients.detect(&event.headers),
-                event,
-                verdict,
-            };
-            batch.push(c);
-            if batch.len() == CSV_BATCH {
-                aggregator.add_batch(&batch);
-                // A closed channel means the writer failed; its error is reported below.
-                let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(CSV_BATCH)));
-            }
-        };
-        let mut stream = Stream::new(classifier);
-        let outcome = pipeline::run(
-            &files,
-            &Resolver::new(&manifest, &keys, path_prefix).with_known(&known),
-            &options,
-            &progress,
-            |mut ev| {
-                if let Some(g) = geo.as_mut() {
-                    let info = g.lookup(ev.client);
-                    ev.asn = info.asn;
-                    ev.geo = Some(info);
-                }
-                stream.push(ev, &mut emit);
-            },
-        );
-        stream.finish(&mut emit);
-        if !batch.is_empty() {
-            aggregator.add_batch(&batch);
-            let _ = tx.send(batch);
-        }
-        drop(tx);
-        let main_cpu = pxtrack::fast::thread_cpu_secs();
-        let written = writer
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        (outcome, written.map(|[rows, disk]| [main_cpu, rows, disk]))
-    });
-    let [main_cpu, rows_cpu, disk_cpu] = written?;
+    let analysis = analysis::run(
+        analysis::Inputs {
+            files: &files,
+            file_names: &file_names,
+            manifest: &manifest,
+            keys: &keys,
+            rules: &rules,
+            path_prefix: &config.base_url.path_prefix,
+            settings: &config.analyze,
+            privacy: config.privacy,
+            geo,
+            events_csv: &staging.dir().join("events.csv"),
+            options: options_from_env(),
+        },
+        &progress,
+    )?;
+    let outcome = analysis.outcome;
+    let (main_cpu, rows_cpu, disk_cpu) = (
+        analysis.classify_cpu_secs,
+        analysis.events_rows_cpu_secs,
+        analysis.events_disk_cpu_secs,
+    );
     bar.finish_and_clear();
     timings.note(&format!(
         "waiting for parsed blocks: {:.3} s",
@@ -215,7 +164,7 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
             pipeline::SLACK_MS / 1000
         );
     }
-    let stats = aggregator.finish();
+    let stats = analysis.stats;
     timings.lap("read, parse, classify, aggregate, events.csv");
     let mut notes = found.notes.clone();
     if stats.valid_not_served > 0 {
@@ -338,9 +287,6 @@ fn check_out(out: &Path) -> Result<()> {
     report::check_replaceable(out)?;
     Ok(())
 }
-
-/// Events handed to the events.csv writer at a time.
-const CSV_BATCH: usize = 1024;
 
 /// Phase timings on stderr when `PXTRACK_TIMINGS` is set: for benchmarks and profiling.
 struct Timings {

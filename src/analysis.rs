@@ -1,0 +1,165 @@
+//! One analysis, wired end to end: log files in; the figures, the samples the pages show and
+//! `events.csv` out. The library can run an analysis by itself with [`run`]; the command layer
+//! finds the inputs, draws the progress bar and prints.
+//!
+//! ```text
+//! pipeline::run (read, parse, resolve on every core; merged in time order)
+//!   -> GeoIP -> classify::Stream -> client detection -> batches of BATCH events
+//!        -> aggregate::Aggregator                        (this thread)
+//!        -> report::EventsCsv                             (a thread of its own)
+//! ```
+//!
+//! Key types: [`Inputs`], [`Analysis`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::aggregate::{Aggregator, Classified, Stats};
+use crate::classify::{Classifier, Stream};
+use crate::config::{AnalyzeSettings, Privacy};
+use crate::enrich::{ClientDetector, GeoDb};
+use crate::error::Result;
+use crate::fast::thread_cpu_secs;
+use crate::hit::{Event, Resolver};
+use crate::manifest::Manifest;
+use crate::pipeline::{self, Progress};
+use crate::report::EventsCsv;
+use crate::rules::Rules;
+use crate::token::KeyRing;
+
+/// Events handed to the aggregator and the `events.csv` writer at a time.
+const BATCH: usize = 1024;
+
+/// What one analysis reads.
+pub struct Inputs<'a> {
+    /// The log files, oldest first within each family.
+    pub files: &'a [PathBuf],
+    /// Their names as the report and `events.csv` show them.
+    pub file_names: &'a [String],
+    /// The manifest.
+    pub manifest: &'a Manifest,
+    /// The keys that verify tokens.
+    pub keys: &'a KeyRing,
+    /// The classification rules.
+    pub rules: &'a Rules,
+    /// The base URL's path prefix (`""` or `/prefix`).
+    pub path_prefix: &'a str,
+    /// The config's `[analyze]` settings.
+    pub settings: &'a AnalyzeSettings,
+    /// What `events.csv` may show.
+    pub privacy: Privacy,
+    /// GeoIP, when databases were found.
+    pub geo: Option<GeoDb>,
+    /// Where to write `events.csv`.
+    pub events_csv: &'a Path,
+    /// How the pipeline runs.
+    pub options: pipeline::Options,
+}
+
+/// What one analysis found.
+pub struct Analysis {
+    /// Per-file tallies, rejected lines, lateness and the reading threads' processor time.
+    pub outcome: pipeline::Outcome,
+    /// The figures and the samples the pages show.
+    pub stats: Stats,
+    /// Processor time of the thread that classified and aggregated, in seconds.
+    pub classify_cpu_secs: f64,
+    /// Processor time of the thread that made `events.csv`'s rows, in seconds.
+    pub events_rows_cpu_secs: f64,
+    /// Processor time of `events.csv`'s disk thread, in seconds.
+    pub events_disk_cpu_secs: f64,
+}
+
+/// Runs one analysis. Events stream through: read and parsed on every core, then classified,
+/// aggregated and sampled on this thread while another writes `events.csv`; nothing holds the
+/// whole log. `progress` hears how many bytes were read.
+pub fn run(inputs: Inputs<'_>, progress: &Arc<dyn Progress>) -> Result<Analysis> {
+    let Inputs {
+        files,
+        file_names,
+        manifest,
+        keys,
+        rules,
+        path_prefix,
+        settings,
+        privacy,
+        mut geo,
+        events_csv,
+        options,
+    } = inputs;
+    let classifier = Classifier::new(
+        rules,
+        manifest,
+        settings.internal_networks.clone(),
+        settings.duplicate_window_secs,
+    );
+    let mut aggregator = Aggregator::new(manifest);
+    let mut clients = ClientDetector::new();
+    let known = pipeline::known_targets(files, manifest, keys, path_prefix, &options);
+    let mut csv = EventsCsv::create(events_csv, manifest, &known, privacy, file_names)?;
+    let (outcome, written) = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Classified>>(4);
+        let writer = std::thread::Builder::new()
+            .name("pxtrack-csv".into())
+            .spawn_scoped(scope, move || -> Result<[f64; 2]> {
+                for batch in rx {
+                    csv.write_batch(&batch)?;
+                }
+                let disk = csv.finish()?.cpu_secs;
+                Ok([thread_cpu_secs(), disk])
+            })
+            .expect("a thread can be started");
+        let mut batch: Vec<Classified> = Vec::with_capacity(BATCH);
+        let mut emit = |event: Event, verdict| {
+            let c = Classified {
+                client: clients.detect(&event.headers),
+                event,
+                verdict,
+            };
+            batch.push(c);
+            if batch.len() == BATCH {
+                aggregator.add_batch(&batch);
+                // A closed channel means the writer failed; its error is reported below.
+                let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+            }
+        };
+        let mut stream = Stream::new(classifier);
+        let outcome = pipeline::run(
+            files,
+            &Resolver::new(manifest, keys, path_prefix).with_known(&known),
+            &options,
+            progress,
+            |mut ev| {
+                if let Some(g) = geo.as_mut() {
+                    let info = g.lookup(ev.client);
+                    ev.asn = info.asn;
+                    ev.geo = Some(info);
+                }
+                stream.push(ev, &mut emit);
+            },
+        );
+        stream.finish(&mut emit);
+        if !batch.is_empty() {
+            aggregator.add_batch(&batch);
+            let _ = tx.send(batch);
+        }
+        drop(tx);
+        let main_cpu = thread_cpu_secs();
+        let written = writer
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (outcome, written.map(|[rows, disk]| [main_cpu, rows, disk]))
+    });
+    let [
+        classify_cpu_secs,
+        events_rows_cpu_secs,
+        events_disk_cpu_secs,
+    ] = written?;
+    Ok(Analysis {
+        outcome,
+        stats: aggregator.finish(),
+        classify_cpu_secs,
+        events_rows_cpu_secs,
+        events_disk_cpu_secs,
+    })
+}
