@@ -29,7 +29,7 @@ use crate::time::opt_time;
 pub use crate::time::{human_time, push_human_time, rfc3339, rfc3339_fast};
 pub use csv_cell::{csv_safe, push_csv_cell};
 pub(crate) use csv_cell::{needs_quotes, push_plain_cell};
-pub use events::{EVENTS_HEADER, EventsCsv};
+pub use events::{Cell, EVENTS_COLUMNS, EVENTS_HEADER, EventsCsv, Group};
 pub use hit_rows::{HitRows, push_escaped};
 pub use site::*;
 pub(crate) use templates::render;
