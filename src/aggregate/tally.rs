@@ -1,0 +1,117 @@
+//! What a hit adds to its manifest row, gathered in one cache line per row ([`RowTally`]) and
+//! added out to its recipient and token at the end; and the per-client panel tallies.
+
+use super::*;
+
+/// Where a manifest row's figures go.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Place {
+    pub(crate) campaign: u32,
+    pub(crate) recipient: u32,
+    /// Index into the campaign's links, for click tokens; [`Place::NO_LINK`] for others.
+    pub(crate) link: u32,
+}
+
+impl Place {
+    pub(crate) const NO_LINK: u32 = u32::MAX;
+
+    pub(crate) fn link(self) -> Option<u32> {
+        (self.link != Self::NO_LINK).then_some(self.link)
+    }
+}
+
+/// What one manifest row's hits add to its recipient and token, gathered per row while the
+/// events stream past and added to [`RecipientStats`] and [`TokenHits`] at the end (or when
+/// `hits` is about to overflow): every figure here is a sum, a minimum, a maximum or a union
+/// of flags, so the order does not matter.
+///
+/// Kept apart, a hit's figures would be five records in four places (the row's place, its
+/// token's slot, its recipient's figures and flags, its token's record), each found from the one
+/// before, rarely in cache with tens of thousands of tokens. This is one cache line, found from the
+/// row alone, so it can be asked for ahead in one step. Counters are 32 bits; `hits` counts
+/// every hit and so is the largest, and the row is added out before it overflows.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
+pub(crate) struct RowTally {
+    pub(crate) place: Place,
+    /// Index into the recipient's `tokens`, once the row has a hit; `u32::MAX` before.
+    pub(crate) slot: u32,
+    pub(crate) hits: u32,
+    pub(crate) opens: u32,
+    pub(crate) human_opens: u32,
+    pub(crate) machine_opens: u32,
+    pub(crate) clicks: u32,
+    pub(crate) human_clicks: u32,
+    pub(crate) machine_hits: u32,
+    /// `OPENED | CLICKED | ...`.
+    pub(crate) seen: u8,
+    /// First counted open, ms; `i64::MAX`: none.
+    pub(crate) first_open_ms: i64,
+    /// Last counted hit, ms; `i64::MIN`: none.
+    pub(crate) last_activity_ms: i64,
+}
+
+const _: () = assert!(
+    std::mem::size_of::<RowTally>() == 64,
+    "a tally is one cache line"
+);
+
+impl RowTally {
+    pub(crate) fn new(place: Place) -> Self {
+        RowTally {
+            place,
+            slot: u32::MAX,
+            hits: 0,
+            opens: 0,
+            human_opens: 0,
+            machine_opens: 0,
+            clicks: 0,
+            human_clicks: 0,
+            machine_hits: 0,
+            seen: 0,
+            first_open_ms: i64::MAX,
+            last_activity_ms: i64::MIN,
+        }
+    }
+
+    /// Adds the row's figures to its recipient's and token's, and starts its counters over
+    /// (its flags stay: `finish` reads them per row).
+    pub(crate) fn add_to(&mut self, rs: &mut RecipientStats, seen: &mut u8) {
+        rs.hits += u64::from(self.hits);
+        rs.opens += u64::from(self.opens);
+        rs.human_opens += u64::from(self.human_opens);
+        rs.machine_opens += u64::from(self.machine_opens);
+        rs.clicks += u64::from(self.clicks);
+        rs.human_clicks += u64::from(self.human_clicks);
+        rs.machine_hits += u64::from(self.machine_hits);
+        if self.first_open_ms != i64::MAX {
+            rs.first_open_ms = min_opt(rs.first_open_ms, self.first_open_ms);
+        }
+        if self.last_activity_ms != i64::MIN {
+            rs.last_activity_ms = max_opt(rs.last_activity_ms, self.last_activity_ms);
+        }
+        if let Some(t) = rs.tokens.get_mut(self.slot as usize) {
+            t.total += u64::from(self.hits);
+        }
+        *seen |= self.seen;
+        // The flags stay: adding them again is harmless, and `finish` reads them per row.
+        *self = RowTally {
+            slot: self.slot,
+            seen: self.seen,
+            ..RowTally::new(self.place)
+        };
+    }
+}
+
+pub(crate) const OPENED: u8 = 1;
+pub(crate) const CLICKED: u8 = 2;
+pub(crate) const HUMAN_OPENED: u8 = 4;
+pub(crate) const HUMAN_CLICKED: u8 = 8;
+
+/// Hits of one client result: counted ones, human-looking ones.
+#[derive(Debug)]
+pub(crate) struct ClientTally {
+    pub(crate) info: Arc<ClientInfo>,
+    pub(crate) counted: u64,
+    pub(crate) human: u64,
+}
