@@ -57,3 +57,22 @@ pub fn thread_cpu_secs() -> f64 {
         0.0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn same_bytes_agrees_with_eq(a: Vec<u8>, b: Vec<u8>, cut in 0usize..40) {
+            proptest::prop_assert_eq!(same_bytes(&a, &b), a == b);
+            // Equal lengths, differing anywhere (or not at all).
+            let mut c = a.clone();
+            if let Some(x) = c.get_mut(cut.min(a.len().saturating_sub(1))) {
+                *x ^= 1;
+            }
+            proptest::prop_assert_eq!(same_bytes(&a, &c), a == c);
+            proptest::prop_assert!(same_bytes(&a, &a.clone()));
+        }
+    }
+}

@@ -10,7 +10,11 @@
 //! Key types: [`Event`], [`Resolver`], [`KnownTargets`].
 
 use crate::fast::{prefetch, same_bytes};
+
+mod known;
+
 use crate::model::{HeaderFields, Headers, HitKind, TokenStatus};
+pub use known::{KnownTargets, Prefetch};
 use std::hash::BuildHasher as _;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -187,146 +191,6 @@ pub struct Resolver<'m> {
     header_keys: Vec<u8>,
     /// The manifest's own URLs, resolved once for every worker.
     known: Option<&'m KnownTargets>,
-}
-
-/// The request targets the manifest's tokens are fetched at (`/o/TOKEN.png`, `/c/TOKEN`),
-/// verified and resolved once before the logs are read and shared by every parsing worker.
-///
-/// Almost every hit asks for one of these exact targets. Filled into each worker's own cache,
-/// the resolved targets (some 25 MiB for 80,000 tokens) would be held once per core; this table
-/// holds them once. Targets it does not have (query strings, escapes, forged
-/// tokens, scanners' paths) still go through each worker's own caches. Building it costs about
-/// 1.5 us and 250 bytes per row, so the pipeline builds it only when the logs are large enough
-/// to ask for most rows; [`KnownTargets::default`] is the empty table.
-///
-/// The table is read for almost every line, and with tens of thousands of tokens its records
-/// are rarely in cache: a lookup waited on three loads in turn (the slot, the record, the
-/// target's text). So it is a plain open-addressing table whose slots and records can be asked
-/// for ahead of time ([`KnownTargets::prefetch`]): the parsing worker hashes the target of a line
-/// a dozen lines ahead and brings its slot, then its record, then its text into cache in steps
-/// while it resolves the lines before.
-#[derive(Debug, Default)]
-pub struct KnownTargets {
-    /// Record index + 1 by hash, linear probing; 0 is empty. A power of two, at most half full.
-    slots: Vec<u32>,
-    records: Vec<Cached>,
-    hasher: foldhash::fast::RandomState,
-}
-
-/// How far ahead a step of [`KnownTargets::prefetch`] reaches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Prefetch {
-    /// The slot.
-    Slot,
-    /// The record the slot names (the slot should be in cache by now).
-    Record,
-    /// The text the record's key is compared with (the record should be in cache by now).
-    Text,
-}
-
-impl KnownTargets {
-    /// Resolves the target of every manifest row whose token verifies.
-    pub fn new(manifest: &Manifest, keys: &KeyRing, path_prefix: &str) -> Self {
-        let mut resolver = Resolver::new(manifest, keys, path_prefix);
-        let mut known = KnownTargets {
-            slots: vec![0; (manifest.rows.len() * 2).next_power_of_two().max(16)],
-            records: Vec::with_capacity(manifest.rows.len()),
-            hasher: foldhash::fast::RandomState::default(),
-        };
-        let mut uri = Vec::new();
-        for row in &manifest.rows {
-            // The URL shapes Resolver::target reads: PREFIX/o/TOKEN.png and PREFIX/c/TOKEN.
-            uri.clear();
-            uri.extend_from_slice(match row.kind {
-                TokenKind::Open => &resolver.open_prefix,
-                TokenKind::Click => &resolver.click_prefix,
-            });
-            uri.extend_from_slice(row.token.as_bytes());
-            if row.kind == TokenKind::Open {
-                uri.extend_from_slice(b".png");
-            }
-            let target = resolver.resolve_target(&uri, false);
-            let slot = known.probe(known.hash(&uri), &uri);
-            // A token twice in the manifest resolves to the row its index finds either way:
-            // one record serves.
-            if matches!(target.lookup, TokenLookup::Found { .. }) && known.slots[slot] == 0 {
-                known.records.push(Cached::new(&uri, target));
-                known.slots[slot] = u32::try_from(known.records.len())
-                    .expect("a manifest has under 4 billion rows");
-            }
-        }
-        known
-    }
-
-    /// The hash [`KnownTargets::get`] and [`KnownTargets::prefetch`] take for a raw target.
-    pub fn hash(&self, raw: &[u8]) -> u64 {
-        self.hasher.hash_one(raw)
-    }
-
-    /// The slot that holds `raw`, or the empty slot where it would go (linear probing).
-    fn probe(&self, hash: u64, raw: &[u8]) -> usize {
-        let mask = self.slots.len() - 1;
-        let mut i = hash as usize & mask;
-        while let n @ 1.. = self.slots[i] {
-            if same_bytes(self.records[n as usize - 1].key(), raw) {
-                break;
-            }
-            i = (i + 1) & mask;
-        }
-        i
-    }
-
-    /// The record of `raw`, whose hash is `hash`.
-    fn find(&self, hash: u64, raw: &[u8]) -> Option<u32> {
-        if self.records.is_empty() {
-            return None;
-        }
-        match self.slots[self.probe(hash, raw)] {
-            0 => None,
-            n => Some(n - 1),
-        }
-    }
-
-    /// The token text and request target of record `index`.
-    pub fn texts(&self, index: u32) -> (&str, &str) {
-        let target = &self.records[index as usize].target;
-        (&target.token, &target.uri)
-    }
-
-    /// Asks for the texts of record `index` to be brought into cache.
-    pub fn prefetch_texts(&self, index: u32) {
-        if let Some(record) = self.records.get(index as usize) {
-            prefetch(record.target.uri.as_ptr());
-            prefetch(record.target.token.as_ptr());
-        }
-    }
-
-    /// Asks for one step of the lookup of `hash` to be brought into cache (the first slot
-    /// probed, the usual case: the table is at most half full).
-    pub fn prefetch(&self, hash: u64, step: Prefetch) {
-        if self.records.is_empty() {
-            return;
-        }
-        let slot = &self.slots[hash as usize & (self.slots.len() - 1)];
-        match (step, *slot) {
-            (Prefetch::Slot, _) => prefetch(slot),
-            (_, 0) => {}
-            (Prefetch::Record, n) => prefetch(&self.records[n as usize - 1]),
-            (Prefetch::Text, n) => {
-                prefetch(self.records[n as usize - 1].key().as_ptr());
-            }
-        }
-    }
-
-    /// How many targets are known.
-    pub fn len(&self) -> usize {
-        self.records.len()
-    }
-
-    /// Whether none is.
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
-    }
 }
 
 /// A resolved request target.
@@ -824,66 +688,6 @@ mod tests {
             ),
             ("GET", "", "")
         );
-    }
-
-    #[test]
-    fn known_targets_find_every_row_and_nothing_else() {
-        let keys = KeyRing::single(SecretKey::new(1, [5; 32]));
-        let rows: Vec<ManifestRow> = (0..3000)
-            .map(|i| {
-                let kind = if i % 3 == 0 {
-                    TokenKind::Open
-                } else {
-                    TokenKind::Click
-                };
-                ManifestRow {
-                    recipient: format!("r{i}"),
-                    ..ManifestRow::example(kind, &token::mint(kind, keys.active(), None))
-                }
-            })
-            .collect();
-        let m = Manifest::new(rows);
-        let known = KnownTargets::new(&m, &keys, "");
-        assert_eq!(known.len(), 3000);
-        for (i, row) in m.rows.iter().enumerate() {
-            let uri = match row.kind {
-                TokenKind::Open => format!("/o/{}.png", row.token),
-                TokenKind::Click => format!("/c/{}", row.token),
-            };
-            let hash = known.hash(uri.as_bytes());
-            for step in [Prefetch::Slot, Prefetch::Record, Prefetch::Text] {
-                known.prefetch(hash, step);
-            }
-            let found = known
-                .find(hash, uri.as_bytes())
-                .expect("every row is known");
-            let record = &known.records[found as usize];
-            assert!(matches!(record.target.lookup, TokenLookup::Found { row, .. } if row == i));
-            assert_eq!(known.texts(found), (row.token.as_str(), uri.as_str()));
-            known.prefetch_texts(found);
-            let other = format!("{uri}?x");
-            let hash = known.hash(other.as_bytes());
-            known.prefetch(hash, Prefetch::Text);
-            assert!(known.find(hash, other.as_bytes()).is_none());
-        }
-        let empty = KnownTargets::default();
-        empty.prefetch(7, Prefetch::Text);
-        empty.prefetch_texts(7);
-        assert!(empty.find(7, b"/o/x.png").is_none());
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn same_bytes_agrees_with_eq(a: Vec<u8>, b: Vec<u8>, cut in 0usize..40) {
-            proptest::prop_assert_eq!(same_bytes(&a, &b), a == b);
-            // Equal lengths, differing anywhere (or not at all).
-            let mut c = a.clone();
-            if let Some(x) = c.get_mut(cut.min(a.len().saturating_sub(1))) {
-                *x ^= 1;
-            }
-            proptest::prop_assert_eq!(same_bytes(&a, &c), a == c);
-            proptest::prop_assert!(same_bytes(&a, &a.clone()));
-        }
     }
 
     #[test]
