@@ -53,8 +53,8 @@ impl<'r> Stream<'r> {
     /// Classifying looks up the hit's message and the message's first activity, two tables of
     /// one entry per token or message: with tens of thousands of them the lookups miss the
     /// cache, and waiting for them would be most of the classifier's time. So an event is
-    /// classified `LOOKAHEAD` (8) pushes after it arrives, and its entries are asked for on arrival and
-    /// halfway, so that they are in cache by then. Order and verdicts are unchanged.
+    /// classified `LOOKAHEAD` (8) pushes after it arrives, and its entries are asked for on
+    /// arrival and halfway, so that they are in cache by then. Order and verdicts are unchanged.
     pub fn push(&mut self, ev: Event, mut out: impl FnMut(Event, Verdict)) {
         let c = &self.classifier;
         if let Some(&row) = ev.row.as_ref() {

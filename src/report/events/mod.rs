@@ -214,8 +214,8 @@ impl<'a> EventsCsv<'a> {
     /// Writes the rows of a batch of events, in order.
     ///
     /// A row reads texts that live apart: the manifest row's cells and the event's target's
-    /// (kept quoted per key), its headers and reason. With 80,000 tokens they are rarely in cache, and
-    /// waiting for them one at a time would be most of this thread's time. So the rows a few places
+    /// (kept quoted per key), its headers and reason. With 80,000 tokens they are rarely in
+    /// cache, and waiting for them one at a time would be most of this thread's time. So the rows a few places
     /// ahead are asked for early, in two steps (the row's place among the cells, then the
     /// cells and the event's texts), and their loads overlap.
     pub fn write_batch(&mut self, batch: &[Classified]) -> Result<()> {
