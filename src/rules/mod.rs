@@ -12,6 +12,12 @@
 //!
 //! Key types: [`Rules`], [`UaRule`], [`NetRule`], [`Scope`], [`Certainty`], [`Windows`].
 
+mod file;
+mod ranges;
+
+use file::*;
+use ranges::*;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
@@ -25,7 +31,7 @@ use crate::model::HitClass;
 use crate::model::HitKind;
 
 /// The built-in rules file.
-pub const BUILTIN: &str = include_str!("rules/builtin.toml");
+pub const BUILTIN: &str = include_str!("builtin.toml");
 
 /// How a user-agent rule matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -270,92 +276,6 @@ pub struct Rules {
     pub network_count: usize,
 }
 
-/// A rules file's `[windows]`: any of them; the rest keep the values in force.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawWindows {
-    delivery_secs: Option<u32>,
-    burst_secs: Option<u32>,
-    probe_secs: Option<u32>,
-}
-
-impl RawWindows {
-    fn over(self, w: Windows) -> Windows {
-        Windows {
-            delivery_secs: self.delivery_secs.unwrap_or(w.delivery_secs),
-            burst_secs: self.burst_secs.unwrap_or(w.burst_secs),
-            probe_secs: self.probe_secs.unwrap_or(w.probe_secs),
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFile {
-    windows: Option<RawWindows>,
-    #[serde(default)]
-    user_agent: Vec<RawUa>,
-    #[serde(default)]
-    network: Vec<RawNet>,
-    #[serde(default)]
-    asn: Vec<RawAsn>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawUa {
-    #[serde(rename = "match")]
-    kind: UaMatch,
-    pattern: String,
-    class: String,
-    detail: String,
-    #[serde(default)]
-    machine_open: bool,
-    #[serde(default)]
-    source: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawNet {
-    cidr: Vec<String>,
-    class: String,
-    detail: String,
-    scope: Scope,
-    certainty: Certainty,
-    #[serde(default)]
-    user_agent: UaShape,
-    #[serde(default)]
-    machine_open: bool,
-    #[serde(default)]
-    source: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAsn {
-    asn: Vec<u32>,
-    class: String,
-    detail: String,
-    scope: Scope,
-    certainty: Certainty,
-    #[serde(default)]
-    source: String,
-}
-
-fn parse_class(s: &str) -> std::result::Result<HitClass, String> {
-    match s {
-        "human" => Ok(HitClass::Human),
-        "proxy" => Ok(HitClass::Proxy),
-        "scanner" => Ok(HitClass::Scanner),
-        "bot" => Ok(HitClass::Bot),
-        "internal" => Ok(HitClass::Internal),
-        _ => Err(format!(
-            "class {s:?}: a rule may give human, proxy, scanner, bot or internal"
-        )),
-    }
-}
-
 impl Rules {
     /// The built-in rules alone.
     pub fn builtin() -> Self {
@@ -559,108 +479,6 @@ impl Rules {
     /// The rule for an autonomous system number.
     pub fn match_asn(&self, asn: u32) -> Option<(usize, &NetRule)> {
         self.by_asn.get(&asn).map(|&i| (i, &self.nets[i]))
-    }
-}
-
-/// Networks flattened into disjoint ranges of addresses that cover the whole family, each
-/// with the rule of the longest registered prefix over it, found by binary search.
-///
-/// Every hit's address is matched. The table this replaced hashed the address cut to each
-/// prefix length the rules use, one probe per length (nine for the built-in IPv4 rules),
-/// behind a cache of 16,384 addresses that a log of many clients (a scanner's address pool)
-/// kept starting over; the built-in rules make about forty ranges, a binary search of six
-/// compares in memory that stays in cache, and Apple's relay list of a few hundred thousand
-/// prefixes about twenty.
-#[derive(Debug, Clone)]
-struct RangeTable<A> {
-    /// The first address of each range, ascending; the first is 0.
-    starts: Vec<A>,
-    /// The rule of each range, or [`NO_RULE`].
-    rules: Vec<u32>,
-}
-
-/// A range that no registered network covers.
-const NO_RULE: u32 = u32::MAX;
-
-/// An address as a number: IPv4 as `u32`, IPv6 as `u128`.
-trait Address: Copy + Ord + Default {
-    /// The next address, if any.
-    fn next(self) -> Option<Self>;
-}
-
-impl Address for u32 {
-    fn next(self) -> Option<Self> {
-        self.checked_add(1)
-    }
-}
-
-impl Address for u128 {
-    fn next(self) -> Option<Self> {
-        self.checked_add(1)
-    }
-}
-
-impl<A: Address> Default for RangeTable<A> {
-    fn default() -> Self {
-        RangeTable {
-            starts: vec![A::default()],
-            rules: vec![NO_RULE],
-        }
-    }
-}
-
-impl<A: Address> RangeTable<A> {
-    /// Builds the table from networks given as (first, last address, rule), none listed twice.
-    fn new(mut nets: Vec<(A, A, u32)>) -> Self {
-        // CIDR networks are nested or disjoint. In order of first address, widest first, each
-        // network opens inside those still open, and the innermost open one is the longest
-        // prefix: a stack.
-        nets.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-        let mut table = RangeTable::default();
-        let mut open: Vec<(A, u32)> = Vec::new();
-        for (first, last, rule) in nets {
-            table.close(&mut open, Some(first));
-            table.set(first, rule);
-            open.push((last, rule));
-        }
-        table.close(&mut open, None);
-        table
-    }
-
-    /// Closes the open networks that end before `before` (all of them for `None`): the
-    /// address after each belongs to the network around it, or to none.
-    fn close(&mut self, open: &mut Vec<(A, u32)>, before: Option<A>) {
-        while let Some(&(last, _)) = open.last() {
-            if before.is_some_and(|b| last >= b) {
-                break;
-            }
-            open.pop();
-            if let Some(after) = last.next() {
-                self.set(after, open.last().map_or(NO_RULE, |o| o.1));
-            }
-        }
-    }
-
-    /// Starts a range of `rule` at `at`, after every range so far.
-    fn set(&mut self, at: A, rule: u32) {
-        let end = self.starts.len() - 1;
-        if self.starts[end] == at {
-            self.rules[end] = rule;
-            if end > 0 && self.rules[end - 1] == rule {
-                self.starts.pop();
-                self.rules.pop();
-            }
-        } else if self.rules[end] != rule {
-            self.starts.push(at);
-            self.rules.push(rule);
-        }
-    }
-
-    /// The rule over `addr`.
-    fn get(&self, addr: A) -> Option<u32> {
-        // starts[0] is the lowest address, so the count is at least 1.
-        let i = self.starts.partition_point(|&s| s <= addr) - 1;
-        Some(self.rules[i]).filter(|&r| r != NO_RULE)
     }
 }
 

@@ -1,0 +1,90 @@
+//! The rules file as written (`builtin.toml`, or the user's `[classify] rules`): the raw
+//! sections serde reads, before `Rules` checks and indexes them.
+
+use super::*;
+
+/// A rules file's `[windows]`: any of them; the rest keep the values in force.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWindows {
+    pub(crate) delivery_secs: Option<u32>,
+    pub(crate) burst_secs: Option<u32>,
+    pub(crate) probe_secs: Option<u32>,
+}
+
+impl RawWindows {
+    pub(crate) fn over(self, w: Windows) -> Windows {
+        Windows {
+            delivery_secs: self.delivery_secs.unwrap_or(w.delivery_secs),
+            burst_secs: self.burst_secs.unwrap_or(w.burst_secs),
+            probe_secs: self.probe_secs.unwrap_or(w.probe_secs),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFile {
+    pub(crate) windows: Option<RawWindows>,
+    #[serde(default)]
+    pub(crate) user_agent: Vec<RawUa>,
+    #[serde(default)]
+    pub(crate) network: Vec<RawNet>,
+    #[serde(default)]
+    pub(crate) asn: Vec<RawAsn>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawUa {
+    #[serde(rename = "match")]
+    pub(crate) kind: UaMatch,
+    pub(crate) pattern: String,
+    pub(crate) class: String,
+    pub(crate) detail: String,
+    #[serde(default)]
+    pub(crate) machine_open: bool,
+    #[serde(default)]
+    pub(crate) source: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNet {
+    pub(crate) cidr: Vec<String>,
+    pub(crate) class: String,
+    pub(crate) detail: String,
+    pub(crate) scope: Scope,
+    pub(crate) certainty: Certainty,
+    #[serde(default)]
+    pub(crate) user_agent: UaShape,
+    #[serde(default)]
+    pub(crate) machine_open: bool,
+    #[serde(default)]
+    pub(crate) source: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAsn {
+    pub(crate) asn: Vec<u32>,
+    pub(crate) class: String,
+    pub(crate) detail: String,
+    pub(crate) scope: Scope,
+    pub(crate) certainty: Certainty,
+    #[serde(default)]
+    pub(crate) source: String,
+}
+
+pub(crate) fn parse_class(s: &str) -> std::result::Result<HitClass, String> {
+    match s {
+        "human" => Ok(HitClass::Human),
+        "proxy" => Ok(HitClass::Proxy),
+        "scanner" => Ok(HitClass::Scanner),
+        "bot" => Ok(HitClass::Bot),
+        "internal" => Ok(HitClass::Internal),
+        _ => Err(format!(
+            "class {s:?}: a rule may give human, proxy, scanner, bot or internal"
+        )),
+    }
+}
