@@ -44,6 +44,7 @@ use crate::fast::prefetch;
 use crate::manifest::Manifest;
 use crate::model::{AgentKey, Headers, HitKind, TokenStatus};
 use crate::rules::{Certainty, NetRule, Outcome, Rules};
+use crate::token::Forgery;
 
 /// A class, the detail that names the source, and the rule that decided it, in words.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +80,89 @@ impl Verdict {
     }
 }
 
+/// The verdicts that depend on nothing but the rule that decided them: built once per
+/// classifier and shared by every hit they decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fixed {
+    BeforeMint,
+    NoToken,
+    Forged,
+    ForgedMalformed,
+    ForgedUnknownKey,
+    ForgedBadSignature,
+    Expired,
+    Unknown,
+    NoUserAgent,
+    UnexpectedMethod,
+    HeadRequest,
+    Prefetch,
+}
+
+impl Fixed {
+    const ALL: [Fixed; 12] = [
+        Fixed::BeforeMint,
+        Fixed::NoToken,
+        Fixed::Forged,
+        Fixed::ForgedMalformed,
+        Fixed::ForgedUnknownKey,
+        Fixed::ForgedBadSignature,
+        Fixed::Expired,
+        Fixed::Unknown,
+        Fixed::NoUserAgent,
+        Fixed::UnexpectedMethod,
+        Fixed::HeadRequest,
+        Fixed::Prefetch,
+    ];
+
+    /// Its class, detail and reason.
+    fn verdict(self) -> (HitClass, &'static str, &'static str) {
+        use HitClass::{Bot, Invalid};
+        match self {
+            Fixed::BeforeMint => (
+                Invalid,
+                "before-mint",
+                "requested more than an hour before its token was minted: the server's \
+                     clock or the manifest is wrong",
+            ),
+            Fixed::NoToken => (Invalid, "no-token", "not a pixel or tracked-link URL"),
+            Fixed::Forged => (Invalid, "forged", "token does not verify (forged)"),
+            Fixed::ForgedMalformed => (Invalid, "forged", Forgery::Malformed.reason()),
+            Fixed::ForgedUnknownKey => (Invalid, "forged", Forgery::UnknownKey.reason()),
+            Fixed::ForgedBadSignature => (Invalid, "forged", Forgery::BadSignature.reason()),
+            Fixed::Expired => (
+                Invalid,
+                "expired",
+                "token verified but was requested after its expiry",
+            ),
+            Fixed::Unknown => (
+                Invalid,
+                "unknown",
+                "token verified but is not in the manifest",
+            ),
+            Fixed::NoUserAgent => (
+                Bot,
+                "no-user-agent",
+                "no user agent: no mail client or browser omits it",
+            ),
+            Fixed::UnexpectedMethod => (
+                Bot,
+                "unexpected-method",
+                "neither GET nor HEAD: mail clients and browsers fetch pixels and links with GET",
+            ),
+            Fixed::HeadRequest => (
+                Bot,
+                "head-request",
+                "HEAD request: link checkers send them, mail clients and browsers do not",
+            ),
+            Fixed::Prefetch => (
+                Bot,
+                "prefetch",
+                "Sec-Purpose/Purpose header marks a speculative load",
+            ),
+        }
+    }
+}
+
 /// Classifies events fed in time order (see the module docs for the rules' order).
 pub struct Classifier<'r> {
     rules: &'r Rules,
@@ -107,7 +191,7 @@ pub struct Classifier<'r> {
     human: Verdict,
     /// The verdicts whose words never change, built once: by the address and length of their
     /// reason (a string constant), which spares hashing and comparing its text for every hit.
-    fixed: HashMap<(usize, usize), Verdict>,
+    fixed: Vec<Verdict>,
     /// The reason of a hit from a certain network, by (rule, address): it names the address, so
     /// it is built once per address rather than once per hit.
     net_reasons: HashMap<(usize, IpAddr), Arc<str>>,
@@ -161,7 +245,13 @@ impl<'r> Classifier<'r> {
             first_activity: vec![i64::MIN; messages],
             last_bad_click: HashMap::new(),
             countries: HashMap::new(),
-            fixed: HashMap::new(),
+            fixed: Fixed::ALL
+                .iter()
+                .map(|&f| {
+                    let (class, detail, reason) = f.verdict();
+                    Verdict::new(class, detail, reason)
+                })
+                .collect(),
             net_reasons: HashMap::new(),
             prune: PruneClock::default(),
             human: Verdict::new(
@@ -185,13 +275,9 @@ impl<'r> Classifier<'r> {
         out
     }
 
-    /// A verdict whose detail and reason are constants, shared rather than built per hit.
-    /// Each reason belongs to one class and detail.
-    fn fixed(&mut self, class: HitClass, detail: &'static str, reason: &'static str) -> Verdict {
-        self.fixed
-            .entry((reason.as_ptr() as usize, reason.len()))
-            .or_insert_with(|| Verdict::new(class, detail, reason))
-            .clone()
+    /// A verdict whose class, detail and reason are constants, built once per classifier.
+    fn fixed(&self, f: Fixed) -> Verdict {
+        self.fixed[f as usize].clone()
     }
 
     /// The verdict of the first user-agent rule `ua` matches, built once per distinct agent.
@@ -317,41 +403,25 @@ impl<'r> Classifier<'r> {
                     .and_then(|r| self.minted_ms.get(r))
                     .is_some_and(|&m| ev.time_ms < m.saturating_sub(BEFORE_MINT_SLACK_MS)) =>
             {
-                return self.fixed(
-                    HitClass::Invalid,
-                    "before-mint",
-                    "requested more than an hour before its token was minted: the server's \
-                     clock or the manifest is wrong",
-                );
+                return self.fixed(Fixed::BeforeMint);
             }
             TokenStatus::Valid => {}
             TokenStatus::None => {
-                return self.fixed(
-                    HitClass::Invalid,
-                    "no-token",
-                    "not a pixel or tracked-link URL",
-                );
+                return self.fixed(Fixed::NoToken);
             }
             TokenStatus::Forged => {
-                let reason = ev.forgery.map_or(
-                    "token does not verify (forged)",
-                    crate::token::Forgery::reason,
-                );
-                return self.fixed(HitClass::Invalid, "forged", reason);
+                return self.fixed(match ev.forgery {
+                    None => Fixed::Forged,
+                    Some(Forgery::Malformed) => Fixed::ForgedMalformed,
+                    Some(Forgery::UnknownKey) => Fixed::ForgedUnknownKey,
+                    Some(Forgery::BadSignature) => Fixed::ForgedBadSignature,
+                });
             }
             TokenStatus::Expired => {
-                return self.fixed(
-                    HitClass::Invalid,
-                    "expired",
-                    "token verified but was requested after its expiry",
-                );
+                return self.fixed(Fixed::Expired);
             }
             TokenStatus::Unknown => {
-                return self.fixed(
-                    HitClass::Invalid,
-                    "unknown",
-                    "token verified but is not in the manifest",
-                );
+                return self.fixed(Fixed::Unknown);
             }
         }
         if let Some(net) = self.internal.iter().find(|n| n.contains(&ev.client)) {
@@ -397,11 +467,7 @@ impl<'r> Classifier<'r> {
             };
         }
         if ev.headers.user_agent().is_empty() {
-            return self.fixed(
-                HitClass::Bot,
-                "no-user-agent",
-                "no user agent: no mail client or browser omits it",
-            );
+            return self.fixed(Fixed::NoUserAgent);
         }
         if let Some(v) = self.user_agent_verdict(&ev.headers) {
             return v;
@@ -418,18 +484,10 @@ impl<'r> Classifier<'r> {
             return Verdict::from_outcome(&n.outcome, net_reason(n, &extra));
         }
         if !matches!(ev.headers.method(), "GET" | "HEAD") {
-            return self.fixed(
-                HitClass::Bot,
-                "unexpected-method",
-                "neither GET nor HEAD: mail clients and browsers fetch pixels and links with GET",
-            );
+            return self.fixed(Fixed::UnexpectedMethod);
         }
         if ev.headers.method() == "HEAD" {
-            return self.fixed(
-                HitClass::Bot,
-                "head-request",
-                "HEAD request: link checkers send them, mail clients and browsers do not",
-            );
+            return self.fixed(Fixed::HeadRequest);
         }
         if !ev.headers.purpose().is_empty() && {
             let purpose = ev.headers.purpose().to_ascii_lowercase();
@@ -437,11 +495,7 @@ impl<'r> Classifier<'r> {
                 .iter()
                 .any(|p| purpose.contains(p))
         } {
-            return self.fixed(
-                HitClass::Bot,
-                "prefetch",
-                "Sec-Purpose/Purpose header marks a speculative load",
-            );
+            return self.fixed(Fixed::Prefetch);
         }
         if ev.kind == HitKind::Click
             && let Some(&bad) = self.last_bad_click.get(&ev.client)
