@@ -8,13 +8,14 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::hit::{Event, Prefetch, Resolver, Source};
+use crate::hit::{Event, KnownTargets, Resolver, Source};
 
 use crate::logparse::{Expected, LineError, LogFormat, LogLine, parse_line};
 use crate::model::HitKind;
 
-/// How many lines [`Ingest::lines`] parses ahead of the one it resolves.
-const AHEAD: usize = 12;
+/// How many lines [`Ingest::lines`] parses ahead of the one it resolves: as many as the shared
+/// table's lookups want to see coming.
+const AHEAD: usize = KnownTargets::LOOKAHEAD;
 
 /// A line parsed ahead, with its target's hash in the shared table of targets.
 struct Ahead<'b> {
@@ -127,10 +128,9 @@ impl<'m> Ingest<'m> {
 
     /// Takes the lines of a block (without their line endings), numbered from 1.
     ///
-    /// Lines are parsed a dozen ahead of the one being resolved, so that the records of their
-    /// targets in the shared table ([`crate::hit::KnownTargets`]) come into cache in steps while
-    /// the lines before them are resolved: taken one at a time, each line waited for those
-    /// loads in turn.
+    /// Lines are parsed a dozen ahead of the one being resolved, and the shared table of targets
+    /// ([`KnownTargets::warm`]) is shown what is coming, so that their records come into cache
+    /// while the lines before them are resolved.
     pub fn lines<'b>(&mut self, lines: impl IntoIterator<Item = &'b [u8]>) {
         let known = self.resolver.known();
         let mut lines = lines.into_iter();
@@ -145,9 +145,6 @@ impl<'m> Ingest<'m> {
                     .as_ref()
                     .ok()
                     .and_then(|l| self.resolver.known_hash(l));
-                if let Some((k, hash)) = known.zip(known_hash) {
-                    k.prefetch(hash, Prefetch::Slot);
-                }
                 ahead.push_back(Ahead {
                     line_no,
                     bytes,
@@ -156,11 +153,7 @@ impl<'m> Ingest<'m> {
                 });
             }
             if let Some(k) = known {
-                for (at, step) in [(AHEAD / 2, Prefetch::Record), (AHEAD / 4, Prefetch::Text)] {
-                    if let Some(hash) = ahead.get(at).and_then(|a| a.known_hash) {
-                        k.prefetch(hash, step);
-                    }
-                }
+                k.warm(|i| ahead.get(i).and_then(|a| a.known_hash));
             }
             let Some(a) = ahead.pop_front() else { break };
             self.take_line(a.line_no, a.bytes, a.parsed, a.known_hash);

@@ -30,7 +30,7 @@ pub struct KnownTargets {
 
 /// How far ahead a step of [`KnownTargets::prefetch`] reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Prefetch {
+pub(crate) enum Prefetch {
     /// The slot.
     Slot,
     /// The record the slot names (the slot should be in cache by now).
@@ -116,9 +116,30 @@ impl KnownTargets {
         }
     }
 
+    /// How many requests ahead of the one being resolved [`KnownTargets::warm`] wants to see.
+    pub const LOOKAHEAD: usize = 12;
+
+    /// Brings into cache, in steps, what the lookups of the coming requests will read.
+    /// `upcoming(i)` is the [`KnownTargets::hash`] of the request `i` places after the one about
+    /// to be resolved (`None` when there is none, or it has no known target), for `i` up to
+    /// [`KnownTargets::LOOKAHEAD`]. Called once per request resolved, it asks for the newest
+    /// one's slot, for the record of the one halfway, and for the text of the one a quarter of
+    /// the way: each load has had a few requests' time to arrive when the next needs it.
+    pub fn warm(&self, upcoming: impl Fn(usize) -> Option<u64>) {
+        for (at, step) in [
+            (Self::LOOKAHEAD - 1, Prefetch::Slot),
+            (Self::LOOKAHEAD / 2, Prefetch::Record),
+            (Self::LOOKAHEAD / 4, Prefetch::Text),
+        ] {
+            if let Some(hash) = upcoming(at) {
+                self.prefetch(hash, step);
+            }
+        }
+    }
+
     /// Asks for one step of the lookup of `hash` to be brought into cache (the first slot
     /// probed, the usual case: the table is at most half full).
-    pub fn prefetch(&self, hash: u64, step: Prefetch) {
+    pub(crate) fn prefetch(&self, hash: u64, step: Prefetch) {
         if self.records.is_empty() {
             return;
         }

@@ -14,7 +14,7 @@ use crate::fast::{prefetch, same_bytes};
 mod known;
 
 use crate::model::{HeaderFields, Headers, HitKind, TokenStatus};
-pub use known::{KnownTargets, Prefetch};
+pub use known::KnownTargets;
 use std::hash::BuildHasher as _;
 use std::net::IpAddr;
 use std::sync::Arc;
