@@ -3,6 +3,8 @@
 //! stages call these instead of reaching for intrinsics or system calls themselves; why each
 //! exists, with its measurement, is in BENCHMARKS.md.
 
+use std::sync::Arc;
+
 /// Asks the processor to bring `p`'s cache line in, without waiting for it. The per-event loops
 /// after parsing (classify, aggregate, `events.csv`) use it to overlap their cache misses on
 /// records that are one per token or message.
@@ -58,6 +60,68 @@ pub fn thread_cpu_secs() -> f64 {
     }
 }
 
+/// A map keyed by the identity of shared values (their `Arc`'s address), each entry holding its
+/// `Arc`, so that no other value can take that address while the entry is here. The stages
+/// intern what repeats (a client's headers, a detection result, a GeoIP answer), so identity
+/// stands for equality and a lookup hashes eight bytes instead of the value.
+pub struct ArcMap<T: ?Sized, V> {
+    map: foldhash::HashMap<usize, (Arc<T>, V)>,
+}
+
+impl<T: ?Sized, V> std::fmt::Debug for ArcMap<T, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ArcMap({} entries)", self.map.len())
+    }
+}
+
+impl<T: ?Sized, V> Default for ArcMap<T, V> {
+    fn default() -> Self {
+        ArcMap {
+            map: foldhash::HashMap::default(),
+        }
+    }
+}
+
+impl<T: ?Sized, V: Clone> Clone for ArcMap<T, V> {
+    fn clone(&self) -> Self {
+        ArcMap {
+            map: self.map.clone(),
+        }
+    }
+}
+
+impl<T: ?Sized, V> ArcMap<T, V> {
+    /// The value for `key`, inserted with `make` when `key` is new.
+    #[inline]
+    pub fn get_or_insert_with(&mut self, key: &Arc<T>, make: impl FnOnce() -> V) -> &mut V {
+        &mut self
+            .map
+            .entry(Arc::as_ptr(key).cast::<u8>() as usize)
+            .or_insert_with(|| (Arc::clone(key), make()))
+            .1
+    }
+
+    /// How many values it holds.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Forgets every entry.
+    pub fn clear(&mut self) {
+        self.map.clear();
+    }
+
+    /// Takes every entry out.
+    pub fn drain(&mut self) -> impl Iterator<Item = (Arc<T>, V)> + '_ {
+        self.map.drain().map(|(_, entry)| entry)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +138,21 @@ mod tests {
             proptest::prop_assert_eq!(same_bytes(&a, &c), a == c);
             proptest::prop_assert!(same_bytes(&a, &a.clone()));
         }
+    }
+
+    #[test]
+    fn arc_map_keys_by_identity_and_holds_its_keys() {
+        let a = Arc::new(String::from("x"));
+        let b = Arc::new(String::from("x"));
+        let mut m: ArcMap<String, u32> = ArcMap::default();
+        *m.get_or_insert_with(&a, || 0) += 1;
+        *m.get_or_insert_with(&a, || 0) += 1;
+        *m.get_or_insert_with(&b, || 0) += 1;
+        assert_eq!(m.len(), 2, "equal values in two Arcs are two keys");
+        assert_eq!(Arc::strong_count(&a), 2, "the map holds the key");
+        let mut counts: Vec<u32> = m.drain().map(|(_, n)| n).collect();
+        counts.sort();
+        assert_eq!(counts, [1, 2]);
+        assert!(m.is_empty());
     }
 }

@@ -34,7 +34,7 @@ use std::sync::Arc;
 use crate::classify::Verdict;
 
 use crate::enrich::ClientInfo;
-use crate::fast::prefetch;
+use crate::fast::{ArcMap, prefetch};
 use crate::hit::{Event, Source};
 use crate::manifest::Manifest;
 use crate::model::GeoInfo;
@@ -275,9 +275,9 @@ pub struct Aggregator {
     /// Per campaign: hits by client (one entry per distinct detection result, keyed by its
     /// address: the detector hands out one shared value per user agent), folded into the
     /// name-keyed panels at the end: comparing names per hit would cost a tenth of this stage.
-    client_tally: Vec<foldhash::HashMap<usize, ClientTally>>,
+    client_tally: Vec<ArcMap<ClientInfo, ClientTally>>,
     /// Per campaign: human-looking hits by GeoIP result, likewise.
-    geo_tally: Vec<foldhash::HashMap<usize, (Arc<GeoInfo>, u64)>>,
+    geo_tally: Vec<ArcMap<GeoInfo, u64>>,
     stats: Stats,
 }
 
@@ -432,22 +432,14 @@ impl Aggregator {
         let panel_count = counted && ev.kind != HitKind::Other;
         if panel_count || class == HitClass::Human {
             let t = self.client_tally[place.campaign as usize]
-                .entry(Arc::as_ptr(&c.client) as usize)
-                .or_insert_with(|| ClientTally {
-                    info: c.client.clone(),
-                    counted: 0,
-                    human: 0,
-                });
+                .get_or_insert_with(&c.client, ClientTally::default);
             t.counted += u64::from(panel_count);
             t.human += u64::from(class == HitClass::Human);
         }
         if class == HitClass::Human
             && let Some(g) = &ev.geo
         {
-            self.geo_tally[place.campaign as usize]
-                .entry(Arc::as_ptr(g) as usize)
-                .or_insert_with(|| (g.clone(), 0))
-                .1 += 1;
+            *self.geo_tally[place.campaign as usize].get_or_insert_with(g, || 0) += 1;
         }
 
         if tally.hits == u32::MAX {
@@ -538,16 +530,16 @@ impl Aggregator {
     /// Moves a campaign's tallies into its name-keyed panels.
     fn fold_tallies(&mut self, ci: usize) {
         let c = &mut self.stats.campaigns[ci];
-        for (_, t) in self.client_tally[ci].drain() {
+        for (info, t) in self.client_tally[ci].drain() {
             if t.counted > 0 {
-                *c.clients.entry(t.info.client.clone()).or_default() += t.counted;
+                *c.clients.entry(info.client.clone()).or_default() += t.counted;
             }
             if t.human > 0 {
-                *c.oses.entry(t.info.os.clone()).or_default() += t.human;
-                *c.devices.entry(t.info.device).or_default() += t.human;
+                *c.oses.entry(info.os.clone()).or_default() += t.human;
+                *c.devices.entry(info.device).or_default() += t.human;
             }
         }
-        for (_, (g, n)) in self.geo_tally[ci].drain() {
+        for (g, n) in self.geo_tally[ci].drain() {
             if let Some(cc) = &g.country {
                 *c.countries.entry(cc.clone()).or_default() += n;
             }

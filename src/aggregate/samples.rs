@@ -2,6 +2,7 @@
 //! shared values ([`Samples`]), so that half a million samples cost tens of megabytes.
 
 use super::*;
+use crate::fast::ArcMap;
 
 /// What the pages show of one hit: a kept copy of the few fields a hit row needs.
 ///
@@ -54,16 +55,15 @@ pub struct Samples {
 #[derive(Debug)]
 pub(crate) struct Numbered<T: ?Sized> {
     values: Vec<Arc<T>>,
-    /// A value's address -> its number. The table holds every Arc it numbers, so an address
-    /// is never reused for another value while it is here.
-    numbers: foldhash::HashMap<usize, u32>,
+    /// A value (by identity) -> its number.
+    numbers: ArcMap<T, u32>,
 }
 
 impl<T: ?Sized> Default for Numbered<T> {
     fn default() -> Self {
         Numbered {
             values: Vec::new(),
-            numbers: foldhash::HashMap::default(),
+            numbers: ArcMap::default(),
         }
     }
 }
@@ -80,13 +80,10 @@ impl<T: ?Sized> Clone for Numbered<T> {
 impl<T: ?Sized> Numbered<T> {
     pub(crate) fn number(&mut self, value: &Arc<T>) -> u32 {
         let values = &mut self.values;
-        *self
-            .numbers
-            .entry(Arc::as_ptr(value).cast::<u8>() as usize)
-            .or_insert_with(|| {
-                values.push(value.clone());
-                (values.len() - 1) as u32
-            })
+        *self.numbers.get_or_insert_with(value, || {
+            values.push(value.clone());
+            (values.len() - 1) as u32
+        })
     }
 }
 

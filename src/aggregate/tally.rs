@@ -109,9 +109,8 @@ pub(crate) const HUMAN_OPENED: u8 = 4;
 pub(crate) const HUMAN_CLICKED: u8 = 8;
 
 /// Hits of one client result: counted ones, human-looking ones.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct ClientTally {
-    pub(crate) info: Arc<ClientInfo>,
     pub(crate) counted: u64,
     pub(crate) human: u64,
 }

@@ -41,7 +41,6 @@ use std::fs;
 use std::path::Path;
 
 pub use crate::outdir::{OutputKind, Staging, process_is_gone};
-use std::sync::Arc;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};

@@ -28,9 +28,8 @@ pub struct EventsCsv<'a> {
     file_names: &'a [String],
     text: String,
     num: itoa::Buffer,
-    /// The cells of each [`Headers`] met, by its address (the map holds the `Arc`, so an address
-    /// is not reused for other headers while it is here).
-    header_cells: foldhash::HashMap<usize, (Arc<Headers>, HeaderCells)>,
+    /// The cells of each [`Headers`] met (interned: one per distinct set).
+    header_cells: crate::fast::ArcMap<Headers, HeaderCells>,
     /// The cells of each manifest row met.
     row_cells: CellTable,
     /// The request target and token cells of each known target met.
@@ -86,7 +85,7 @@ impl<'a> EventsCsv<'a> {
             file_names,
             text: String::with_capacity(64),
             num: itoa::Buffer::new(),
-            header_cells: foldhash::HashMap::default(),
+            header_cells: crate::fast::ArcMap::default(),
             row_cells: CellTable::new(manifest.rows.len()),
             known_cells: CellTable::new(known.len()),
             own_cells: Vec::new(),
@@ -113,10 +112,9 @@ impl<'a> EventsCsv<'a> {
             self.header_cells.clear();
         }
         let plan = &self.plan;
-        let (_, headers) = self
+        let headers = self
             .header_cells
-            .entry(Arc::as_ptr(&ev.headers) as usize)
-            .or_insert_with(|| (ev.headers.clone(), HeaderCells::new(plan, &ev.headers)));
+            .get_or_insert_with(&ev.headers, || HeaderCells::new(plan, &ev.headers));
         let (manifest, privacy, known) = (self.manifest, self.privacy, self.known);
         let row = match ev.row {
             Some(r) => Some(self.row_cells.get(r, |b| {
@@ -257,6 +255,7 @@ impl<'a> EventsCsv<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     /// A classified request for no token, from line `line` of log file `file`.
     fn other_request(file: u32, line: u64, user_agent: &str) -> Classified {
