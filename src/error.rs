@@ -61,13 +61,40 @@ pub enum Error {
         message: String,
     },
 
-    /// A value given to `mint` was refused; nothing was written.
-    #[error("{0}")]
-    Mint(String),
+    /// A `[nginx]` setting (or the base URL against it) is not something nginx accepts, or would
+    /// not serve the minted URLs; nothing was written.
+    #[error("{message}")]
+    Nginx {
+        /// The `[nginx]` setting at fault (`listen`, `server_name`, ...).
+        setting: &'static str,
+        /// What is wrong and how to fix it, naming the setting.
+        message: String,
+    },
 
-    /// A value cannot be written into nginx configuration safely.
-    #[error("{0}")]
-    Nginx(String),
+    /// A path nginx would read holds what nginx would interpret (`$`, quotes, globs, control
+    /// characters), or is not UTF-8.
+    #[error("path {path:?} {problem}")]
+    UnsafePath {
+        /// The path as text.
+        path: String,
+        /// What is in it.
+        problem: String,
+    },
+
+    /// A click target longer than nginx reads in one configuration string.
+    #[error(
+        "target URL takes {bytes} bytes in nginx's configuration{how}; nginx reads at most \
+         {limit} for a click target, so nginx could not redirect it. Shorten the URL (fewer or \
+         shorter query parameters)"
+    )]
+    TargetTooLong {
+        /// What the target takes, quoted for nginx.
+        bytes: usize,
+        /// The most nginx reads.
+        limit: usize,
+        /// How its `$` are written, when it has any (part of the message).
+        how: String,
+    },
 
     /// A template failed to render.
     #[error("report template {template}: {message}")]

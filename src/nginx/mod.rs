@@ -175,16 +175,20 @@ pub fn log_format_directive() -> String {
 
 /// Quotes a file path for nginx, refusing what nginx would interpret.
 pub fn quote_path(path: &Path) -> Result<String> {
-    let text = path
-        .to_str()
-        .ok_or_else(|| Error::Nginx(format!("path {} is not UTF-8", path.display())))?;
+    let text = path.to_str().ok_or_else(|| Error::UnsafePath {
+        path: path.display().to_string(),
+        problem: "is not UTF-8".into(),
+    })?;
     if let Some(c) = text
         .chars()
         .find(|c| c.is_control() || matches!(c, '$' | '"' | '\'' | '\\' | '*' | '?' | '[' | '{'))
     {
-        return Err(Error::Nginx(format!(
-            "path {text:?} contains {c:?}, which nginx would interpret; choose another directory"
-        )));
+        return Err(Error::UnsafePath {
+            path: text.to_string(),
+            problem: format!(
+                "contains {c:?}, which nginx would interpret; choose another directory"
+            ),
+        });
     }
     Ok(format!("\"{text}\""))
 }
@@ -241,11 +245,11 @@ pub fn check_target_fits(target: &str, instance: &str) -> Result<()> {
     } else {
         String::new()
     };
-    Err(Error::Nginx(format!(
-        "target URL takes {bytes} bytes in nginx's configuration{how}; nginx reads at most \
-         {MAX_TARGET_CONFIG_BYTES} for a click target, so nginx could not redirect it. Shorten the \
-         URL (fewer or shorter query parameters)"
-    )))
+    Err(Error::TargetTooLong {
+        bytes,
+        limit: MAX_TARGET_CONFIG_BYTES,
+        how,
+    })
 }
 
 /// Builds the nginx files for `config`: every live token in `rows` in the maps, the pixel and

@@ -4,23 +4,37 @@
 
 use super::*;
 
+/// The error for a `[nginx]` setting nginx would refuse.
+fn nginx_error(setting: &'static str, message: impl Into<String>) -> Error {
+    Error::Nginx {
+        setting,
+        message: message.into(),
+    }
+}
+
 /// Quotes a setting's path for nginx: absolute, a file name at its end, nothing nginx interprets.
-pub(crate) fn quote_setting_path(setting: &str, path: &Path) -> Result<String> {
+pub(crate) fn quote_setting_path(setting: &'static str, path: &Path) -> Result<String> {
     if !path.is_absolute() {
-        return Err(Error::Nginx(format!(
-            "nginx.{setting} {:?} must be an absolute path: nginx would read a relative one from \
+        return Err(nginx_error(
+            setting,
+            format!(
+                "nginx.{setting} {:?} must be an absolute path: nginx would read a relative one from \
              its own prefix directory",
-            path.display().to_string()
-        )));
+                path.display().to_string()
+            ),
+        ));
     }
     if path.as_os_str().to_string_lossy().ends_with('/') || path.file_name().is_none() {
-        return Err(Error::Nginx(format!(
-            "nginx.{setting} {:?} names a directory; give a file, such as \
+        return Err(nginx_error(
+            setting,
+            format!(
+                "nginx.{setting} {:?} names a directory; give a file, such as \
              \"/var/log/pxtrack/access.log\"",
-            path.display().to_string()
-        )));
+                path.display().to_string()
+            ),
+        ));
     }
-    quote_path(path).map_err(|e| Error::Nginx(format!("nginx.{setting}: {e}")))
+    quote_path(path).map_err(|e| nginx_error(setting, format!("nginx.{setting}: {e}")))
 }
 
 /// Checks `[nginx] instance`: a name nginx can use in variable and format names.
@@ -33,10 +47,13 @@ pub fn check_instance(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::Nginx(format!(
-            "nginx.instance {name:?} must be 1 to {MAX_INSTANCE_CHARS} lower-case letters, digits \
+        Err(nginx_error(
+            "instance",
+            format!(
+                "nginx.instance {name:?} must be 1 to {MAX_INSTANCE_CHARS} lower-case letters, digits \
              or '_', starting with a letter (it names nginx variables, such as $pxtrack_click_key)"
-        )))
+            ),
+        ))
     }
 }
 
@@ -51,21 +68,24 @@ pub(crate) const LISTEN_PARAMS: [&str; 5] = [
 
 /// The port a `listen` value listens on, after checking that nginx accepts it: `80`,
 /// `127.0.0.1:8080`, `[::]:443` or `host:port`, then any of [`LISTEN_PARAMS`].
-pub(crate) fn listen_port(setting: &str, value: &str) -> Result<u16> {
+pub(crate) fn listen_port(setting: &'static str, value: &str) -> Result<u16> {
     let bad = |why: &str| {
-        Err(Error::Nginx(format!(
-            "nginx.{setting} value {value:?} {why}; write a port (\"80\"), an address and port \
+        Err(nginx_error(
+            setting,
+            format!(
+                "nginx.{setting} value {value:?} {why}; write a port (\"80\"), an address and port \
              (\"127.0.0.1:8080\", \"[::]:443\"), optionally followed by {}",
-            LISTEN_PARAMS
-                .iter()
-                .map(|p| if p.ends_with('=') {
-                    format!("{p}on|off")
-                } else {
-                    p.to_string()
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        )))
+                LISTEN_PARAMS
+                    .iter()
+                    .map(|p| if p.ends_with('=') {
+                        format!("{p}on|off")
+                    } else {
+                        p.to_string()
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ))
     };
     let mut words = value.split_ascii_whitespace();
     let Some(addr) = words.next() else {
@@ -124,10 +144,13 @@ pub(crate) fn listen_port(setting: &str, value: &str) -> Result<u16> {
 /// Regular expressions and a bare `*` are refused (nginx refuses the latter).
 pub(crate) fn check_server_name(value: &str) -> Result<()> {
     let bad = |name: &str, why: &str| {
-        Err(Error::Nginx(format!(
-            "nginx.server_name {name:?} {why}; write host names separated by spaces (such as \
+        Err(nginx_error(
+            "server_name",
+            format!(
+                "nginx.server_name {name:?} {why}; write host names separated by spaces (such as \
              \"t.example.com\"), \"*.example.com\", or \"_\" for any host"
-        )))
+            ),
+        ))
     };
     let mut any = false;
     for name in value.split_ascii_whitespace() {
@@ -192,10 +215,10 @@ pub fn check_settings(config: &Config) -> Result<bool> {
     check_instance(&n.instance)?;
     check_server_name(&n.server_name)?;
     if n.listen.is_empty() {
-        return Err(Error::Nginx(
+        return Err(nginx_error(
+            "listen",
             "nginx.listen is empty: nginx needs a plain-HTTP port, at least to answer certbot \
-             (such as [\"80\", \"[::]:80\"])"
-                .into(),
+             (such as [\"80\", \"[::]:80\"])",
         ));
     }
     let plain: Vec<u16> = n
@@ -206,10 +229,10 @@ pub fn check_settings(config: &Config) -> Result<bool> {
     let tls = n.tls_certificate.is_some();
     let tls_ports: Vec<u16> = if tls {
         if n.tls_listen.is_empty() {
-            return Err(Error::Nginx(
+            return Err(nginx_error(
+                "tls_listen",
                 "nginx.tls_listen is empty while a certificate is set; such as [\"443\", \
-                 \"[::]:443\"]"
-                    .into(),
+                 \"[::]:443\"]",
             ));
         }
         n.tls_listen
@@ -220,10 +243,13 @@ pub fn check_settings(config: &Config) -> Result<bool> {
         Vec::new()
     };
     if let Some(clash) = tls_ports.iter().find(|p| plain.contains(p)) {
-        return Err(Error::Nginx(format!(
-            "port {clash} is in both nginx.listen and nginx.tls_listen; one port speaks either \
+        return Err(nginx_error(
+            "tls_listen",
+            format!(
+                "port {clash} is in both nginx.listen and nginx.tls_listen; one port speaks either \
              plain HTTP or TLS"
-        )));
+            ),
+        ));
     }
     quote_setting_path("access_log", &n.access_log)?;
     for (setting, path) in [
@@ -236,12 +262,16 @@ pub fn check_settings(config: &Config) -> Result<bool> {
     }
     if let Some(root) = &n.acme_webroot {
         if !root.is_absolute() {
-            return Err(Error::Nginx(format!(
-                "nginx.acme_webroot {:?} must be an absolute path",
-                root.display().to_string()
-            )));
+            return Err(nginx_error(
+                "acme_webroot",
+                format!(
+                    "nginx.acme_webroot {:?} must be an absolute path",
+                    root.display().to_string()
+                ),
+            ));
         }
-        quote_path(root).map_err(|e| Error::Nginx(format!("nginx.acme_webroot: {e}")))?;
+        quote_path(root)
+            .map_err(|e| nginx_error("acme_webroot", format!("nginx.acme_webroot: {e}")))?;
     }
     let https = config.base_url.url.starts_with("https://");
     let port = base_port(config);
@@ -250,25 +280,31 @@ pub fn check_settings(config: &Config) -> Result<bool> {
     }
     if https && !tls {
         let (cert, key) = crate::config::certbot_paths(&config.base_url.host);
-        return Err(Error::Nginx(format!(
-            "the base URL {} is https, but [nginx] has no tls_certificate, so nginx would not \
+        return Err(nginx_error(
+            "tls_certificate",
+            format!(
+                "the base URL {} is https, but [nginx] has no tls_certificate, so nginx would not \
              serve the URLs you mint. Add, under [nginx]:\n  tls_certificate = \"{}\"\n  \
              tls_certificate_key = \"{}\"\n  acme_webroot = \"{}\"\n(certbot's paths; until \
              certbot has run, `pxtrack nginx` writes the port-80 server that answers it), or \
              behind_proxy = true if a proxy or CDN in front of nginx terminates TLS",
-            config.base_url.url,
-            cert.display(),
-            key.display(),
-            crate::config::DEFAULT_ACME_WEBROOT
-        )));
+                config.base_url.url,
+                cert.display(),
+                key.display(),
+                crate::config::DEFAULT_ACME_WEBROOT
+            ),
+        ));
     }
     if !https && tls {
-        return Err(Error::Nginx(format!(
-            "the base URL {} is http, but a certificate is set: nginx would redirect the minted \
+        return Err(nginx_error(
+            "tls_certificate",
+            format!(
+                "the base URL {} is http, but a certificate is set: nginx would redirect the minted \
              http URLs to https. Use an https base URL (tokens minted so far keep working only \
              under their own URL), or remove tls_certificate",
-            config.base_url.url
-        )));
+                config.base_url.url
+            ),
+        ));
     }
     let (ports, setting) = if https {
         (&tls_ports, "tls_listen")
@@ -276,18 +312,21 @@ pub fn check_settings(config: &Config) -> Result<bool> {
         (&plain, "listen")
     };
     if !ports.contains(&port) {
-        return Err(Error::Nginx(format!(
-            "the base URL {} is on port {port}, but nginx.{setting} listens on {}: nginx would \
+        return Err(nginx_error(
+            setting,
+            format!(
+                "the base URL {} is on port {port}, but nginx.{setting} listens on {}: nginx would \
              not serve the URLs you mint. Add \"{port}\" to nginx.{setting} (or --{} on the \
              command line), or set behind_proxy = true if a proxy forwards to nginx",
-            config.base_url.url,
-            ports
-                .iter()
-                .map(u16::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
-            setting.replace('_', "-"),
-        )));
+                config.base_url.url,
+                ports
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                setting.replace('_', "-"),
+            ),
+        ));
     }
     Ok(tls)
 }
