@@ -61,6 +61,24 @@ pub enum Command {
     #[command(subcommand)]
     Mint(MintCommand),
 
+    /// Make tracked copies of an HTML email, one per recipient.
+    ///
+    /// Every `<a href>` and `<area href>` to an absolute http(s) URL goes through a click token
+    /// (its target is the URL as a browser would open it, entities decoded), a pixel goes in, and
+    /// every other byte comes out as it went in. Left alone: mailto:, tel: and other schemes,
+    /// fragments and relative URLs, links in <head> or in Outlook's conditional comments, hrefs
+    /// with another tool's template syntax, links marked data-pxtrack="off" (or an ESP's
+    /// clicktracking=off), unsubscribe links, and `[rewrite] skip` URLs. `{{column}}`
+    /// placeholders are filled from the recipient list. Writes OUT/NNNN-RECIPIENT.html and
+    /// OUT/messages.csv, and the tokens to the manifest.
+    #[command(after_help = "Examples:\n  \
+                            pxtrack rewrite newsletter.html --campaign autumn --recipients list.csv \
+                            --out outbox --dry-run\n  \
+                            pxtrack rewrite newsletter.html --campaign autumn --recipients list.csv \
+                            --out outbox\n  \
+                            pxtrack nginx --out /etc/pxtrack/nginx && sudo systemctl reload nginx")]
+    Rewrite(RewriteArgs),
+
     /// Write the nginx configuration that serves pixels and redirects.
     ///
     /// Writes OUT/pxtrack.conf (include it in nginx's http block), OUT/locations.conf,
@@ -200,6 +218,46 @@ pub enum MintFormat {
     Csv,
     /// A ready HTML tag.
     Html,
+}
+
+/// `pxtrack rewrite`.
+#[derive(Debug, Args)]
+pub struct RewriteArgs {
+    /// The email body: an HTML file (.html, .htm).
+    #[arg(value_name = "TEMPLATE")]
+    pub template: PathBuf,
+
+    /// What to mint for (campaign, recipients, expiry; --label and --format do not apply).
+    #[command(flatten)]
+    pub common: MintArgs,
+
+    /// Directory for the copies and messages.csv (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Mint nothing, write nothing: print what would be tracked and what left alone, and why.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Leave `{{...}}` placeholders as they are (templates that carry another tool's syntax).
+    #[arg(long)]
+    pub no_merge: bool,
+
+    /// Where the pixel goes: bottom (before </body>), top (first in <body>: loaded even when
+    /// Gmail clips a long message) or both.
+    #[arg(long, value_enum, default_value = "bottom")]
+    pub pixel: PixelArg,
+}
+
+/// `--pixel`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PixelArg {
+    /// First thing in <body>.
+    Top,
+    /// Just before </body>.
+    Bottom,
+    /// Both.
+    Both,
 }
 
 /// `pxtrack nginx`.

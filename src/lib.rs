@@ -36,6 +36,7 @@ pub mod outdir;
 pub mod pipeline;
 pub mod recipients;
 pub mod report;
+pub mod rewrite;
 pub mod rules;
 pub mod time;
 pub mod token;

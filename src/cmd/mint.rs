@@ -136,7 +136,7 @@ fn warn(text: &str) {
 }
 
 /// The recipients: the one given, or those in the file (first occurrence of each).
-fn recipients(args: &MintArgs) -> Result<Vec<String>> {
+pub(super) fn recipients(args: &MintArgs) -> Result<Vec<String>> {
     if let Some(r) = &args.recipient {
         validate_text("recipient", r, true).map_err(anyhow::Error::msg)?;
         return Ok(vec![r.clone()]);
@@ -184,7 +184,7 @@ pub fn read_recipients(path: &Path) -> Result<RecipientList> {
 
 /// Parses `90d`, `12h`, `30m`, `45s` or `2w` into seconds. A bare number is refused: `90` could
 /// mean seconds or days, and guessing wrong makes every link in the sent mail a 404.
-fn parse_duration(text: &str) -> std::result::Result<i64, String> {
+pub(super) fn parse_duration(text: &str) -> std::result::Result<i64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);

@@ -6,6 +6,7 @@ mod demo;
 mod init;
 mod mint;
 mod nginx;
+mod rewrite;
 mod rules;
 
 use std::path::{Path, PathBuf};
@@ -42,6 +43,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Init(args) => done(init::run(&args)),
         Command::Mint(m) => done(mint::run(cli.config.as_deref(), m)),
         Command::Nginx(args) => nginx::run(cli.config.as_deref(), &args),
+        Command::Rewrite(args) => done(rewrite::run(cli.config.as_deref(), &args)),
         Command::Analyze(args) => analyze::run(cli.config.as_deref(), &args),
         Command::Rules => done(rules::run(cli.config.as_deref())),
     }

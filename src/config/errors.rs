@@ -4,7 +4,7 @@
 
 /// What each setting takes, in words, for errors: a TOML type error names the key and this
 /// instead of serde's `expected u32`.
-pub(crate) const SETTING_TAKES: [(&str, &str); 23] = [
+pub(crate) const SETTING_TAKES: [(&str, &str); 25] = [
     (
         "base_url",
         "a URL in quotes, such as \"https://t.example.com\"",
@@ -77,6 +77,11 @@ pub(crate) const SETTING_TAKES: [(&str, &str); 23] = [
         "geoip.asn",
         "a path in quotes, such as \"/var/lib/GeoIP/GeoLite2-ASN.mmdb\"",
     ),
+    (
+        "rewrite.skip",
+        "a list of URL prefixes or domains in quotes, such as [\"example.com\"]",
+    ),
+    ("rewrite.track_unsubscribe", "true or false, without quotes"),
     ("privacy.anonymize_ip", "true or false, without quotes"),
     ("privacy.recipient_detail", "true or false, without quotes"),
 ];

@@ -40,6 +40,8 @@ pub struct Config {
     pub privacy: Privacy,
     /// GeoIP databases.
     pub geoip: GeoipSettings,
+    /// What `pxtrack rewrite` tracks.
+    pub rewrite: crate::rewrite::Settings,
 }
 
 /// Privacy switches for the report and its exports.
@@ -250,6 +252,17 @@ struct RawConfig {
     privacy: Privacy,
     #[serde(default)]
     geoip: RawGeoip,
+    #[serde(default)]
+    rewrite: RawRewrite,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRewrite {
+    #[serde(default)]
+    skip: Vec<String>,
+    #[serde(default)]
+    track_unsubscribe: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -466,6 +479,10 @@ impl Config {
                 location: raw.geoip.location.as_deref().map(resolve),
                 asn: raw.geoip.asn.as_deref().map(resolve),
             },
+            rewrite: crate::rewrite::Settings {
+                skip: raw.rewrite.skip,
+                track_unsubscribe: raw.rewrite.track_unsubscribe,
+            },
             base_url,
             key_file: resolve(&raw.key_file),
             manifest: resolve(&raw.manifest),
@@ -548,6 +565,13 @@ internal_networks = []
 # Unset, pxtrack looks in /usr/share/GeoIP/ and /var/lib/GeoIP/; with none, geo is simply off.
 # location = "/var/lib/GeoIP/GeoLite2-City.mmdb"
 # asn = "/var/lib/GeoIP/GeoLite2-ASN.mmdb"
+
+[rewrite]
+# URLs `pxtrack rewrite` leaves alone: prefixes ("https://example.com/account/") or domains
+# ("example.com", its subdomains too).
+skip = []
+# Unsubscribe links are left alone unless this is true.
+track_unsubscribe = false
 
 [privacy]
 # Show IPv4 addresses as /24 and IPv6 as /48 in the report and events.csv.

@@ -1,0 +1,328 @@
+//! `pxtrack rewrite`: tracked copies of an HTML email, one per recipient, with the tokens in the
+//! manifest and a line per message in `messages.csv`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+use chrono::Utc;
+use pxtrack::manifest::{self, ManifestRow, validate_text};
+use pxtrack::rewrite::{self, GMAIL_CLIP_BYTES, Link, PixelPlace};
+use pxtrack::token::{self, TokenKind};
+
+use super::mint::{parse_duration, read_recipients};
+use super::{load_config, load_keys, terminal_safe, write_atomic};
+use crate::cli::{PixelArg, RewriteArgs};
+
+/// One recipient with the merge fields their row gives.
+struct Person {
+    address: String,
+    fields: HashMap<String, String>,
+}
+
+/// One prepared message.
+struct Message {
+    person: usize,
+    file: String,
+    message_id: String,
+    html: String,
+    tracked: usize,
+    left_alone: usize,
+}
+
+pub fn run(config_flag: Option<&Path>, args: &RewriteArgs) -> Result<()> {
+    let config = load_config(config_flag)?;
+    let template_path = &args.template;
+    let ext = template_path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "html" | "htm" => {}
+        "eml" => bail!(
+            "{}: whole messages (.eml) are not rewritten yet; give the HTML body (.html), and \
+             put each copy into your mailer as its HTML part",
+            terminal_safe(&template_path.display().to_string())
+        ),
+        _ => bail!(
+            "{}: expected an HTML email body (.html or .htm)",
+            terminal_safe(&template_path.display().to_string())
+        ),
+    }
+    let bytes = std::fs::read(template_path)
+        .with_context(|| format!("cannot read {}", template_path.display()))?;
+    let template = String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: not UTF-8 (byte {}); save the template as UTF-8",
+            terminal_safe(&template_path.display().to_string()),
+            e.utf8_error().valid_up_to()
+        )
+    })?;
+    let common = &args.common;
+    validate_text("campaign", &common.campaign, true).map_err(anyhow::Error::msg)?;
+    let (people, columns) = people(args)?;
+    let shown = terminal_safe(&template_path.display().to_string());
+
+    let merged_for = |p: &Person| -> Result<String> {
+        if args.no_merge {
+            return Ok(template.clone());
+        }
+        rewrite::merge(&template, |name| p.fields.get(name).cloned(), &columns)
+            .map_err(|e| anyhow::anyhow!("{shown}: {e}"))
+    };
+
+    if args.dry_run {
+        let first = people.first().expect("at least one recipient");
+        let (links, in_comments) = rewrite::find_links(&merged_for(first)?, &config.rewrite)
+            .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+        print_plan(&links, in_comments, people.len());
+        return Ok(());
+    }
+
+    let keys = load_keys(&config, true)?;
+    let key = keys.active();
+    let now = Utc::now();
+    let expires = match &common.expires {
+        None => None,
+        Some(text) => {
+            let secs = parse_duration(text).map_err(anyhow::Error::msg)?;
+            Some(
+                u32::try_from(now.timestamp() + secs)
+                    .map_err(|_| anyhow::anyhow!("--expires {text:?} ends after the year 2106"))?,
+            )
+        }
+    };
+    let expires_at = expires.and_then(|e| chrono::DateTime::from_timestamp(i64::from(e), 0));
+    let place = match args.pixel {
+        PixelArg::Top => PixelPlace::Top,
+        PixelArg::Bottom => PixelPlace::Bottom,
+        PixelArg::Both => PixelPlace::Both,
+    };
+    let host = config.base_url.host.clone();
+    let mut rows: Vec<ManifestRow> = Vec::new();
+    let mut messages: Vec<Message> = Vec::new();
+    let row = |kind, token: String, recipient: &str, label: &str, target: &str| ManifestRow {
+        created: now,
+        kind,
+        token,
+        campaign: common.campaign.clone(),
+        recipient: recipient.to_string(),
+        label: label.to_string(),
+        target: target.to_string(),
+        expires: expires_at,
+    };
+    for (i, p) in people.iter().enumerate() {
+        let merged = merged_for(p)?;
+        let (links, in_comments) = rewrite::find_links(&merged, &config.rewrite)
+            .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+        // One token per distinct (target, label) of the message.
+        let mut minted: HashMap<(String, String), String> = HashMap::new();
+        let mut tracked_urls = Vec::with_capacity(links.len());
+        for l in &links {
+            if l.skipped.is_some() {
+                tracked_urls.push(None);
+                continue;
+            }
+            pxtrack::nginx::check_target_fits(&l.target, &config.nginx.instance)
+                .map_err(|e| anyhow::anyhow!("{shown}: link {:?}: {e}", l.target))?;
+            let url = minted
+                .entry((l.target.clone(), l.label.clone()))
+                .or_insert_with(|| {
+                    let t = token::mint(TokenKind::Click, key, expires);
+                    rows.push(row(
+                        TokenKind::Click,
+                        t.clone(),
+                        &p.address,
+                        &l.label,
+                        &l.target,
+                    ));
+                    config.base_url.click_url(&t)
+                })
+                .clone();
+            tracked_urls.push(Some(url));
+        }
+        let open = token::mint(TokenKind::Open, key, expires);
+        rows.push(row(TokenKind::Open, open.clone(), &p.address, "", ""));
+        let html = rewrite::rewrite(
+            &merged,
+            &tracked_urls,
+            &config.base_url.open_url(&open),
+            place,
+        )
+        .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+        if html.len() > GMAIL_CLIP_BYTES && place == PixelPlace::Bottom && i == 0 {
+            eprintln!(
+                "pxtrack: warning: the rewritten HTML is {} KB; Gmail clips messages past 102 KB \
+                 and a pixel at the bottom of a clipped message is never loaded: use --pixel top \
+                 (or both)",
+                html.len() / 1024
+            );
+        }
+        let tracked = links.iter().filter(|l| l.skipped.is_none()).count();
+        messages.push(Message {
+            person: i,
+            file: file_name(i, &p.address),
+            message_id: format!("<{}@{host}>", uuid::Uuid::new_v4()),
+            html,
+            tracked,
+            left_alone: links.len() - tracked + in_comments,
+        });
+    }
+
+    // The rows first: a tracked URL must never be handed out before its token is in the manifest.
+    manifest::append(&config.manifest, &rows)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    for m in &messages {
+        write_atomic(&args.out.join(&m.file), m.html.as_bytes())?;
+    }
+    let subject = title_of(&template);
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    csv.write_record([
+        "recipient",
+        "file",
+        "message_id",
+        "subject",
+        "links_tracked",
+        "links_left_alone",
+    ])?;
+    for m in &messages {
+        csv.write_record([
+            pxtrack::report::csv_safe(&people[m.person].address).into_owned(),
+            m.file.clone(),
+            m.message_id.clone(),
+            pxtrack::report::csv_safe(&subject).into_owned(),
+            m.tracked.to_string(),
+            m.left_alone.to_string(),
+        ])?;
+    }
+    let csv_bytes = csv.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+    write_atomic(&args.out.join("messages.csv"), &csv_bytes)?;
+    let tracked: usize = messages.iter().map(|m| m.tracked).sum();
+    let alone: usize = messages.iter().map(|m| m.left_alone).sum();
+    eprintln!(
+        "pxtrack: wrote {} message(s) into {} ({} link(s) tracked, {} left alone; \
+         messages.csv lists them). Run `pxtrack nginx` and reload nginx before sending, so that \
+         nginx serves the new tokens.",
+        messages.len(),
+        terminal_safe(&args.out.display().to_string()),
+        tracked,
+        alone
+    );
+    Ok(())
+}
+
+/// The recipients with their merge fields, and the field names there are.
+fn people(args: &RewriteArgs) -> Result<(Vec<Person>, Vec<String>)> {
+    let common = &args.common;
+    if let Some(r) = &common.recipient {
+        validate_text("recipient", r, true).map_err(anyhow::Error::msg)?;
+        let fields = HashMap::from([("recipient".to_string(), r.clone())]);
+        return Ok((
+            vec![Person {
+                address: r.clone(),
+                fields,
+            }],
+            vec!["recipient".into()],
+        ));
+    }
+    let path = common
+        .recipients
+        .as_ref()
+        .expect("clap requires --recipient or --recipients");
+    let list = read_recipients(path)?;
+    let mut columns: Vec<String> = vec!["recipient".into()];
+    for c in &list.columns {
+        if !columns.iter().any(|k| k == c) {
+            columns.push(c.clone());
+        }
+    }
+    let people = list
+        .recipients
+        .into_iter()
+        .map(|r| {
+            let mut fields: HashMap<String, String> = list
+                .columns
+                .iter()
+                .cloned()
+                .zip(r.fields.iter().cloned())
+                .collect();
+            fields.insert("recipient".into(), r.address.clone());
+            Person {
+                address: r.address,
+                fields,
+            }
+        })
+        .collect::<Vec<_>>();
+    if people.is_empty() {
+        bail!("{}: no recipients in it", path.display());
+    }
+    Ok((people, columns))
+}
+
+/// `0001-ana-example.org.html`: the message's place and its recipient, in characters any file
+/// system takes.
+fn file_name(i: usize, address: &str) -> String {
+    let slug: String = address
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .take(60)
+        .collect();
+    format!("{:04}-{}.html", i + 1, slug.trim_matches(['-', '.']))
+}
+
+/// The template's `<title>`, entities decoded, as the message's subject.
+fn title_of(html: &str) -> String {
+    let lower = html.to_ascii_lowercase();
+    let Some(start) = lower.find("<title") else {
+        return String::new();
+    };
+    let Some(open_end) = lower[start..].find('>').map(|i| start + i + 1) else {
+        return String::new();
+    };
+    let Some(close) = lower[open_end..].find("</title").map(|i| open_end + i) else {
+        return String::new();
+    };
+    rewrite::decode_entities(html[open_end..close].trim())
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn print_plan(links: &[Link], in_comments: usize, recipients: usize) {
+    let tracked: Vec<&Link> = links.iter().filter(|l| l.skipped.is_none()).collect();
+    println!(
+        "{} link(s) would be tracked, {} left alone, for each of {} recipient(s) (no token minted, \
+         nothing written):",
+        tracked.len(),
+        links.len() - tracked.len() + in_comments,
+        recipients
+    );
+    for l in &tracked {
+        println!(
+            "  track  {:<24} {}",
+            terminal_safe(&l.label),
+            terminal_safe(&l.target)
+        );
+    }
+    for l in links.iter().filter(|l| l.skipped.is_some()) {
+        println!(
+            "  leave  {:<24} {} ({})",
+            terminal_safe(&l.label),
+            terminal_safe(&l.raw),
+            l.skipped.unwrap_or_default()
+        );
+    }
+    if in_comments > 0 {
+        println!(
+            "  leave  {in_comments} link(s) inside comments (Outlook's conditional comments): not \
+             tracked"
+        );
+    }
+}
