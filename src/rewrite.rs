@@ -292,7 +292,14 @@ pub fn find_links(html: &str, settings: &Settings) -> Result<(Vec<Link>, usize),
         }),
         element!("a[href], area[href]", move |el| {
             let raw = el.get_attribute("href").unwrap_or_default();
-            let label = el.get_attribute("data-pxtrack-label");
+            // An image map's area says what it is in its alt text.
+            let label = el.get_attribute("data-pxtrack-label").or_else(|| {
+                if el.tag_name() == "area" {
+                    el.get_attribute("alt")
+                } else {
+                    None
+                }
+            });
             let off = OPT_OUTS.iter().any(|(name, value)| {
                 el.get_attribute(name)
                     .is_some_and(|v| v.trim().eq_ignore_ascii_case(value))

@@ -67,8 +67,12 @@ pub fn run(config_flag: Option<&Path>, args: &RewriteArgs) -> Result<()> {
         if args.no_merge {
             return Ok(template.clone());
         }
-        rewrite::merge(&template, |name| p.fields.get(name).cloned(), &columns)
-            .map_err(|e| anyhow::anyhow!("{shown}: {e}"))
+        rewrite::merge(
+            &template,
+            |name| p.fields.get(&field_key(name)).cloned(),
+            &columns,
+        )
+        .map_err(|e| anyhow::anyhow!("{shown}: {e}"))
     };
 
     if args.dry_run {
@@ -244,7 +248,7 @@ fn people(args: &RewriteArgs) -> Result<(Vec<Person>, Vec<String>)> {
             let mut fields: HashMap<String, String> = list
                 .columns
                 .iter()
-                .cloned()
+                .map(|c| field_key(c))
                 .zip(r.fields.iter().cloned())
                 .collect();
             fields.insert("recipient".into(), r.address.clone());
@@ -258,6 +262,18 @@ fn people(args: &RewriteArgs) -> Result<(Vec<Person>, Vec<String>)> {
         bail!("{}: no recipients in it", path.display());
     }
     Ok((people, columns))
+}
+
+/// How a column and a placeholder are matched: without case, and with spaces and hyphens as
+/// underscores, so that a spreadsheet's "First Name" fills `{{first_name}}`.
+fn field_key(name: &str) -> String {
+    name.trim()
+        .chars()
+        .map(|c| match c {
+            ' ' | '-' => '_',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
 }
 
 /// `0001-ana-example.org.html`: the message's place and its recipient, in characters any file

@@ -1,0 +1,263 @@
+//! `pxtrack rewrite` through the real binary: a table-layout newsletter with an Outlook VML
+//! button, every kind of link a template carries, merge fields from a spreadsheet's CSV; the
+//! bytes outside the rewritten hrefs unchanged, every tracked target the URL a browser would
+//! open, and, through a real nginx, every tracked URL redirecting to exactly it.
+
+mod util;
+
+use std::collections::HashMap;
+
+use util::{Nginx, Work, free_port, request};
+
+const NEWSLETTER: &str = include_str!("data/templates/newsletter.html");
+
+/// `html` without its `href` attributes (any quoting), pxtrack's own attributes and the pixel:
+/// what must be the same before and after the rewrite.
+fn without_rewritten_parts(html: &str) -> String {
+    let mut out = String::new();
+    let mut rest = html;
+    // The pixel: one <img> pointing at /o/.
+    while let Some(i) = rest.find("<img src=\"http://127.0.0.1:") {
+        if rest[i..].contains("/o/") {
+            let end = rest[i..].find('>').unwrap() + i + 1;
+            out.push_str(&rest[..i]);
+            rest = &rest[end..];
+        } else {
+            break;
+        }
+    }
+    out.push_str(rest);
+    strip_attrs(&out)
+}
+
+fn strip_attrs(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let bytes = html.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let tail = &html[i..];
+        let lower = tail.get(..20).unwrap_or(tail).to_ascii_lowercase();
+        let attr = ["href=", "data-pxtrack-label=", "data-pxtrack="]
+            .iter()
+            .find(|a| lower.starts_with(**a) && i > 0 && bytes[i - 1].is_ascii_whitespace());
+        if let Some(a) = attr {
+            let mut j = i + a.len();
+            match bytes[j] {
+                q @ (b'"' | b'\'') => {
+                    j += 1;
+                    while bytes[j] != q {
+                        j += 1;
+                    }
+                    j += 1;
+                }
+                _ => {
+                    while j < bytes.len() && !bytes[j].is_ascii_whitespace() && bytes[j] != b'>' {
+                        j += 1;
+                    }
+                }
+            }
+            // Drop the whitespace before the attribute too: removing one leaves its own.
+            while out.ends_with([' ', '\t']) {
+                out.pop();
+            }
+            i = j;
+            continue;
+        }
+        let c = tail.chars().next().unwrap();
+        out.push(c);
+        i += c.len_utf8();
+    }
+    out
+}
+
+#[test]
+fn a_newsletter_is_tracked_link_by_link_and_nothing_else_changes() {
+    let w = Work::new();
+    let port = free_port();
+    w.ok(&["init", "--base-url", &format!("http://127.0.0.1:{port}")]);
+    std::fs::write(w.path("news.html"), NEWSLETTER).unwrap();
+    // A spreadsheet's export: BOM, CRLF, the address in an "Email" column.
+    std::fs::write(
+        w.path("list.csv"),
+        "\u{feff}First_Name,Email\r\nAna,ana@example.org\r\nBob <b>,bob@example.org\r\n",
+    )
+    .unwrap();
+    let plan = w.ok(&[
+        "rewrite",
+        "news.html",
+        "--campaign",
+        "autumn",
+        "--recipients",
+        "list.csv",
+        "--out",
+        "outbox",
+        "--dry-run",
+    ]);
+    assert!(!w.path("outbox").exists(), "a dry run writes nothing");
+    let manifest_before = std::fs::read(w.path("manifest.csv")).unwrap();
+    assert_eq!(
+        pxtrack::manifest::read(&w.path("manifest.csv"))
+            .unwrap()
+            .len(),
+        0,
+        "and mints nothing"
+    );
+    assert!(plan.starts_with("6 link(s) would be tracked"), "{plan}");
+    w.ok(&[
+        "rewrite",
+        "news.html",
+        "--campaign",
+        "autumn",
+        "--recipients",
+        "list.csv",
+        "--out",
+        "outbox",
+    ]);
+    assert_ne!(
+        std::fs::read(w.path("manifest.csv")).unwrap(),
+        manifest_before
+    );
+    let rows = pxtrack::manifest::read(&w.path("manifest.csv")).unwrap();
+    let messages = std::fs::read_to_string(w.path("outbox/messages.csv")).unwrap();
+    let lines: Vec<&str> = messages.lines().collect();
+    assert_eq!(
+        lines[0],
+        "recipient,file,message_id,subject,links_tracked,links_left_alone"
+    );
+    assert_eq!(lines.len(), 3, "{messages}");
+    assert!(
+        lines[1].starts_with("ana@example.org,0001-ana-example.org.html,<"),
+        "{messages}"
+    );
+    assert!(
+        lines[1].ends_with(",Autumn at Example & Co,6,10"),
+        "{messages}"
+    );
+
+    let expected_targets = [
+        (
+            "Read the autumn story",
+            "https://example.com/autumn?utm_source=news&utm_medium=email",
+        ),
+        ("See pricing", "https://example.com/pricing"),
+        (
+            "Wiki",
+            "https://example.com/wiki/Rust_(programming_language)",
+        ),
+        (
+            "Unquoted",
+            "https://example.com/people/@ana?tags[]=a&tags[]=b",
+        ),
+        ("Docs", "https://example.com/docs"),
+        ("link-14", "https://example.com/area"),
+    ];
+    let mut redirects: Vec<(String, String)> = Vec::new();
+    for (who, first_name_html) in [("ana", "Ana"), ("bob", "Bob &lt;b&gt;")] {
+        let file = w.path(&format!(
+            "outbox/000{}-{who}-example.org.html",
+            if who == "ana" { 1 } else { 2 }
+        ));
+        let out = std::fs::read_to_string(&file).unwrap();
+        // The merge field, escaped; nothing else of the template changed but the hrefs.
+        let merged = NEWSLETTER.replace("{{ first_name }}", first_name_html);
+        assert_eq!(without_rewritten_parts(&out), strip_attrs(&merged), "{who}");
+        assert_eq!(out.matches("/o/").count(), 1, "one pixel: {who}");
+        assert!(out.contains("<v:roundrect xmlns:v=\"urn:schemas-microsoft-com:vml\" href=\"https://example.com/pricing\""));
+        assert!(!out.contains("example.org"), "no address in any URL: {who}");
+        assert!(!out.contains("data-pxtrack"), "{who}");
+        let mine: HashMap<&str, &pxtrack::manifest::ManifestRow> = rows
+            .iter()
+            .filter(|r| {
+                r.recipient == format!("{who}@example.org")
+                    && r.kind == pxtrack::token::TokenKind::Click
+            })
+            .map(|r| (r.label.as_str(), r))
+            .collect();
+        assert_eq!(mine.len(), expected_targets.len(), "{who}: {mine:?}");
+        for (label, target) in expected_targets {
+            let row = mine
+                .get(label)
+                .unwrap_or_else(|| panic!("{who}: no {label}"));
+            assert_eq!(row.target, target, "{who} {label}");
+            let url = format!("http://127.0.0.1:{port}/c/{}", row.token);
+            assert!(out.contains(&url), "{who}: {label} not in the copy");
+            redirects.push((format!("/c/{}", row.token), target.to_string()));
+        }
+        // Left alone, as written.
+        for kept in [
+            "href=\"https://example.com/account\"",
+            "href=\"https://example.com/promo\" clicktracking=off",
+            "href=\"mailto:hello@example.com?subject=Hi\"",
+            "href=\"tel:+3212345678\"",
+            "href=\"#top\"",
+            "href=\"/relative/path\"",
+            "href=\"*|UNSUB|*\"",
+            "href=\"https://example.com/view?id=%%view_id%%\"",
+            "href=\"https://example.com/unsubscribe?list=autumn\"",
+            "href=\"https://example.com/mail.css\"",
+        ] {
+            assert!(out.contains(kept), "{who}: {kept} changed");
+        }
+    }
+
+    // Through a real nginx, every tracked URL goes exactly where the link went.
+    std::fs::create_dir_all(w.path("logs")).unwrap();
+    w.ok(&[
+        "nginx",
+        "--out",
+        "nginx",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--access-log",
+        "logs/access.log",
+    ]);
+    let _nginx = Nginx::start(&w.path("prefix"), port, &w.path("nginx/pxtrack.conf"), "");
+    for (path, target) in &redirects {
+        let r = request(port, "GET", path, &[]);
+        assert_eq!(r.status, 302, "{path}");
+        assert_eq!(r.header("Location"), Some(target.as_bytes()), "{path}");
+    }
+}
+
+#[test]
+fn an_unknown_merge_field_names_itself_and_its_line_and_no_merge_leaves_it() {
+    let w = Work::new();
+    w.ok(&["init", "--base-url", "http://127.0.0.1:8080"]);
+    std::fs::write(w.path("t.html"), "<p>Hi</p>\n<p>{{ company }}</p>\n").unwrap();
+    let out = w.run(&[
+        "rewrite",
+        "t.html",
+        "--campaign",
+        "c",
+        "--recipient",
+        "ana@example.org",
+        "--out",
+        "o",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("t.html: line 2: {{company}} names no column of the recipient list"),
+        "{err}"
+    );
+    assert!(!w.path("o").exists());
+    assert_eq!(
+        pxtrack::manifest::read(&w.path("manifest.csv"))
+            .unwrap()
+            .len(),
+        0
+    );
+    w.ok(&[
+        "rewrite",
+        "t.html",
+        "--campaign",
+        "c",
+        "--recipient",
+        "ana@example.org",
+        "--out",
+        "o",
+        "--no-merge",
+    ]);
+    let copy = std::fs::read_to_string(w.path("o/0001-ana-example.org.html")).unwrap();
+    assert!(copy.contains("{{ company }}"), "{copy}");
+}
