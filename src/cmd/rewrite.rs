@@ -25,7 +25,8 @@ struct Message {
     person: usize,
     file: String,
     message_id: String,
-    html: String,
+    output: Vec<u8>,
+    subject: String,
     tracked: usize,
     left_alone: usize,
 }
@@ -37,49 +38,80 @@ pub fn run(config_flag: Option<&Path>, args: &RewriteArgs) -> Result<()> {
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
-    match ext.as_str() {
-        "html" | "htm" => {}
-        "eml" => bail!(
-            "{}: whole messages (.eml) are not rewritten yet; give the HTML body (.html), and \
-             put each copy into your mailer as its HTML part",
-            terminal_safe(&template_path.display().to_string())
-        ),
+    let is_message = match ext.as_str() {
+        "html" | "htm" => false,
+        "eml" => true,
         _ => bail!(
-            "{}: expected an HTML email body (.html or .htm)",
+            "{}: expected an HTML email body (.html, .htm) or a whole message (.eml)",
             terminal_safe(&template_path.display().to_string())
         ),
-    }
+    };
     let bytes = std::fs::read(template_path)
         .with_context(|| format!("cannot read {}", template_path.display()))?;
-    let template = String::from_utf8(bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: not UTF-8 (byte {}); save the template as UTF-8",
-            terminal_safe(&template_path.display().to_string()),
-            e.utf8_error().valid_up_to()
-        )
-    })?;
+    // A message's parts carry their own charsets; an HTML body must be UTF-8.
+    let template = if is_message {
+        String::new()
+    } else {
+        String::from_utf8(bytes.clone()).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: not UTF-8 (byte {}); save the template as UTF-8",
+                terminal_safe(&template_path.display().to_string()),
+                e.utf8_error().valid_up_to()
+            )
+        })?
+    };
     let common = &args.common;
     validate_text("campaign", &common.campaign, true).map_err(anyhow::Error::msg)?;
     let (people, columns) = people(args)?;
     let shown = terminal_safe(&template_path.display().to_string());
 
+    let merge_text =
+        |p: &Person, text: &str, html: bool| -> Result<String, rewrite::RewriteError> {
+            if args.no_merge {
+                return Ok(text.to_string());
+            }
+            rewrite::merge_as(
+                text,
+                |name| p.fields.get(&field_key(name)).cloned(),
+                &columns,
+                html,
+            )
+        };
     let merged_for = |p: &Person| -> Result<String> {
-        if args.no_merge {
-            return Ok(template.clone());
-        }
-        rewrite::merge(
-            &template,
-            |name| p.fields.get(&field_key(name)).cloned(),
-            &columns,
-        )
-        .map_err(|e| anyhow::anyhow!("{shown}: {e}"))
+        merge_text(p, &template, true).map_err(|e| anyhow::anyhow!("{shown}: {e}"))
     };
 
     if args.dry_run {
         let first = people.first().expect("at least one recipient");
-        let (links, in_comments) = rewrite::find_links(&merged_for(first)?, &config.rewrite)
+        let mut plans = Vec::new();
+        if is_message {
+            let mut html = |body: &str| {
+                plans.push(rewrite::find_links(
+                    &merge_text(first, body, true)?,
+                    &config.rewrite,
+                )?);
+                Ok(body.to_string())
+            };
+            rewrite::message::rewrite_message(
+                &bytes,
+                rewrite::message::Edits {
+                    html: &mut html,
+                    text: None,
+                    subject: None,
+                    to: &first.address,
+                    message_id: "<dry-run@pxtrack>",
+                },
+            )
             .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
-        print_plan(&links, in_comments, people.len());
+        } else {
+            plans.push(
+                rewrite::find_links(&merged_for(first)?, &config.rewrite)
+                    .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?,
+            );
+        }
+        for (links, in_comments) in &plans {
+            print_plan(links, *in_comments, people.len());
+        }
         return Ok(());
     }
 
@@ -116,60 +148,86 @@ pub fn run(config_flag: Option<&Path>, args: &RewriteArgs) -> Result<()> {
         expires: expires_at,
     };
     for (i, p) in people.iter().enumerate() {
-        let merged = merged_for(p)?;
-        let (links, in_comments) = rewrite::find_links(&merged, &config.rewrite)
-            .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+        let open = token::mint(TokenKind::Open, key, expires);
+        let pixel_url = config.base_url.open_url(&open);
+        rows.push(row(TokenKind::Open, open.clone(), &p.address, "", ""));
         // One token per distinct (target, label) of the message.
         let mut minted: HashMap<(String, String), String> = HashMap::new();
-        let mut tracked_urls = Vec::with_capacity(links.len());
-        for l in &links {
-            if l.skipped.is_some() {
-                tracked_urls.push(None);
-                continue;
+        let (mut tracked, mut left_alone) = (0usize, 0usize);
+        let mut rewrite_html = |html: &str| -> Result<String, rewrite::RewriteError> {
+            let merged = merge_text(p, html, true)?;
+            let (links, in_comments) = rewrite::find_links(&merged, &config.rewrite)?;
+            let mut urls = Vec::with_capacity(links.len());
+            for l in &links {
+                if l.skipped.is_some() {
+                    left_alone += 1;
+                    urls.push(None);
+                    continue;
+                }
+                if let Err(e) = pxtrack::nginx::check_target_fits(&l.target, &config.nginx.instance)
+                {
+                    return Err(rewrite::RewriteError::Html(format!(
+                        "link {:?}: {e}",
+                        l.target
+                    )));
+                }
+                tracked += 1;
+                let url = minted
+                    .entry((l.target.clone(), l.label.clone()))
+                    .or_insert_with(|| {
+                        let t = token::mint(TokenKind::Click, key, expires);
+                        rows.push(row(
+                            TokenKind::Click,
+                            t.clone(),
+                            &p.address,
+                            &l.label,
+                            &l.target,
+                        ));
+                        config.base_url.click_url(&t)
+                    })
+                    .clone();
+                urls.push(Some(url));
             }
-            pxtrack::nginx::check_target_fits(&l.target, &config.nginx.instance)
-                .map_err(|e| anyhow::anyhow!("{shown}: link {:?}: {e}", l.target))?;
-            let url = minted
-                .entry((l.target.clone(), l.label.clone()))
-                .or_insert_with(|| {
-                    let t = token::mint(TokenKind::Click, key, expires);
-                    rows.push(row(
-                        TokenKind::Click,
-                        t.clone(),
-                        &p.address,
-                        &l.label,
-                        &l.target,
-                    ));
-                    config.base_url.click_url(&t)
-                })
-                .clone();
-            tracked_urls.push(Some(url));
-        }
-        let open = token::mint(TokenKind::Open, key, expires);
-        rows.push(row(TokenKind::Open, open.clone(), &p.address, "", ""));
-        let html = rewrite::rewrite(
-            &merged,
-            &tracked_urls,
-            &config.base_url.open_url(&open),
-            place,
-        )
-        .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
-        if html.len() > GMAIL_CLIP_BYTES && place == PixelPlace::Bottom && i == 0 {
+            left_alone += in_comments;
+            rewrite::rewrite(&merged, &urls, &pixel_url, place)
+        };
+        let message_id = format!("<{}@{host}>", uuid::Uuid::new_v4());
+        let (output, subject) = if is_message {
+            let mut text = |t: &str| merge_text(p, t, false);
+            let mut subject = |t: &str| merge_text(p, t, false);
+            let (out, summary) = rewrite::message::rewrite_message(
+                &bytes,
+                rewrite::message::Edits {
+                    html: &mut rewrite_html,
+                    text: Some(&mut text),
+                    subject: Some(&mut subject),
+                    to: &p.address,
+                    message_id: &message_id,
+                },
+            )
+            .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+            (out, summary.subject)
+        } else {
+            let html =
+                rewrite_html(&merged_for(p)?).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+            (html.into_bytes(), title_of(&template))
+        };
+        if output.len() > GMAIL_CLIP_BYTES && place == PixelPlace::Bottom && i == 0 {
             eprintln!(
-                "pxtrack: warning: the rewritten HTML is {} KB; Gmail clips messages past 102 KB \
-                 and a pixel at the bottom of a clipped message is never loaded: use --pixel top \
-                 (or both)",
-                html.len() / 1024
+                "pxtrack: warning: the rewritten message is {} KB; Gmail clips messages past \
+                 102 KB and a pixel at the bottom of a clipped message is never loaded: use \
+                 --pixel top (or both)",
+                output.len() / 1024
             );
         }
-        let tracked = links.iter().filter(|l| l.skipped.is_none()).count();
         messages.push(Message {
             person: i,
-            file: file_name(i, &p.address),
-            message_id: format!("<{}@{host}>", uuid::Uuid::new_v4()),
-            html,
+            file: file_name(i, &p.address, if is_message { "eml" } else { "html" }),
+            message_id,
+            output,
+            subject,
             tracked,
-            left_alone: links.len() - tracked + in_comments,
+            left_alone,
         });
     }
 
@@ -178,9 +236,8 @@ pub fn run(config_flag: Option<&Path>, args: &RewriteArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     for m in &messages {
-        write_atomic(&args.out.join(&m.file), m.html.as_bytes())?;
+        write_atomic(&args.out.join(&m.file), &m.output)?;
     }
-    let subject = title_of(&template);
     let mut csv = csv::Writer::from_writer(Vec::new());
     csv.write_record([
         "recipient",
@@ -195,7 +252,7 @@ pub fn run(config_flag: Option<&Path>, args: &RewriteArgs) -> Result<()> {
             pxtrack::report::csv_safe(&people[m.person].address).into_owned(),
             m.file.clone(),
             m.message_id.clone(),
-            pxtrack::report::csv_safe(&subject).into_owned(),
+            pxtrack::report::csv_safe(&m.subject).into_owned(),
             m.tracked.to_string(),
             m.left_alone.to_string(),
         ])?;
@@ -278,7 +335,7 @@ fn field_key(name: &str) -> String {
 
 /// `0001-ana-example.org.html`: the message's place and its recipient, in characters any file
 /// system takes.
-fn file_name(i: usize, address: &str) -> String {
+fn file_name(i: usize, address: &str, ext: &str) -> String {
     let slug: String = address
         .chars()
         .map(|c| {
@@ -290,7 +347,7 @@ fn file_name(i: usize, address: &str) -> String {
         })
         .take(60)
         .collect();
-    format!("{:04}-{}.html", i + 1, slug.trim_matches(['-', '.']))
+    format!("{:04}-{}.{ext}", i + 1, slug.trim_matches(['-', '.']))
 }
 
 /// The template's `<title>`, entities decoded, as the message's subject.

@@ -9,7 +9,12 @@
 //! track; [`rewrite`] writes the tracked URLs and the pixel in, in the same document order.
 //! [`merge`] fills `{{name}}` placeholders before both. Minting is the command layer's.
 //!
+//! Whole messages (`.eml`) are in [`message`]: only their `text/html` parts are decoded,
+//! rewritten and re-encoded, spliced back by their offsets.
+//!
 //! Key types: [`Link`], [`Settings`], [`PixelPlace`].
+
+pub mod message;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -160,6 +165,16 @@ pub fn merge(
     field: impl Fn(&str) -> Option<String>,
     columns: &[String],
 ) -> Result<String, RewriteError> {
+    merge_as(text, field, columns, true)
+}
+
+/// [`merge`], for plain text (`html: false`: values as they are) or HTML.
+pub fn merge_as(
+    text: &str,
+    field: impl Fn(&str) -> Option<String>,
+    columns: &[String],
+    html: bool,
+) -> Result<String, RewriteError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     let mut consumed = 0;
@@ -181,7 +196,8 @@ pub fn merge(
             continue;
         }
         match field(name) {
-            Some(value) => escape_html(&value, &mut out),
+            Some(value) if html => escape_html(&value, &mut out),
+            Some(value) => out.push_str(&value),
             None => {
                 let line = text[..consumed + open].matches('\n').count() + 1;
                 return Err(RewriteError::UnknownField {
