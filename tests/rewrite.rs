@@ -261,3 +261,188 @@ fn an_unknown_merge_field_names_itself_and_its_line_and_no_merge_leaves_it() {
     let copy = std::fs::read_to_string(w.path("o/0001-ana-example.org.html")).unwrap();
     assert!(copy.contains("{{ company }}"), "{copy}");
 }
+
+const ANNOUNCEMENT: &[u8] = include_bytes!("data/templates/announcement.eml");
+
+/// The Python of the test command's virtual environment (aiosmtpd, the email package).
+fn python() -> std::path::PathBuf {
+    match std::env::var_os("PXTRACK_TEST_PYTHON") {
+        Some(p) if std::path::Path::new(&p).is_file() => p.into(),
+        _ => panic!(
+            "PXTRACK_TEST_PYTHON is not set to a Python with aiosmtpd: run scripts/test, which \
+             makes target/test-venv"
+        ),
+    }
+}
+
+#[test]
+fn a_message_is_rewritten_part_by_part_and_arrives_through_smtp() {
+    let w = Work::new();
+    let port = free_port();
+    w.ok(&["init", "--base-url", &format!("http://127.0.0.1:{port}")]);
+    std::fs::write(w.path("a.eml"), ANNOUNCEMENT).unwrap();
+    std::fs::write(w.path("l.csv"), "email,name\nana@example.org,Ana\n").unwrap();
+    w.ok(&[
+        "rewrite",
+        "a.eml",
+        "--campaign",
+        "news",
+        "--recipients",
+        "l.csv",
+        "--out",
+        "outbox",
+    ]);
+    let out = std::fs::read(w.path("outbox/0001-ana-example.org.eml")).unwrap();
+    let text = String::from_utf8_lossy(&out);
+    // Headers: To and Message-ID are the copy's, the Subject merged, the rest as they were.
+    assert!(text.starts_with("From: Cara Example <cara@example.com>\nTo: ana@example.org\nSubject: News for Ana\nDate: Mon, 30 Nov 2026 09:00:00 +0000\nMessage-ID: <"), "{text}");
+    assert!(!text.contains("template-1@example.com"));
+    // The attachment and the structure, byte for byte.
+    let tail = |b: &[u8]| {
+        let s = String::from_utf8_lossy(b).into_owned();
+        s[s.find("--alt--").unwrap()..].to_string()
+    };
+    assert_eq!(tail(&out), tail(ANNOUNCEMENT));
+    // The plain part: the merge field filled, still quoted-printable.
+    assert!(text.contains("Hi Ana, read it at https://example.com/news?id=3D1 =E2=80=94 Cara"));
+    let rows = pxtrack::manifest::read(&w.path("manifest.csv")).unwrap();
+    let click = rows
+        .iter()
+        .find(|r| r.kind == pxtrack::token::TokenKind::Click)
+        .unwrap();
+    assert_eq!(click.target, "https://example.com/news?id=1&lang=fr");
+    assert_eq!(click.label, "Read the news");
+    let messages = std::fs::read_to_string(w.path("outbox/messages.csv")).unwrap();
+    assert!(messages.contains(",News for Ana,1,1\n"), "{messages}");
+
+    // A real SMTP exchange on loopback: aiosmtpd receives what msmtp sends from the file.
+    let smtp_port = free_port();
+    let spool = w.path("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    std::fs::write(
+        w.path("server.py"),
+        "import os, sys\nfrom aiosmtpd.controller import Controller\n\
+         class Handler:\n    async def handle_DATA(self, server, session, envelope):\n        \
+         open(os.path.join(sys.argv[2], 'received.eml'), 'wb').write(envelope.content)\n        \
+         open(os.path.join(sys.argv[2], 'rcpt.txt'), 'w').write(' '.join(envelope.rcpt_tos))\n        \
+         return '250 OK'\n\
+         c = Controller(Handler(), hostname='127.0.0.1', port=int(sys.argv[1]))\nc.start()\n\
+         print('ready', flush=True)\nsys.stdin.read()\nc.stop()\n",
+    )
+    .unwrap();
+    let mut server = std::process::Command::new(python())
+        .arg(w.path("server.py"))
+        .arg(smtp_port.to_string())
+        .arg(&spool)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::BufRead as _;
+        let mut line = String::new();
+        std::io::BufReader::new(server.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+    }
+    let msmtp = ["/usr/bin/msmtp", "/usr/local/bin/msmtp"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).is_file())
+        .expect("msmtp is not installed: run scripts/test, which installs it");
+    let sent = std::process::Command::new(msmtp)
+        .args(["--host=127.0.0.1", &format!("--port={smtp_port}")])
+        .args(["--auth=off", "--tls=off", "--from=cara@example.com", "-t"])
+        .stdin(std::fs::File::open(w.path("outbox/0001-ana-example.org.eml")).unwrap())
+        .output()
+        .unwrap();
+    drop(server.stdin.take());
+    let _ = server.wait();
+    assert!(
+        sent.status.success(),
+        "msmtp: {}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(spool.join("rcpt.txt")).unwrap(),
+        "ana@example.org",
+        "sendmail -t semantics: the recipient from To:"
+    );
+    // What arrived, read by Python's email package.
+    std::fs::write(
+        w.path("read.py"),
+        "import email, json, sys\nfrom email import policy\n\
+         m = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=policy.default)\n\
+         html = m.get_body(('html',)).get_content()\n\
+         print(json.dumps({'to': m['To'], 'subject': m['Subject'], 'html': html, \
+         'attachments': [a.get_filename() for a in m.iter_attachments()]}))\n",
+    )
+    .unwrap();
+    let read = std::process::Command::new(python())
+        .arg(w.path("read.py"))
+        .arg(spool.join("received.eml"))
+        .output()
+        .unwrap();
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&read.stdout).unwrap();
+    assert_eq!(got["to"], "ana@example.org");
+    assert_eq!(got["subject"], "News for Ana");
+    assert_eq!(got["attachments"], serde_json::json!(["leaflet.pdf"]));
+    let html = got["html"].as_str().unwrap();
+    assert!(
+        html.contains(&format!("http://127.0.0.1:{port}/c/{}", click.token)),
+        "{html}"
+    );
+    assert!(
+        html.contains("caf\u{e9} news"),
+        "the charset survived: {html}"
+    );
+    let open = rows
+        .iter()
+        .find(|r| r.kind == pxtrack::token::TokenKind::Open)
+        .unwrap();
+    assert_eq!(
+        html.matches(&format!("/o/{}.png", open.token)).count(),
+        1,
+        "one pixel"
+    );
+}
+
+#[test]
+fn a_dkim_signed_message_is_refused_and_nothing_is_minted() {
+    let w = Work::new();
+    w.ok(&["init", "--base-url", "http://127.0.0.1:8080"]);
+    let signed = [
+        b"DKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=s1; b=abc\n".as_slice(),
+        ANNOUNCEMENT,
+    ]
+    .concat();
+    std::fs::write(w.path("s.eml"), signed).unwrap();
+    let out = w.run(&[
+        "rewrite",
+        "s.eml",
+        "--campaign",
+        "c",
+        "--recipient",
+        "ana@example.org",
+        "--out",
+        "o",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is DKIM-signed"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!w.path("o").exists());
+    assert_eq!(
+        pxtrack::manifest::read(&w.path("manifest.csv"))
+            .unwrap()
+            .len(),
+        0
+    );
+}
