@@ -79,6 +79,15 @@ pub enum Command {
                             pxtrack nginx --out /etc/pxtrack/nginx && sudo systemctl reload nginx")]
     Rewrite(RewriteArgs),
 
+    /// Record when prepared messages were sent (in sends.csv).
+    ///
+    /// Stamps the messages of a campaign (or of one recipient) that have no send time yet. The
+    /// send snapshot says what went out, to whom, from which template and when.
+    #[command(after_help = "Examples:\n  pxtrack sent --campaign autumn\n  \
+                            pxtrack sent --campaign autumn --recipient ana@example.org --at \
+                            2026-12-01T09:00:00Z")]
+    Sent(SentArgs),
+
     /// Write the nginx configuration that serves pixels and redirects.
     ///
     /// Writes OUT/pxtrack.conf (include it in nginx's http block), OUT/locations.conf,
@@ -247,6 +256,27 @@ pub struct RewriteArgs {
     /// Gmail clips a long message) or both.
     #[arg(long, value_enum, default_value = "bottom")]
     pub pixel: PixelArg,
+
+    /// When the messages are sent, if you know it now (RFC 3339, such as
+    /// 2026-12-01T09:00:00Z, or `now`); otherwise stamp them later with `pxtrack sent`.
+    #[arg(long, value_name = "TIME")]
+    pub sent_at: Option<String>,
+}
+
+/// `pxtrack sent`.
+#[derive(Debug, Args)]
+pub struct SentArgs {
+    /// The campaign whose messages were sent.
+    #[arg(long, value_name = "C")]
+    pub campaign: String,
+
+    /// Only this recipient's message.
+    #[arg(long, value_name = "R")]
+    pub recipient: Option<String>,
+
+    /// When (RFC 3339, such as 2026-12-01T09:00:00Z) [default: now].
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
 }
 
 /// `--pixel`.

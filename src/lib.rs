@@ -38,6 +38,7 @@ pub mod recipients;
 pub mod report;
 pub mod rewrite;
 pub mod rules;
+pub mod sends;
 pub mod time;
 pub mod token;
 

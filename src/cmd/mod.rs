@@ -8,6 +8,7 @@ mod mint;
 mod nginx;
 mod rewrite;
 mod rules;
+mod sent;
 
 use std::path::{Path, PathBuf};
 
@@ -44,6 +45,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Mint(m) => done(mint::run(cli.config.as_deref(), m)),
         Command::Nginx(args) => nginx::run(cli.config.as_deref(), &args),
         Command::Rewrite(args) => done(rewrite::run(cli.config.as_deref(), &args)),
+        Command::Sent(args) => done(sent::run(cli.config.as_deref(), &args)),
         Command::Analyze(args) => analyze::run(cli.config.as_deref(), &args),
         Command::Rules => done(rules::run(cli.config.as_deref())),
     }

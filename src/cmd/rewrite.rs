@@ -27,6 +27,7 @@ struct Message {
     message_id: String,
     output: Vec<u8>,
     subject: String,
+    from: String,
     tracked: usize,
     left_alone: usize,
 }
@@ -54,9 +55,9 @@ pub fn run(config_flag: Option<&Path>, args: &RewriteArgs) -> Result<()> {
     } else {
         String::from_utf8(bytes.clone()).map_err(|e| {
             anyhow::anyhow!(
-                "{}: not UTF-8 (byte {}); save the template as UTF-8",
+                "{}: not UTF-8 (byte {} is not); save the template as UTF-8",
                 terminal_safe(&template_path.display().to_string()),
-                e.utf8_error().valid_up_to()
+                e.utf8_error().valid_up_to() + 1
             )
         })?
     };
@@ -115,6 +116,11 @@ pub fn run(config_flag: Option<&Path>, args: &RewriteArgs) -> Result<()> {
         return Ok(());
     }
 
+    let sent_at = args
+        .sent_at
+        .as_deref()
+        .map(super::sent::parse_time)
+        .transpose()?;
     let keys = load_keys(&config, true)?;
     let key = keys.active();
     let now = Utc::now();
@@ -192,7 +198,7 @@ pub fn run(config_flag: Option<&Path>, args: &RewriteArgs) -> Result<()> {
             rewrite::rewrite(&merged, &urls, &pixel_url, place)
         };
         let message_id = format!("<{}@{host}>", uuid::Uuid::new_v4());
-        let (output, subject) = if is_message {
+        let (output, subject, from) = if is_message {
             let mut text = |t: &str| merge_text(p, t, false);
             let mut subject = |t: &str| merge_text(p, t, false);
             let (out, summary) = rewrite::message::rewrite_message(
@@ -206,11 +212,11 @@ pub fn run(config_flag: Option<&Path>, args: &RewriteArgs) -> Result<()> {
                 },
             )
             .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
-            (out, summary.subject)
+            (out, summary.subject, summary.from)
         } else {
             let html =
                 rewrite_html(&merged_for(p)?).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
-            (html.into_bytes(), title_of(&template))
+            (html.into_bytes(), title_of(&template), String::new())
         };
         if output.len() > GMAIL_CLIP_BYTES && place == PixelPlace::Bottom && i == 0 {
             eprintln!(
@@ -226,6 +232,7 @@ pub fn run(config_flag: Option<&Path>, args: &RewriteArgs) -> Result<()> {
             message_id,
             output,
             subject,
+            from,
             tracked,
             left_alone,
         });
@@ -259,6 +266,33 @@ pub fn run(config_flag: Option<&Path>, args: &RewriteArgs) -> Result<()> {
     }
     let csv_bytes = csv.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
     write_atomic(&args.out.join("messages.csv"), &csv_bytes)?;
+    // The send snapshot: what went out, to whom, from which template, under which base URL.
+    let template_sha256 = {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(&bytes);
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let template_name = template_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    pxtrack::sends::update(&config.sends, |rows| {
+        rows.extend(messages.iter().map(|m| pxtrack::sends::Send {
+            message_id: m.message_id.clone(),
+            campaign: common.campaign.clone(),
+            recipient: people[m.person].address.clone(),
+            subject: m.subject.clone(),
+            from: m.from.clone(),
+            template: template_name.clone(),
+            template_sha256: template_sha256.clone(),
+            base_url: config.base_url.url.clone(),
+            prepared_at: now,
+            sent_at,
+        }));
+    })?;
     let tracked: usize = messages.iter().map(|m| m.tracked).sum();
     let alone: usize = messages.iter().map(|m| m.left_alone).sum();
     eprintln!(

@@ -4,13 +4,14 @@
 
 /// What each setting takes, in words, for errors: a TOML type error names the key and this
 /// instead of serde's `expected u32`.
-pub(crate) const SETTING_TAKES: [(&str, &str); 25] = [
+pub(crate) const SETTING_TAKES: [(&str, &str); 26] = [
     (
         "base_url",
         "a URL in quotes, such as \"https://t.example.com\"",
     ),
     ("key_file", "a path in quotes, such as \"pxtrack.key\""),
     ("manifest", "a path in quotes, such as \"manifest.csv\""),
+    ("sends", "a path in quotes, such as \"sends.csv\""),
     (
         "nginx.listen",
         "a list of addresses in quotes, such as [\"80\", \"[::]:80\"]",

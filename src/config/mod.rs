@@ -30,6 +30,8 @@ pub struct Config {
     pub key_file: PathBuf,
     /// The manifest CSV.
     pub manifest: PathBuf,
+    /// The send snapshot, `sends.csv` (beside the manifest by default).
+    pub sends: PathBuf,
     /// What `pxtrack nginx` writes.
     pub nginx: NginxSettings,
     /// How `pxtrack analyze` reads and classifies.
@@ -242,6 +244,7 @@ struct RawConfig {
     key_file: PathBuf,
     #[serde(default = "default_manifest")]
     manifest: PathBuf,
+    sends: Option<PathBuf>,
     #[serde(default)]
     nginx: RawNginx,
     #[serde(default)]
@@ -485,6 +488,10 @@ impl Config {
             },
             base_url,
             key_file: resolve(&raw.key_file),
+            sends: match &raw.sends {
+                Some(p) => resolve(p),
+                None => resolve(&raw.manifest).with_file_name("sends.csv"),
+            },
             manifest: resolve(&raw.manifest),
             nginx,
             analyze,
@@ -525,6 +532,9 @@ key_file = "pxtrack.key"
 
 # Every minted token, one CSV row each. No secret is ever written here.
 manifest = "manifest.csv"
+
+# One row per message `pxtrack rewrite` prepares: subject, sender, template, sent at.
+sends = "sends.csv"
 
 [nginx]
 # Everything in this section is about the server that runs nginx (paths are paths there).

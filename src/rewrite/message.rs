@@ -35,6 +35,8 @@ pub struct Summary {
     pub subject: String,
     /// How many `text/html` parts were rewritten.
     pub html_parts: usize,
+    /// The `From:` header's value, unfolded.
+    pub from: String,
 }
 
 fn fail(message: impl Into<String>) -> RewriteError {
@@ -72,8 +74,19 @@ pub fn rewrite_message(raw: &[u8], edits: Edits<'_>) -> Result<(Vec<u8>, Summary
              message before it is signed (export it from the mail client unsent)",
         ));
     }
+    let from = lines
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("From"))
+        .map(|(name, field)| {
+            String::from_utf8_lossy(&field[name.len() + 1..])
+                .replace(['\r', '\n'], "")
+                .trim()
+                .to_string()
+        })
+        .unwrap_or_default();
     let mut summary = Summary {
         subject: message.subject().unwrap_or_default().to_string(),
+        from,
         ..Summary::default()
     };
     // Parts to change, by their body's byte range.
