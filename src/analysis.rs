@@ -54,6 +54,8 @@ pub struct Inputs<'a> {
     pub events_csv: &'a Path,
     /// How the pipeline runs.
     pub options: pipeline::Options,
+    /// When messages were sent (from `sends.csv`), by (campaign, recipient), epoch ms.
+    pub send_times: &'a std::collections::HashMap<(String, String), i64>,
 }
 
 /// What one analysis found.
@@ -86,12 +88,22 @@ pub fn run(inputs: Inputs<'_>, progress: &Arc<dyn Progress>) -> Result<Analysis>
         mut geo,
         events_csv,
         options,
+        send_times,
     } = inputs;
     let classifier = Classifier::new(
         rules,
         manifest,
         settings.internal_networks.clone(),
         settings.duplicate_window_secs,
+    )
+    .with_send_times(
+        manifest,
+        |campaign, recipient| {
+            send_times
+                .get(&(campaign.to_string(), recipient.to_string()))
+                .copied()
+        },
+        settings.send_window_secs,
     );
     let mut aggregator = Aggregator::new(manifest);
     let mut clients = ClientDetector::new();

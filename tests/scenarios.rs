@@ -456,3 +456,56 @@ fn a_forwarded_message_clicked_from_another_country() {
         "countries panel"
     );
 }
+
+#[test]
+fn a_gmail_proxy_load_right_after_the_send_is_the_senders_copy() {
+    let mut s = Scenario::new();
+    std::fs::write(
+        s.w.path("t.html"),
+        "<html><body><p>Hi</p><a href=\"https://example.com/a\">A</a></body></html>",
+    )
+    .unwrap();
+    // Prepared and stamped as sent at START.
+    s.pxtrack(&[
+        "rewrite",
+        "t.html",
+        "--campaign",
+        "launch",
+        "--recipient",
+        "dee@gmail.example",
+        "--out",
+        "outbox",
+        "--sent-at",
+        "2026-11-20T09:00:00Z",
+    ]);
+    let copy = std::fs::read_to_string(s.w.path("outbox/0001-dee-gmail.example.html")).unwrap();
+    let pixel = copy
+        .split("/o/")
+        .nth(1)
+        .unwrap()
+        .split(".png")
+        .next()
+        .unwrap()
+        .to_string();
+    s.serve();
+    // 20 s after the send: the sender's Sent copy through Gmail's proxy.
+    s.open(20, &pixel, GMAIL, "66.249.93.40");
+    // An hour later: the recipient, through the same proxy.
+    s.open(3_600, &pixel, GMAIL, "66.249.93.41");
+    let (events, summary) = s.analyze();
+    assert_eq!(
+        classes(&events),
+        pairs(&[("proxy", "sent-copy"), ("proxy", "gmail")])
+    );
+    assert!(
+        events[0]["reason"].contains("20 s after the message was sent (send window 60 s)"),
+        "{}",
+        events[0]["reason"]
+    );
+    assert_eq!(figure(&summary, "launch", "unique_human_opens"), 1);
+    assert_eq!(
+        figure(&summary, "launch", "machine_opens"),
+        1,
+        "the load at the send is not the recipient's"
+    );
+}

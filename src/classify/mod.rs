@@ -99,7 +99,13 @@ pub struct Classifier<'r> {
     message_of_row: Vec<u32>,
     /// Manifest row -> when its token was minted, ms: a hit long before that is impossible.
     minted_ms: Vec<i64>,
-    /// Message -> time of its first request, the best estimate of its delivery.
+    /// Message -> when it was sent, when `sends.csv` says so.
+    sent_ms: Vec<Option<i64>>,
+    /// A Gmail proxy load within this long of the send is the sender's Sent copy or a
+    /// provider's prefetch, not the recipient's open.
+    send_window_ms: i64,
+    /// Message -> time of its first request, the best estimate of its delivery (its send time,
+    /// when known).
     /// A vector indexed by message, not a map: this lookup runs for every hit, and a map's
     /// probe was two cache misses where the vector has one. `i64::MIN`: none yet.
     first_activity: Vec<i64>,
@@ -162,6 +168,8 @@ impl<'r> Classifier<'r> {
                 .map(|r| r.created.timestamp_millis())
                 .collect(),
             first_activity: vec![i64::MIN; messages],
+            sent_ms: vec![None; messages],
+            send_window_ms: 0,
             last_bad_click: HashMap::new(),
             countries: HashMap::new(),
             fixed: Fixed::ALL
@@ -224,6 +232,26 @@ impl<'r> Classifier<'r> {
         by_ip.or_else(|| ev.asn.and_then(|a| self.rules.match_asn(a)).map(|(i, _)| i))
     }
 
+    /// Tells the classifier when messages were sent (`sent(campaign, recipient)`, epoch ms): each
+    /// message's delivery window then starts at its send, and a Gmail proxy load within
+    /// `send_window_secs` of it is labelled as the sender's Sent copy or a prefetch, not counted
+    /// as the recipient's open.
+    pub fn with_send_times(
+        mut self,
+        manifest: &Manifest,
+        sent: impl Fn(&str, &str) -> Option<i64>,
+        send_window_secs: u32,
+    ) -> Self {
+        self.send_window_ms = i64::from(send_window_secs) * 1000;
+        for (row, &m) in manifest.rows.iter().zip(&self.message_of_row) {
+            if let Some(at) = sent(&row.campaign, &row.recipient) {
+                self.sent_ms[m as usize] = Some(at);
+                self.first_activity[m as usize] = at;
+            }
+        }
+        self
+    }
+
     /// Classifies one event. Call in time order.
     pub fn classify(&mut self, ev: &Event) -> Verdict {
         if self
@@ -240,7 +268,27 @@ impl<'r> Classifier<'r> {
             }
             *first
         });
-        let base = self.base_verdict(ev, first);
+        let mut base = self.base_verdict(ev, first);
+        if base.class == HitClass::Proxy
+            && &*base.detail == "gmail"
+            && ev.kind == HitKind::Open
+            && let Some(sent) = message.and_then(|m| self.sent_ms[m as usize])
+            && (0..=self.send_window_ms).contains(&(ev.time_ms - sent))
+        {
+            base = Verdict {
+                class: HitClass::Proxy,
+                detail: Arc::from("sent-copy"),
+                reason: format!(
+                    "loaded through Gmail's image proxy {} s after the message was sent (send \
+                     window {} s): most likely the sender looking at their Sent copy, or a \
+                     provider's prefetch; not counted as the recipient's open",
+                    (ev.time_ms - sent) / 1000,
+                    self.send_window_ms / 1000
+                )
+                .into(),
+                machine_open: true,
+            };
+        }
         if ev.kind == HitKind::Click && ev.token_status != TokenStatus::Valid {
             self.last_bad_click.insert(ev.client, ev.time_ms);
         }

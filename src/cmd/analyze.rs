@@ -97,6 +97,19 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
     let tera = report::templates(args.templates.as_deref())?;
     let staging = report::staging(&args.out)?;
 
+    // When messages were sent, from the send snapshot (the earliest stamp per message).
+    let mut send_times: std::collections::HashMap<(String, String), i64> =
+        std::collections::HashMap::new();
+    for s in pxtrack::sends::read(&config.sends)? {
+        if let Some(at) = s.sent_at {
+            let ms = at.timestamp_millis();
+            send_times
+                .entry((s.campaign, s.recipient))
+                .and_modify(|t| *t = (*t).min(ms))
+                .or_insert(ms);
+        }
+    }
+
     // pipeline::run sets its length to the logs' total size.
     let bar = progress_bar(args.quiet);
     let progress: Arc<dyn pipeline::Progress> = Arc::new(Bar(bar.clone()));
@@ -113,6 +126,7 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
             geo,
             events_csv: &staging.dir().join("events.csv"),
             options: options_from_env(),
+            send_times: &send_times,
         },
         &progress,
     )?;

@@ -4,7 +4,7 @@
 
 /// What each setting takes, in words, for errors: a TOML type error names the key and this
 /// instead of serde's `expected u32`.
-pub(crate) const SETTING_TAKES: [(&str, &str); 26] = [
+pub(crate) const SETTING_TAKES: [(&str, &str); 27] = [
     (
         "base_url",
         "a URL in quotes, such as \"https://t.example.com\"",
@@ -59,6 +59,10 @@ pub(crate) const SETTING_TAKES: [(&str, &str); 26] = [
     ),
     (
         "analyze.duplicate_window_secs",
+        "a whole number of seconds, such as 60",
+    ),
+    (
+        "analyze.send_window_secs",
         "a whole number of seconds, such as 60",
     ),
     (

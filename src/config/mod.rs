@@ -234,6 +234,9 @@ pub struct AnalyzeSettings {
     pub duplicate_window_secs: u32,
     /// Your own networks: hits from them are `internal` (test sends, previews).
     pub internal_networks: Vec<IpNet>,
+    /// A Gmail proxy load within this many seconds of a message's send time (from `sends.csv`)
+    /// is the sender's Sent copy or a prefetch, not the recipient's open.
+    pub send_window_secs: u32,
 }
 
 #[derive(Deserialize)]
@@ -305,6 +308,7 @@ struct RawNginx {
 struct RawAnalyze {
     logs: Option<Vec<PathBuf>>,
     duplicate_window_secs: Option<u32>,
+    send_window_secs: Option<u32>,
     #[serde(default)]
     internal_networks: Vec<String>,
 }
@@ -347,6 +351,9 @@ impl NginxSettings {
             && log.ends_with(".log")
     }
 }
+
+/// The default send window: a Gmail proxy load this soon after the send is the sender's own.
+pub const DEFAULT_SEND_WINDOW_SECS: u32 = 60;
 
 /// The default duplicate window: retry storms from proxies land within seconds, while a person
 /// opening the same message again a few minutes later is a genuine extra open.
@@ -469,6 +476,10 @@ impl Config {
                 .duplicate_window_secs
                 .unwrap_or(DEFAULT_DUPLICATE_WINDOW_SECS),
             internal_networks: nets(&raw.analyze.internal_networks, "analyze.internal_networks")?,
+            send_window_secs: raw
+                .analyze
+                .send_window_secs
+                .unwrap_or(DEFAULT_SEND_WINDOW_SECS),
         };
         let classify = ClassifySettings {
             rules: raw.classify.rules.as_deref().map(resolve),
@@ -562,6 +573,9 @@ logs = ["{log}"]
 duplicate_window_secs = {window}
 # Your own networks (office, VPN): hits from them are internal tests, not recipients.
 internal_networks = []
+# A Gmail proxy load within this many seconds of a message's send (sends.csv) is the sender's
+# Sent copy or a prefetch, not the recipient's open.
+send_window_secs = 60
 
 [classify]
 # Your own rules, checked before the built-in ones (`pxtrack rules` prints the rules in force).
