@@ -194,8 +194,16 @@ pub fn run(config_flag: Option<&Path>, args: &RewriteArgs) -> Result<()> {
                     .clone();
                 urls.push(Some(url));
             }
-            left_alone += in_comments;
-            rewrite::rewrite(&merged, &urls, &pixel_url, place)
+            // An Outlook VML button links where its HTML twin does: the same tracked URL.
+            let by_target: HashMap<String, String> = links
+                .iter()
+                .zip(&urls)
+                .filter_map(|(l, u)| u.as_ref().map(|u| (l.target.clone(), u.clone())))
+                .collect();
+            let (out, twins) = rewrite::rewrite(&merged, &urls, &by_target, &pixel_url, place)?;
+            tracked += twins;
+            left_alone += in_comments.saturating_sub(twins);
+            Ok(out)
         };
         let message_id = format!("<{}@{host}>", uuid::Uuid::new_v4());
         let (output, subject, from) = if is_message {
@@ -428,8 +436,8 @@ fn print_plan(links: &[Link], in_comments: usize, recipients: usize) {
     }
     if in_comments > 0 {
         println!(
-            "  leave  {in_comments} link(s) inside comments (Outlook's conditional comments): not \
-             tracked"
+            "  twin   {in_comments} link(s) inside Outlook's conditional comments: given the tracked \
+             URL of the link with the same target, else left alone"
         );
     }
 }

@@ -391,14 +391,77 @@ pub fn find_links(html: &str, settings: &Settings) -> Result<(Vec<Link>, usize),
     Ok((links, found.in_comments))
 }
 
+/// The byte spans of the `href` values inside a comment's text (Outlook's conditional comments
+/// hold VML buttons such as `<v:roundrect href="...">`), quoted or not.
+fn comment_hrefs(text: &str) -> Vec<(usize, usize)> {
+    let lower = text.to_ascii_lowercase();
+    let bytes = text.as_bytes();
+    let mut spans = Vec::new();
+    let mut from = 0;
+    while let Some(i) = lower[from..].find("href=") {
+        let mut start = from + i + "href=".len();
+        let end = match bytes.get(start) {
+            Some(&q) if q == b'"' || q == b'\'' => {
+                start += 1;
+                match text[start..].find(q as char) {
+                    Some(e) => start + e,
+                    None => break,
+                }
+            }
+            Some(_) => {
+                start
+                    + text[start..]
+                        .find(|c: char| c.is_ascii_whitespace() || c == '>')
+                        .unwrap_or(text.len() - start)
+            }
+            None => break,
+        };
+        spans.push((start, end));
+        from = end;
+    }
+    spans
+}
+
 /// Writes `tracked[i]` (when `Some`) as the href of the `i`-th link [`find_links`] found, removes
-/// pxtrack's own attributes, and puts in the pixel `<img>` for `pixel_url` at `place`.
+/// pxtrack's own attributes, and puts in the pixel `<img>` for `pixel_url` at `place`. A link
+/// inside a comment (an Outlook VML button) whose URL is the target of a tracked link gets that
+/// link's tracked URL (`by_target`); returns how many did.
 pub fn rewrite(
     html: &str,
     tracked: &[Option<String>],
+    by_target: &std::collections::HashMap<String, String>,
     pixel_url: &str,
     place: PixelPlace,
-) -> Result<String, RewriteError> {
+) -> Result<(String, usize), RewriteError> {
+    let in_comments = Rc::new(RefCell::new(0usize));
+    let counted = in_comments.clone();
+    let by_target = by_target.clone();
+    let comments = lol_html::doc_comments!(move |c| {
+        let text = c.text();
+        let spans = comment_hrefs(&text);
+        if spans.is_empty() {
+            return Ok(());
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        for (start, end) in spans {
+            let target = decode_entities(&text[start..end]);
+            out.push_str(&text[at..start]);
+            match by_target.get(target.trim()) {
+                Some(url) => {
+                    out.push_str(url);
+                    *counted.borrow_mut() += 1;
+                }
+                None => out.push_str(&text[start..end]),
+            }
+            at = end;
+        }
+        out.push_str(&text[at..]);
+        if out != text {
+            c.set_text(&out)?;
+        }
+        Ok(())
+    });
     let mut img = String::from("<img src=\"");
     escape_html(pixel_url, &mut img);
     img.push_str(
@@ -440,11 +503,14 @@ pub fn rewrite(
     });
     let mut settings = RewriteStrSettings::new()
         .with_strict(false)
+        .append_document_content_handler(comments)
         .append_document_content_handler(at_end);
     for h in handlers {
         settings = settings.append_element_content_handler(h);
     }
-    rewrite_str(html, settings).map_err(|e| RewriteError::Html(e.to_string()))
+    let out = rewrite_str(html, settings).map_err(|e| RewriteError::Html(e.to_string()))?;
+    let n = *in_comments.borrow();
+    Ok((out, n))
 }
 
 #[cfg(test)]
@@ -489,10 +555,22 @@ mod tests {
             .enumerate()
             .map(|(i, l)| l.skipped.is_none().then(|| format!("https://t/c/T{i}")))
             .collect();
-        let out = rewrite(html, &urls, "https://t/o/P.png", PixelPlace::Bottom).unwrap();
+        let by_target = std::collections::HashMap::from([(
+            "https://x/vml".to_string(),
+            "https://t/c/VML".to_string(),
+        )]);
+        let (out, in_comments) = rewrite(
+            html,
+            &urls,
+            &by_target,
+            "https://t/o/P.png",
+            PixelPlace::Bottom,
+        )
+        .unwrap();
+        assert_eq!(in_comments, 1);
         assert!(out.starts_with("<!DOCTYPE html>\n<html><head><link href=\"https://cdn/x.css\">"));
         assert!(
-            out.contains("<v:roundrect href=\"https://x/vml\">"),
+            out.contains("<!--[if mso]><v:roundrect href=\"https://t/c/VML\"></v:roundrect>"),
             "{out}"
         );
         assert!(
