@@ -508,4 +508,16 @@ fn a_gmail_proxy_load_right_after_the_send_is_the_senders_copy() {
         1,
         "the load at the send is not the recipient's"
     );
+    // The campaign page shows the send snapshot.
+    let page = util::campaign_page(&s.w.path("report"));
+    assert!(
+        page.contains(
+            "1 prepared by <code>pxtrack rewrite</code>, 1 sent at 2026-11-20 09:00:00 UTC"
+        ),
+        "{page}"
+    );
+    assert!(
+        page.contains("<dt>Template</dt><dd>t.html (sha256 "),
+        "{page}"
+    );
 }

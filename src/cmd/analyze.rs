@@ -100,7 +100,8 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
     // When messages were sent, from the send snapshot (the earliest stamp per message).
     let mut send_times: std::collections::HashMap<(String, String), i64> =
         std::collections::HashMap::new();
-    for s in pxtrack::sends::read(&config.sends)? {
+    let sends = pxtrack::sends::read(&config.sends)?;
+    for s in sends.iter().cloned() {
         if let Some(at) = s.sent_at {
             let ms = at.timestamp_millis();
             send_times
@@ -224,6 +225,7 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
         geoip: geo_description,
         input_problems: &problems,
         input_notes: &notes,
+        sends: &sends,
     };
     report::write_pages(&report, &tera, staging.dir())?;
     timings.lap("pages");

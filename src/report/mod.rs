@@ -85,6 +85,8 @@ pub struct Report<'a> {
     pub input_problems: &'a [String],
     /// Inputs left out because another input holds the same lines, in words.
     pub input_notes: &'a [String],
+    /// The send snapshot (`sends.csv`).
+    pub sends: &'a [crate::sends::Send],
 }
 
 impl Report<'_> {
@@ -98,6 +100,55 @@ impl Report<'_> {
                 counted: counts(*c),
             })
             .collect()
+    }
+
+    /// What `sends.csv` says of a campaign's messages, if it knows them.
+    fn snapshot(&self, campaign: &str) -> Option<SnapshotView> {
+        let sends: Vec<&crate::sends::Send> = self
+            .sends
+            .iter()
+            .filter(|s| s.campaign == campaign)
+            .collect();
+        if sends.is_empty() {
+            return None;
+        }
+        let distinct = |f: &dyn Fn(&crate::sends::Send) -> String| -> Vec<String> {
+            let mut v: Vec<String> = sends
+                .iter()
+                .map(|s| f(s))
+                .filter(|t| !t.is_empty())
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let sent: Vec<i64> = sends
+            .iter()
+            .filter_map(|s| s.sent_at.map(|t| t.timestamp_millis()))
+            .collect();
+        Some(SnapshotView {
+            messages: sends.len(),
+            subjects: distinct(&|s| s.subject.clone()),
+            senders: distinct(&|s| s.from.clone()),
+            templates: distinct(&|s| {
+                format!(
+                    "{} (sha256 {})",
+                    s.template,
+                    s.template_sha256.get(..12).unwrap_or(&s.template_sha256)
+                )
+            }),
+            sent_messages: sent.len(),
+            first_sent: sent
+                .iter()
+                .min()
+                .map(|&t| human_time(t))
+                .unwrap_or_default(),
+            last_sent: sent
+                .iter()
+                .max()
+                .map(|&t| human_time(t))
+                .unwrap_or_default(),
+        })
     }
 
     /// The overview page's view.
@@ -223,6 +274,7 @@ impl Report<'_> {
             version: env!("CARGO_PKG_VERSION"),
             generated_at: human_time(self.generated_at_ms),
             figures: FiguresView::new(c),
+            snapshot: self.snapshot(&c.name),
             first_activity: opt_time(c.first_activity_ms),
             classes: Self::class_rows(&c.opens, &c.clicks),
             links: c

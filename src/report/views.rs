@@ -328,6 +328,8 @@ pub struct CampaignView {
     pub generated_at: String,
     /// Headline figures.
     pub figures: FiguresView,
+    /// What was sent, from `sends.csv`, when `pxtrack rewrite` prepared the messages.
+    pub snapshot: Option<SnapshotView>,
     /// First counted activity.
     pub first_activity: String,
     /// Class breakdown.
@@ -342,6 +344,25 @@ pub struct CampaignView {
     pub recipients_total: usize,
     /// The hit log (opens and clicks), the first [`crate::aggregate::CAMPAIGN_SAMPLE`].
     pub hits: HitRows,
+}
+
+/// A campaign's send snapshot: its messages, as `pxtrack rewrite` prepared them.
+#[derive(Debug, Serialize)]
+pub struct SnapshotView {
+    /// Messages prepared.
+    pub messages: usize,
+    /// Their distinct subjects.
+    pub subjects: Vec<String>,
+    /// Their distinct senders.
+    pub senders: Vec<String>,
+    /// The templates, with the start of their sha256.
+    pub templates: Vec<String>,
+    /// How many have a send time.
+    pub sent_messages: usize,
+    /// The first and last send time, when any.
+    pub first_sent: String,
+    /// See `first_sent`.
+    pub last_sent: String,
 }
 
 /// `summary.json`: the overview's figures for scripts.
