@@ -455,3 +455,71 @@ fn a_dkim_signed_message_is_refused_and_nothing_is_minted() {
         0
     );
 }
+
+#[test]
+fn a_personal_message_from_thunderbird_keeps_its_crlf_and_base64() {
+    let original: &[u8] = include_bytes!("data/templates/personal.eml");
+    let w = Work::new();
+    w.ok(&["init", "--base-url", "http://127.0.0.1:8080"]);
+    std::fs::write(w.path("p.eml"), original).unwrap();
+    w.ok(&[
+        "rewrite",
+        "p.eml",
+        "--campaign",
+        "photos",
+        "--recipient",
+        "bob@example.net",
+        "--out",
+        "o",
+    ]);
+    let out = std::fs::read(w.path("o/0001-bob-example.net.eml")).unwrap();
+    let text = String::from_utf8_lossy(&out);
+    assert!(!text.replace("\r\n", "").contains('\n'), "CRLF throughout");
+    assert!(text.contains("\r\nTo: bob@example.net\r\n"), "{text}");
+    // The plain part: merged, 7bit, as it was around the merge field.
+    assert!(text.contains("Hi bob@example.net,\r\n\r\nthe photos are here:\r\nhttps://photos.example.com/album/2026?key=a&b=%C3%A9\r\n"), "{text}");
+    // The HTML part, base64 in 76-column lines, decodes to the rewritten HTML.
+    let b64 = text
+        .split("Content-Transfer-Encoding: base64\r\n\r\n")
+        .nth(1)
+        .unwrap()
+        .split("\r\n--------------")
+        .next()
+        .unwrap();
+    assert!(b64.lines().all(|l| l.len() <= 76));
+    use base64::Engine as _;
+    let html = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(b64.replace("\r\n", ""))
+            .unwrap(),
+    )
+    .unwrap();
+    let rows = pxtrack::manifest::read(&w.path("manifest.csv")).unwrap();
+    let click = rows
+        .iter()
+        .find(|r| r.kind == pxtrack::token::TokenKind::Click)
+        .unwrap();
+    assert_eq!(
+        click.target,
+        "https://photos.example.com/album/2026?key=a&b=%C3%A9"
+    );
+    assert!(html.contains(&format!("href=\"http://127.0.0.1:8080/c/{}\"", click.token)));
+    assert!(html.contains("<p>Hi bob@example.net,</p>"), "{html}");
+    assert!(
+        html.contains("Ana \u{2014} sent from Thunderbird"),
+        "{html}"
+    );
+    // Everything before the HTML part's body, but the To line, as it was.
+    let head = |b: &[u8]| {
+        let s = String::from_utf8_lossy(b).into_owned();
+        let cut = s.find("Content-Transfer-Encoding: base64").unwrap();
+        s[..cut]
+            .lines()
+            .filter(|l| {
+                !l.starts_with("To:") && !l.starts_with("Message-ID:") && !l.starts_with("Hi ")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(head(&out), head(original));
+}
