@@ -252,6 +252,11 @@ pub struct RewriteArgs {
     #[arg(long)]
     pub no_merge: bool,
 
+    /// Track the URLs written out in a message's text/plain parts too (labelled "text link"),
+    /// with the same rules as HTML links.
+    #[arg(long)]
+    pub text_links: bool,
+
     /// Where the pixel goes: bottom (before </body>), top (first in <body>: loaded even when
     /// Gmail clips a long message) or both.
     #[arg(long, value_enum, default_value = "bottom")]

@@ -523,3 +523,34 @@ fn a_personal_message_from_thunderbird_keeps_its_crlf_and_base64() {
     };
     assert_eq!(head(&out), head(original));
 }
+
+#[test]
+fn text_links_tracks_the_urls_of_the_plain_part_too() {
+    let w = Work::new();
+    w.ok(&["init", "--base-url", "http://127.0.0.1:8080"]);
+    std::fs::write(w.path("a.eml"), ANNOUNCEMENT).unwrap();
+    w.ok(&[
+        "rewrite",
+        "a.eml",
+        "--campaign",
+        "news",
+        "--recipient",
+        "ana@example.org",
+        "--out",
+        "o",
+        "--no-merge",
+        "--text-links",
+    ]);
+    let rows = pxtrack::manifest::read(&w.path("manifest.csv")).unwrap();
+    let text_link = rows.iter().find(|r| r.label == "text link").unwrap();
+    assert_eq!(text_link.target, "https://example.com/news?id=1");
+    let out = std::fs::read(w.path("o/0001-ana-example.org.eml")).unwrap();
+    let m = String::from_utf8_lossy(&out).replace("=\n", "");
+    assert!(
+        m.contains(&format!(
+            "read it at http://127.0.0.1:8080/c/{} =E2=80=94 Cara",
+            text_link.token
+        )),
+        "{m}"
+    );
+}

@@ -1,6 +1,7 @@
 //! `pxtrack rewrite`: tracked copies of an HTML email, one per recipient, with the tokens in the
 //! manifest and a line per message in `messages.csv`.
 
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -157,42 +158,42 @@ pub fn run(config_flag: Option<&Path>, args: &RewriteArgs) -> Result<()> {
         let open = token::mint(TokenKind::Open, key, expires);
         let pixel_url = config.base_url.open_url(&open);
         rows.push(row(TokenKind::Open, open.clone(), &p.address, "", ""));
-        // One token per distinct (target, label) of the message.
-        let mut minted: HashMap<(String, String), String> = HashMap::new();
-        let (mut tracked, mut left_alone) = (0usize, 0usize);
+        // One token per distinct (target, label) of the message, shared by its parts.
+        let minted: RefCell<HashMap<(String, String), String>> = RefCell::new(HashMap::new());
+        let new_rows: RefCell<Vec<ManifestRow>> = RefCell::new(Vec::new());
+        let (tracked, left_alone) = (Cell::new(0usize), Cell::new(0usize));
+        let mint_click = |target: &str, label: &str| -> Result<String, rewrite::RewriteError> {
+            if let Err(e) = pxtrack::nginx::check_target_fits(target, &config.nginx.instance) {
+                return Err(rewrite::RewriteError::Html(format!("link {target:?}: {e}")));
+            }
+            tracked.set(tracked.get() + 1);
+            Ok(minted
+                .borrow_mut()
+                .entry((target.to_string(), label.to_string()))
+                .or_insert_with(|| {
+                    let t = token::mint(TokenKind::Click, key, expires);
+                    new_rows.borrow_mut().push(row(
+                        TokenKind::Click,
+                        t.clone(),
+                        &p.address,
+                        label,
+                        target,
+                    ));
+                    config.base_url.click_url(&t)
+                })
+                .clone())
+        };
         let mut rewrite_html = |html: &str| -> Result<String, rewrite::RewriteError> {
             let merged = merge_text(p, html, true)?;
             let (links, in_comments) = rewrite::find_links(&merged, &config.rewrite)?;
             let mut urls = Vec::with_capacity(links.len());
             for l in &links {
                 if l.skipped.is_some() {
-                    left_alone += 1;
+                    left_alone.set(left_alone.get() + 1);
                     urls.push(None);
                     continue;
                 }
-                if let Err(e) = pxtrack::nginx::check_target_fits(&l.target, &config.nginx.instance)
-                {
-                    return Err(rewrite::RewriteError::Html(format!(
-                        "link {:?}: {e}",
-                        l.target
-                    )));
-                }
-                tracked += 1;
-                let url = minted
-                    .entry((l.target.clone(), l.label.clone()))
-                    .or_insert_with(|| {
-                        let t = token::mint(TokenKind::Click, key, expires);
-                        rows.push(row(
-                            TokenKind::Click,
-                            t.clone(),
-                            &p.address,
-                            &l.label,
-                            &l.target,
-                        ));
-                        config.base_url.click_url(&t)
-                    })
-                    .clone();
-                urls.push(Some(url));
+                urls.push(Some(mint_click(&l.target, &l.label)?));
             }
             // An Outlook VML button links where its HTML twin does: the same tracked URL.
             let by_target: HashMap<String, String> = links
@@ -201,13 +202,30 @@ pub fn run(config_flag: Option<&Path>, args: &RewriteArgs) -> Result<()> {
                 .filter_map(|(l, u)| u.as_ref().map(|u| (l.target.clone(), u.clone())))
                 .collect();
             let (out, twins) = rewrite::rewrite(&merged, &urls, &by_target, &pixel_url, place)?;
-            tracked += twins;
-            left_alone += in_comments.saturating_sub(twins);
+            tracked.set(tracked.get() + twins);
+            left_alone.set(left_alone.get() + in_comments.saturating_sub(twins));
             Ok(out)
         };
         let message_id = format!("<{}@{host}>", uuid::Uuid::new_v4());
         let (output, subject, from) = if is_message {
-            let mut text = |t: &str| merge_text(p, t, false);
+            // Plain-text parts: merge fields, and with --text-links their URLs tracked too.
+            let mut text = |t: &str| -> Result<String, rewrite::RewriteError> {
+                let merged = merge_text(p, t, false)?;
+                if !args.text_links {
+                    return Ok(merged);
+                }
+                let links = rewrite::text_links(&merged, &config.rewrite);
+                let mut urls = Vec::with_capacity(links.len());
+                for l in &links {
+                    if l.skipped.is_some() {
+                        left_alone.set(left_alone.get() + 1);
+                        urls.push(None);
+                    } else {
+                        urls.push(Some(mint_click(&l.target, "text link")?));
+                    }
+                }
+                Ok(rewrite::rewrite_text(&merged, &links, &urls))
+            };
             let mut subject = |t: &str| merge_text(p, t, false);
             let (out, summary) = rewrite::message::rewrite_message(
                 &bytes,
@@ -234,6 +252,8 @@ pub fn run(config_flag: Option<&Path>, args: &RewriteArgs) -> Result<()> {
                 output.len() / 1024
             );
         }
+        rows.extend(new_rows.into_inner());
+        let (tracked, left_alone) = (tracked.get(), left_alone.get());
         messages.push(Message {
             person: i,
             file: file_name(i, &p.address, if is_message { "eml" } else { "html" }),

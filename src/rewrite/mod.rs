@@ -391,6 +391,71 @@ pub fn find_links(html: &str, settings: &Settings) -> Result<(Vec<Link>, usize),
     Ok((links, found.in_comments))
 }
 
+/// A URL written out in a plain-text part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextLink {
+    /// Where it starts and ends in the text.
+    pub span: (usize, usize),
+    /// The URL.
+    pub target: String,
+    /// `None`: tracked; otherwise why it is left alone.
+    pub skipped: Option<&'static str>,
+}
+
+/// The http(s) URLs written out in plain text, with the same decisions as for HTML links
+/// (unsubscribe links, `[rewrite] skip`, template syntax). A URL ends at whitespace, `<`, `>` or
+/// a quote; trailing punctuation (and a `)` without its `(`) is not part of it.
+pub fn text_links(text: &str, settings: &Settings) -> Vec<TextLink> {
+    let lower = text.to_ascii_lowercase();
+    let mut links = Vec::new();
+    let mut from = 0;
+    while let Some(i) = ["http://", "https://"]
+        .iter()
+        .filter_map(|p| lower[from..].find(p))
+        .min()
+    {
+        let start = from + i;
+        let mut end = start
+            + text[start..]
+                .find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"' | '\''))
+                .unwrap_or(text.len() - start);
+        while end > start {
+            let last = text[..end].chars().next_back().unwrap_or(' ');
+            let unbalanced_paren = last == ')'
+                && text[start..end].matches('(').count() < text[start..end].matches(')').count();
+            if matches!(last, '.' | ',' | ';' | ':' | '!' | '?') || unbalanced_paren {
+                end -= last.len_utf8();
+            } else {
+                break;
+            }
+        }
+        let target = text[start..end].to_string();
+        let skipped = skip_reason(&target, &target, "", settings);
+        links.push(TextLink {
+            span: (start, end),
+            target,
+            skipped,
+        });
+        from = end.max(start + 1);
+    }
+    links
+}
+
+/// `text` with the URL of each of `links` replaced by `tracked[i]` when `Some`.
+pub fn rewrite_text(text: &str, links: &[TextLink], tracked: &[Option<String>]) -> String {
+    let mut out = String::with_capacity(text.len() + links.len() * 16);
+    let mut at = 0;
+    for (l, t) in links.iter().zip(tracked) {
+        if let Some(url) = t {
+            out.push_str(&text[at..l.span.0]);
+            out.push_str(url);
+            at = l.span.1;
+        }
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
 /// The byte spans of the `href` values inside a comment's text (Outlook's conditional comments
 /// hold VML buttons such as `<v:roundrect href="...">`), quoted or not.
 fn comment_hrefs(text: &str) -> Vec<(usize, usize)> {
@@ -585,6 +650,30 @@ mod tests {
         );
         assert!(!out.contains("data-pxtrack"), "{out}");
         assert!(out.ends_with("<img src=\"https://t/o/P.png\" width=\"1\" height=\"1\" alt=\"\" border=\"0\" style=\"display:block;width:1px;height:1px;border:0;\"></body></html>"), "{out}");
+    }
+
+    #[test]
+    fn urls_in_plain_text_are_found_without_their_punctuation() {
+        let text = "See https://x.org/a?b=1. Or (https://x.org/wiki/A_(b)), \
+                    https://x.org/unsubscribe and mailto:a@b.";
+        let links = text_links(text, &Settings::default());
+        let found: Vec<(&str, bool)> = links
+            .iter()
+            .map(|l| (l.target.as_str(), l.skipped.is_none()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("https://x.org/a?b=1", true),
+                ("https://x.org/wiki/A_(b)", true),
+                ("https://x.org/unsubscribe", false),
+            ]
+        );
+        let out = rewrite_text(text, &links, &[Some("T1".into()), Some("T2".into()), None]);
+        assert_eq!(
+            out,
+            "See T1. Or (T2), https://x.org/unsubscribe and mailto:a@b."
+        );
     }
 
     #[test]
