@@ -17,7 +17,7 @@ use super::*;
 /// The table is read for almost every line, and with tens of thousands of tokens its records
 /// are rarely in cache: a lookup waited on three loads in turn (the slot, the record, the
 /// target's text). So it is a plain open-addressing table whose slots and records can be asked
-/// for ahead of time ([`KnownTargets::prefetch`]): the parsing worker hashes the target of a line
+/// for ahead of time ([`KnownTargets::warm`]): the parsing worker hashes the target of a line
 /// a dozen lines ahead and brings its slot, then its record, then its text into cache in steps
 /// while it resolves the lines before.
 #[derive(Debug, Default)]
@@ -28,7 +28,7 @@ pub struct KnownTargets {
     hasher: foldhash::fast::RandomState,
 }
 
-/// How far ahead a step of [`KnownTargets::prefetch`] reaches.
+/// How far ahead a step of [`KnownTargets::warm`] reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Prefetch {
     /// The slot.
@@ -73,7 +73,7 @@ impl KnownTargets {
         known
     }
 
-    /// The hash lookups and [`KnownTargets::prefetch`] take for a raw target.
+    /// The hash lookups and [`KnownTargets::warm`] take for a raw target.
     pub fn hash(&self, raw: &[u8]) -> u64 {
         self.hasher.hash_one(raw)
     }
