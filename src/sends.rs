@@ -7,8 +7,8 @@
 //!
 //! Key types: [`Send`].
 
-use std::fs::{self, OpenOptions};
-use std::path::{Path, PathBuf};
+use std::fs;
+use std::path::Path;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -118,28 +118,13 @@ pub fn read(path: &Path) -> Result<Vec<Send>> {
     Ok(rows)
 }
 
-fn sidecar(path: &Path, suffix: &str) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "sends.csv".into());
-    path.with_file_name(format!(".{name}{suffix}"))
-}
-
 /// Changes `sends.csv` under an exclusive lock: reads it, lets `change` edit the rows, writes it
 /// back whole (temporary file, then rename). Returns what `change` returns.
 pub fn update<R>(path: &Path, change: impl FnOnce(&mut Vec<Send>) -> R) -> Result<R> {
-    let lock_path = sidecar(path, ".lock");
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| Error::io(&lock_path, e))?;
-    lock.lock().map_err(|e| Error::io(&lock_path, e))?;
+    let _lock = crate::manifest::lock_beside(path)?;
     let mut rows = read(path)?;
     let result = change(&mut rows);
-    let tmp = sidecar(path, &format!(".tmp-{}", std::process::id()));
+    let tmp = crate::manifest::hidden_sidecar(path, &format!(".tmp-{}", std::process::id()));
     let written = (|| -> Result<()> {
         let mut w = csv::Writer::from_path(&tmp).map_err(|e| Error::Csv {
             path: tmp.clone(),

@@ -7,14 +7,7 @@ use super::*;
 /// Appends rows to the manifest at `path`, atomically and under a lock. Creates the manifest
 /// (with its header) when it does not exist.
 pub fn append(path: &Path, rows: &[ManifestRow]) -> Result<()> {
-    let lock_path = hidden_sidecar(path, ".lock");
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| Error::io(&lock_path, e))?;
-    lock.lock().map_err(|e| Error::io(&lock_path, e))?;
+    let _lock = lock_beside(path)?;
     // Under the lock no other `mint` is writing: any temporary file beside the manifest is a
     // killed run's leftover.
     remove_leftovers(path);
@@ -26,6 +19,21 @@ pub fn append(path: &Path, rows: &[ManifestRow]) -> Result<()> {
     }
     // The lock is released when `lock` drops, after the rename.
     result
+}
+
+/// Takes an exclusive lock on the hidden `.NAME.lock` beside `path`, held until the returned
+/// file is dropped: the one writer at a time of a file that several commands change (the
+/// manifest, `sends.csv`).
+pub fn lock_beside(path: &Path) -> Result<File> {
+    let lock_path = hidden_sidecar(path, ".lock");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| Error::io(&lock_path, e))?;
+    lock.lock().map_err(|e| Error::io(&lock_path, e))?;
+    Ok(lock)
 }
 
 pub(crate) fn write_with_rows(path: &Path, tmp_path: &Path, rows: &[ManifestRow]) -> Result<()> {

@@ -10,7 +10,8 @@
 
 mod append;
 
-pub use append::{append, create_empty};
+pub(crate) use append::hidden_sidecar;
+pub use append::{append, create_empty, lock_beside};
 
 use std::fs::{self, File, OpenOptions};
 use std::hash::BuildHasher as _;
