@@ -7,7 +7,7 @@ mod util;
 
 use std::collections::HashMap;
 
-use util::{Nginx, Work, free_port, request};
+use util::{Nginx, Work, free_port, request, succeeded};
 
 const NEWSLETTER: &str = include_str!("data/templates/newsletter.html");
 
@@ -228,16 +228,7 @@ fn an_unknown_merge_field_names_itself_and_its_line_and_no_merge_leaves_it() {
     let w = Work::new();
     w.ok(&["init", "--base-url", "http://127.0.0.1:8080"]);
     std::fs::write(w.path("t.html"), "<p>Hi</p>\n<p>{{ company }}</p>\n").unwrap();
-    let out = w.run(&[
-        "rewrite",
-        "t.html",
-        "--campaign",
-        "c",
-        "--recipient",
-        "ana@example.org",
-        "--out",
-        "o",
-    ]);
+    let out = rewrite_for_ana(&w, "t.html", &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -251,19 +242,25 @@ fn an_unknown_merge_field_names_itself_and_its_line_and_no_merge_leaves_it() {
             .len(),
         0
     );
-    w.ok(&[
+    succeeded(rewrite_for_ana(&w, "t.html", &["--no-merge"]));
+    let copy = std::fs::read_to_string(w.path("o/0001-ana-example.org.html")).unwrap();
+    assert!(copy.contains("{{ company }}"), "{copy}");
+}
+
+/// `pxtrack rewrite TEMPLATE --campaign c --recipient ana@example.org --out o EXTRA...`.
+fn rewrite_for_ana(w: &Work, template: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
         "rewrite",
-        "t.html",
+        template,
         "--campaign",
         "c",
         "--recipient",
         "ana@example.org",
         "--out",
         "o",
-        "--no-merge",
-    ]);
-    let copy = std::fs::read_to_string(w.path("o/0001-ana-example.org.html")).unwrap();
-    assert!(copy.contains("{{ company }}"), "{copy}");
+    ];
+    args.extend_from_slice(extra);
+    w.run(&args)
 }
 
 const ANNOUNCEMENT: &[u8] = include_bytes!("data/templates/announcement.eml");
@@ -426,16 +423,7 @@ fn a_dkim_signed_message_is_refused_and_nothing_is_minted() {
     ]
     .concat();
     std::fs::write(w.path("s.eml"), signed).unwrap();
-    let out = w.run(&[
-        "rewrite",
-        "s.eml",
-        "--campaign",
-        "c",
-        "--recipient",
-        "ana@example.org",
-        "--out",
-        "o",
-    ]);
+    let out = rewrite_for_ana(&w, "s.eml", &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("is DKIM-signed"),
