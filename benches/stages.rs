@@ -32,6 +32,7 @@ fn setup() -> (KeyRing, Manifest, String) {
         label: String::new(),
         target: String::new(),
         expires: None,
+        message: String::new(),
     };
     (KeyRing::single(key), Manifest::new(vec![row]), token)
 }

@@ -116,6 +116,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     format!("https://example.com/page/{k}?utm_source=mail")
                 },
                 expires: None,
+                message: String::new(),
             });
         }
     }

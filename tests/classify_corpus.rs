@@ -49,6 +49,7 @@ fn corpus_accuracy_is_at_least_97_percent() {
         label: String::new(),
         target: String::new(),
         expires: None,
+        message: String::new(),
     }]);
     let rules = Rules::builtin();
     let mut reader = csv::Reader::from_path(concat!(

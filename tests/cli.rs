@@ -37,7 +37,7 @@ fn init_writes_a_private_key_and_refuses_to_overwrite_it() {
     let manifest = std::fs::read_to_string(w.path("px/manifest.csv")).unwrap();
     assert_eq!(
         manifest,
-        "created,kind,token,campaign,recipient,label,target,expires\n"
+        "created,kind,token,campaign,recipient,label,target,expires,message\n"
     );
 }
 

@@ -130,6 +130,15 @@ fn a_newsletter_is_tracked_link_by_link_and_nothing_else_changes() {
         "{messages}"
     );
 
+    // Every token of a copy names the message it went out in.
+    let ana_message = lines[1].split(',').nth(2).unwrap();
+    assert!(ana_message.starts_with('<') && ana_message.ends_with('>'));
+    let ana_rows: Vec<_> = rows
+        .iter()
+        .filter(|r| r.recipient == "ana@example.org")
+        .collect();
+    assert_eq!(ana_rows.len(), 7, "one pixel and six links");
+    assert!(ana_rows.iter().all(|r| r.message == ana_message));
     let expected_targets = [
         (
             "Read the autumn story",

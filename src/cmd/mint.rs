@@ -72,6 +72,7 @@ pub fn run(config_flag: Option<&Path>, cmd: MintCommand) -> Result<()> {
             label: common.label.clone(),
             target: target.clone().unwrap_or_default(),
             expires: expires.and_then(|e| chrono::DateTime::from_timestamp(i64::from(e), 0)),
+            message: String::new(),
         })
         .collect();
     manifest::append(&config.manifest, &rows)?;

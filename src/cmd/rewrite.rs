@@ -144,20 +144,31 @@ pub fn run(config_flag: Option<&Path>, args: &RewriteArgs) -> Result<()> {
     let host = config.base_url.host.clone();
     let mut rows: Vec<ManifestRow> = Vec::new();
     let mut messages: Vec<Message> = Vec::new();
-    let row = |kind, token: String, recipient: &str, label: &str, target: &str| ManifestRow {
-        created: now,
-        kind,
-        token,
-        campaign: common.campaign.clone(),
-        recipient: recipient.to_string(),
-        label: label.to_string(),
-        target: target.to_string(),
-        expires: expires_at,
+    let row = |kind, token: String, recipient: &str, label: &str, target: &str, message: &str| {
+        ManifestRow {
+            created: now,
+            kind,
+            token,
+            campaign: common.campaign.clone(),
+            recipient: recipient.to_string(),
+            label: label.to_string(),
+            target: target.to_string(),
+            expires: expires_at,
+            message: message.to_string(),
+        }
     };
     for (i, p) in people.iter().enumerate() {
+        let message_id = format!("<{}@{host}>", uuid::Uuid::new_v4());
         let open = token::mint(TokenKind::Open, key, expires);
         let pixel_url = config.base_url.open_url(&open);
-        rows.push(row(TokenKind::Open, open.clone(), &p.address, "", ""));
+        rows.push(row(
+            TokenKind::Open,
+            open.clone(),
+            &p.address,
+            "",
+            "",
+            &message_id,
+        ));
         // One token per distinct (target, label) of the message, shared by its parts.
         let minted: RefCell<HashMap<(String, String), String>> = RefCell::new(HashMap::new());
         let new_rows: RefCell<Vec<ManifestRow>> = RefCell::new(Vec::new());
@@ -178,6 +189,7 @@ pub fn run(config_flag: Option<&Path>, args: &RewriteArgs) -> Result<()> {
                         &p.address,
                         label,
                         target,
+                        &message_id,
                     ));
                     config.base_url.click_url(&t)
                 })
@@ -206,7 +218,6 @@ pub fn run(config_flag: Option<&Path>, args: &RewriteArgs) -> Result<()> {
             left_alone.set(left_alone.get() + in_comments.saturating_sub(twins));
             Ok(out)
         };
-        let message_id = format!("<{}@{host}>", uuid::Uuid::new_v4());
         let (output, subject, from) = if is_message {
             // Plain-text parts: merge fields, and with --text-links their URLs tracked too.
             let mut text = |t: &str| -> Result<String, rewrite::RewriteError> {

@@ -42,21 +42,36 @@ pub(crate) fn write_with_rows(path: &Path, tmp_path: &Path, rows: &[ManifestRow]
     let io_tmp = |e: io::Error| Error::io(tmp_path, e);
     match File::open(path) {
         Ok(mut existing) => {
-            check_is_manifest(&mut existing, path)?;
-            io::copy(&mut existing, &mut out).map_err(|e| Error::io(path, e))?;
-            // A hand-edited manifest may lack its final newline; never glue two rows together.
-            let len = existing.metadata().map_err(|e| Error::io(path, e))?.len();
-            if len > 0 {
-                let mut last = [0u8; 1];
-                existing
-                    .seek(io::SeekFrom::Start(len - 1))
-                    .and_then(|_| existing.read_exact(&mut last))
-                    .map_err(|e| Error::io(path, e))?;
-                if last[0] != b'\n' {
-                    out.write_all(b"\n").map_err(io_tmp)?;
-                }
-            } else {
+            if check_is_manifest(&mut existing, path)? == Header::Legacy {
+                // A manifest from before the `message` column: its rows again, with an empty one.
+                let old = read_from(&mut existing, path)?;
                 write_header(&mut out, tmp_path)?;
+                let mut w = csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .from_writer(&mut out);
+                for row in &old {
+                    w.write_record(row.record()).map_err(|e| Error::Csv {
+                        path: tmp_path.to_path_buf(),
+                        cause: e,
+                    })?;
+                }
+                w.flush().map_err(io_tmp)?;
+            } else {
+                io::copy(&mut existing, &mut out).map_err(|e| Error::io(path, e))?;
+                // A hand-edited manifest may lack its final newline; never glue two rows together.
+                let len = existing.metadata().map_err(|e| Error::io(path, e))?.len();
+                if len > 0 {
+                    let mut last = [0u8; 1];
+                    existing
+                        .seek(io::SeekFrom::Start(len - 1))
+                        .and_then(|_| existing.read_exact(&mut last))
+                        .map_err(|e| Error::io(path, e))?;
+                    if last[0] != b'\n' {
+                        out.write_all(b"\n").map_err(io_tmp)?;
+                    }
+                } else {
+                    write_header(&mut out, tmp_path)?;
+                }
             }
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => write_header(&mut out, tmp_path)?,
@@ -90,7 +105,17 @@ pub(crate) fn write_with_rows(path: &Path, tmp_path: &Path, rows: &[ManifestRow]
 /// Refuses to append to anything but a pxtrack manifest (or an empty file): rows added to a
 /// recipient list or a report by a wrong `manifest =` would be lost there, and the file spoiled.
 /// Leaves `file` at its start.
-pub(crate) fn check_is_manifest(file: &mut File, path: &Path) -> Result<()> {
+/// Whether a manifest's header is [`LEGACY_HEADER`] (without `message`): the next append brings
+/// it up to [`HEADER`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Header {
+    Current,
+    Legacy,
+    /// An empty file.
+    None,
+}
+
+pub(crate) fn check_is_manifest(file: &mut File, path: &Path) -> Result<Header> {
     let meta = file.metadata().map_err(|e| Error::io(path, e))?;
     if !meta.is_file() {
         return Err(Error::io(
@@ -109,13 +134,16 @@ pub(crate) fn check_is_manifest(file: &mut File, path: &Path) -> Result<()> {
     file.seek(io::SeekFrom::Start(0))
         .map_err(|e| Error::io(path, e))?;
     if head.is_empty() {
-        return Ok(());
+        return Ok(Header::None);
     }
     let first = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
     let first = first.strip_prefix("\u{feff}".as_bytes()).unwrap_or(first);
     let first = first.strip_suffix(b"\r").unwrap_or(first);
     if first == HEADER.join(",").as_bytes() {
-        return Ok(());
+        return Ok(Header::Current);
+    }
+    if first == LEGACY_HEADER.join(",").as_bytes() {
+        return Ok(Header::Legacy);
     }
     Err(Error::Manifest {
         path: path.to_path_buf(),

@@ -24,7 +24,21 @@ use crate::error::{Error, Result};
 use crate::token::TokenKind;
 
 /// The manifest's header, in column order. Scripts may rely on these names.
-pub const HEADER: [&str; 8] = [
+pub const HEADER: [&str; 9] = [
+    "created",
+    "kind",
+    "token",
+    "campaign",
+    "recipient",
+    "label",
+    "target",
+    "expires",
+    "message",
+];
+
+/// The header before the `message` column (pxtrack 0.1 until `rewrite`): still read, and
+/// brought up to [`HEADER`] by the next append.
+pub const LEGACY_HEADER: [&str; 8] = [
     "created",
     "kind",
     "token",
@@ -54,6 +68,9 @@ pub struct ManifestRow {
     pub target: String,
     /// When the token stops being valid, if ever.
     pub expires: Option<DateTime<Utc>>,
+    /// The `Message-ID` of the message the token went out in (`pxtrack rewrite`); empty for
+    /// tokens minted on their own.
+    pub message: String,
 }
 
 impl ManifestRow {
@@ -70,10 +87,11 @@ impl ManifestRow {
             label: String::new(),
             target: String::new(),
             expires: None,
+            message: String::new(),
         }
     }
 
-    fn record(&self) -> [String; 8] {
+    fn record(&self) -> [String; 9] {
         [
             self.created.to_rfc3339_opts(SecondsFormat::Secs, true),
             self.kind.as_str().to_string(),
@@ -85,6 +103,7 @@ impl ManifestRow {
             self.expires
                 .map(|e| e.to_rfc3339_opts(SecondsFormat::Secs, true))
                 .unwrap_or_default(),
+            self.message.clone(),
         ]
     }
 }
@@ -245,7 +264,7 @@ fn parse(input: impl Read, path: &Path, locate: &dyn Fn(u64) -> u64) -> Result<V
             }
         })
         .collect();
-    if names != HEADER {
+    if names != HEADER && names != LEGACY_HEADER {
         return Err(bad(
             1,
             format!(
@@ -255,6 +274,7 @@ fn parse(input: impl Read, path: &Path, locate: &dyn Fn(u64) -> u64) -> Result<V
             ),
         ));
     }
+    let columns = names.len();
     let mut rows = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
@@ -263,10 +283,9 @@ fn parse(input: impl Read, path: &Path, locate: &dyn Fn(u64) -> u64) -> Result<V
             Ok(true) => {}
             Err(e) => {
                 let message = match e.kind() {
-                    csv::ErrorKind::UnequalLengths { len, .. } => format!(
-                        "expected {} cells (the header's), found {len}",
-                        HEADER.len()
-                    ),
+                    csv::ErrorKind::UnequalLengths { len, .. } => {
+                        format!("expected {columns} cells (the header's), found {len}")
+                    }
                     csv::ErrorKind::Utf8 { .. } => "expected UTF-8 text".to_string(),
                     _ => e.to_string(),
                 };
@@ -307,6 +326,7 @@ fn parse(input: impl Read, path: &Path, locate: &dyn Fn(u64) -> u64) -> Result<V
             label: record[5].to_string(),
             target: record[6].to_string(),
             expires,
+            message: record.get(8).unwrap_or_default().to_string(),
         });
     }
     Ok(rows)
@@ -473,7 +493,40 @@ mod tests {
             label: "=cmd()".into(),
             target: target.into(),
             expires: None,
+            message: String::new(),
         }
+    }
+
+    #[test]
+    fn a_manifest_from_before_the_message_column_is_read_and_brought_up_by_the_next_append() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("manifest.csv");
+        fs::write(
+            &p,
+            "created,kind,token,campaign,recipient,label,target,expires\n\
+             2026-11-20T10:00:00Z,open,AAA,\"launch, x\",ana@example.com,,,\n",
+        )
+        .unwrap();
+        let old = read(&p).unwrap();
+        assert_eq!(old.len(), 1);
+        assert_eq!(old[0].message, "");
+        append(
+            &p,
+            &[ManifestRow {
+                message: "<m@x>".into(),
+                ..row("BBB", "https://example.com/")
+            }],
+        )
+        .unwrap();
+        let text = fs::read_to_string(&p).unwrap();
+        assert_eq!(
+            text,
+            "created,kind,token,campaign,recipient,label,target,expires,message\n\
+             2026-11-20T10:00:00Z,open,AAA,\"launch, x\",ana@example.com,,,,\n\
+             2026-11-20T10:00:00Z,click,BBB,\"launch, \"\"autumn\"\"\",ana@example.com,=cmd(),https://example.com/,,<m@x>\n"
+        );
+        let rows = read(&p).unwrap();
+        assert_eq!(rows[1].message, "<m@x>");
     }
 
     #[test]
@@ -518,7 +571,7 @@ mod tests {
     fn errors_name_the_physical_line_with_crlf_and_duplicates_are_checked() {
         let text = format!(
             "{}\r\n2026-11-20T10:00:00Z,open,t,c,r,\"two\r\nlines\",,\r\nbad,open,u,c,r,,,\r\n",
-            HEADER.join(",")
+            LEGACY_HEADER.join(",")
         );
         let e = read_from(text.as_bytes(), Path::new("m.csv")).unwrap_err();
         assert!(e.to_string().starts_with("m.csv:4: "), "{e}");
@@ -551,7 +604,7 @@ mod tests {
     fn read_errors_name_file_and_line() {
         let text = format!(
             "{}\n2026-11-20T10:00:00Z,open,t,c,r,,,\nnot-a-time,open,t,c,r,,,\n",
-            HEADER.join(",")
+            LEGACY_HEADER.join(",")
         );
         let e = read_from(text.as_bytes(), Path::new("m.csv")).unwrap_err();
         assert_eq!(
