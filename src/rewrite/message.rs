@@ -330,4 +330,39 @@ mod tests {
         let back = m.body_html(0).unwrap().replace("\r\n", "\n");
         assert_eq!(back.trim_end(), text.trim_end());
     }
+
+    #[test]
+    fn an_html_part_in_multipart_related_is_rewritten_and_its_inline_image_kept() {
+        let raw = b"From: a@example.com\r\nTo: x@example.com\r\nSubject: Hi\r\n\
+            MIME-Version: 1.0\r\nContent-Type: multipart/related; boundary=\"r\"\r\n\r\n\
+            --r\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+            <p><img src=\"cid:logo\"><a href=\"https://x.org/\">x</a></p>\r\n\
+            --r\r\nContent-Type: image/png\r\nContent-ID: <logo>\r\n\
+            Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--r--\r\n";
+        let mut html = |h: &str| Ok(h.replace("https://x.org/", "https://t/c/T"));
+        let (out, summary) = rewrite_message(
+            raw,
+            Edits {
+                html: &mut html,
+                text: None,
+                subject: None,
+                to: "ana@example.org",
+                message_id: "<m@t>",
+            },
+        )
+        .unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(summary.html_parts, 1);
+        assert!(out.contains("<a href=\"https://t/c/T\">x</a>"), "{out}");
+        assert!(out.contains("<img src=\"cid:logo\">"), "{out}");
+        assert!(out.ends_with(
+            "--r\r\nContent-Type: image/png\r\nContent-ID: <logo>\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--r--\r\n"
+        ));
+        assert!(out.contains("\r\nFrom: a@example.com\r\nTo: ana@example.org\r\n"));
+        assert!(
+            out.starts_with("Message-ID: <m@t>\r\n"),
+            "added when missing: {out}"
+        );
+    }
 }
