@@ -467,13 +467,17 @@ impl Aggregator {
                 token.hits.push(s);
             }
         }
-        if machine {
-            tally.machine_hits += 1;
-        }
+        tally.count(&HitFacts {
+            kind: ev.kind,
+            counted,
+            personal,
+            machine,
+            has_link: place.link().is_some(),
+            time_ms: ev.time_ms,
+        });
         if counted {
             camp.first_activity_ms = min_opt(camp.first_activity_ms, ev.time_ms);
             camp.last_activity_ms = max_opt(camp.last_activity_ms, ev.time_ms);
-            tally.last_activity_ms = tally.last_activity_ms.max(ev.time_ms);
         }
         match ev.kind {
             HitKind::Open => {
@@ -481,17 +485,6 @@ impl Aggregator {
                 camp.opens[class.index()] += 1;
                 if machine || (class == HitClass::Proxy && c.verdict.machine_open) {
                     camp.machine_opens += 1;
-                }
-                if counted {
-                    tally.opens += 1;
-                    tally.first_open_ms = tally.first_open_ms.min(ev.time_ms);
-                    tally.seen |= OPENED;
-                    if personal {
-                        tally.human_opens += 1;
-                        tally.seen |= HUMAN_OPENED;
-                    } else {
-                        tally.machine_opens += 1;
-                    }
                 }
             }
             HitKind::Click => {
@@ -509,18 +502,10 @@ impl Aggregator {
                 if machine {
                     link.machine_clicks += 1;
                 }
-                if personal {
-                    tally.human_clicks += 1;
-                    tally.seen |= HUMAN_CLICKED;
-                }
                 if counted {
-                    tally.clicks += 1;
                     link.total_clicks += 1;
                     link.first_click_ms = min_opt(link.first_click_ms, ev.time_ms);
                     link.last_click_ms = max_opt(link.last_click_ms, ev.time_ms);
-                    // Unique clickers per link are counted from these flags in `finish`: a
-                    // set of (link, recipient) filled here cost a cache miss per click.
-                    tally.seen |= CLICKED;
                 }
             }
             HitKind::Other => {}

@@ -20,6 +20,20 @@ impl Place {
     }
 }
 
+/// What is known of one hit when its row counts it.
+pub(crate) struct HitFacts {
+    pub(crate) kind: HitKind,
+    /// Its class counts (human or proxy).
+    pub(crate) counted: bool,
+    /// A person is likely behind it (human-looking, or a proxy fetch a reader triggered).
+    pub(crate) personal: bool,
+    /// A scanner or a bot.
+    pub(crate) machine: bool,
+    /// Its row has a link (a click token's always does).
+    pub(crate) has_link: bool,
+    pub(crate) time_ms: i64,
+}
+
 /// What one manifest row's hits add to its recipient and token, gathered per row while the
 /// events stream past and added to [`RecipientStats`] and [`TokenHits`] at the end (or when
 /// `hits` is about to overflow): every figure here is a sum, a minimum, a maximum or a union
@@ -71,6 +85,44 @@ impl RowTally {
             seen: 0,
             first_open_ms: i64::MAX,
             last_activity_ms: i64::MIN,
+        }
+    }
+
+    /// Counts one hit of the row: the rules of what a hit adds to its recipient's figures, in
+    /// one place (the fold into `RecipientStats` is [`RowTally::add_to`]). Unique clickers per
+    /// link are counted from the flags in `finish`: a set of (link, recipient) filled per click
+    /// would be a cache miss each.
+    pub(crate) fn count(&mut self, f: &HitFacts) {
+        if f.machine {
+            self.machine_hits += 1;
+        }
+        if f.counted {
+            self.last_activity_ms = self.last_activity_ms.max(f.time_ms);
+        }
+        match f.kind {
+            HitKind::Open if f.counted => {
+                self.opens += 1;
+                self.first_open_ms = self.first_open_ms.min(f.time_ms);
+                self.seen |= OPENED;
+                if f.personal {
+                    self.human_opens += 1;
+                    self.seen |= HUMAN_OPENED;
+                } else {
+                    self.machine_opens += 1;
+                }
+            }
+            // A click token's row always has a link; one whose kind disagrees never resolves.
+            HitKind::Click if f.has_link => {
+                if f.personal {
+                    self.human_clicks += 1;
+                    self.seen |= HUMAN_CLICKED;
+                }
+                if f.counted {
+                    self.clicks += 1;
+                    self.seen |= CLICKED;
+                }
+            }
+            _ => {}
         }
     }
 
