@@ -24,7 +24,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::fast::same_bytes;
+use crate::fast::LogBytes;
 use crate::model::{AgentKey, Headers};
 
 // ------------------------------------------------------------------------------------ GeoIP
@@ -389,7 +389,7 @@ impl ClientDetector {
         let requested_with = headers.requested_with();
         if let Some((_, hit)) = self.cache.get(&headers.agent_key()).and_then(|apps| {
             apps.iter()
-                .find(|(app, _)| same_bytes(app.as_bytes(), requested_with.as_bytes()))
+                .find(|(app, _)| LogBytes(app.as_bytes()) == LogBytes(requested_with.as_bytes()))
         }) {
             return hit.clone();
         }

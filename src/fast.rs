@@ -60,6 +60,22 @@ pub fn thread_cpu_secs() -> f64 {
     }
 }
 
+/// Log bytes as the per-line lookups compare them: `==` on these is [`same_bytes`], so a key
+/// that a cache or table hands out as `LogBytes` cannot be compared with the C library's
+/// `memcmp` by accident (comparing it with a plain `&[u8]` does not compile).
+#[derive(Debug, Clone, Copy)]
+#[repr(transparent)]
+pub struct LogBytes<'a>(pub &'a [u8]);
+
+impl PartialEq for LogBytes<'_> {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        same_bytes(self.0, other.0)
+    }
+}
+
+impl Eq for LogBytes<'_> {}
+
 /// A map keyed by the identity of shared values (their `Arc`'s address), each entry holding its
 /// `Arc`, so that no other value can take that address while the entry is here. The stages
 /// intern what repeats (a client's headers, a detection result, a GeoIP answer), so identity

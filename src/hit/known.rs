@@ -83,7 +83,7 @@ impl KnownTargets {
         let mask = self.slots.len() - 1;
         let mut i = hash as usize & mask;
         while let n @ 1.. = self.slots[i] {
-            if same_bytes(self.records[n as usize - 1].key(), raw) {
+            if self.records[n as usize - 1].key() == LogBytes(raw) {
                 break;
             }
             i = (i + 1) & mask;
@@ -149,7 +149,7 @@ impl KnownTargets {
             (_, 0) => {}
             (Prefetch::Record, n) => prefetch(&self.records[n as usize - 1]),
             (Prefetch::Text, n) => {
-                prefetch(self.records[n as usize - 1].key().as_ptr());
+                prefetch(self.records[n as usize - 1].key().0.as_ptr());
             }
         }
     }

@@ -9,7 +9,7 @@
 //!
 //! Key types: [`Event`], [`Resolver`], [`KnownTargets`].
 
-use crate::fast::{prefetch, same_bytes};
+use crate::fast::{LogBytes, prefetch};
 
 mod known;
 
@@ -222,8 +222,8 @@ impl Cached {
         }
     }
 
-    fn key(&self) -> &[u8] {
-        self.raw.as_deref().unwrap_or(self.target.uri.as_bytes())
+    fn key(&self) -> LogBytes<'_> {
+        LogBytes(self.raw.as_deref().unwrap_or(self.target.uri.as_bytes()))
     }
 }
 
@@ -237,15 +237,15 @@ struct TargetCache {
 impl TargetCache {
     fn get(&self, raw: &[u8]) -> Option<&Cached> {
         self.table
-            .find(self.hasher.hash_one(raw), |c| same_bytes(c.key(), raw))
+            .find(self.hasher.hash_one(raw), |c| c.key() == LogBytes(raw))
     }
 
     /// Adds a target that is not in the cache.
     fn insert(&mut self, cached: Cached) {
         let hasher = &self.hasher;
         self.table
-            .insert_unique(hasher.hash_one(cached.key()), cached, |c| {
-                hasher.hash_one(c.key())
+            .insert_unique(hasher.hash_one(cached.key().0), cached, |c| {
+                hasher.hash_one(c.key().0)
             });
     }
 
@@ -377,10 +377,7 @@ impl<'m> Resolver<'m> {
     fn intern_headers(&mut self, raw: RawHeaders<'_>) -> Arc<Headers> {
         let hash = hash_raw(&self.header_hasher, &raw);
         let keys = &self.header_keys;
-        let same = |h: &InternedHeaders| {
-            let known = h.raw(keys);
-            (0..known.len()).all(|i| same_bytes(known[i], raw[i]))
-        };
+        let same = |h: &InternedHeaders| h.raw(keys).map(LogBytes) == raw.map(LogBytes);
         if let Some(found) = self.headers.find(hash, same) {
             return found.headers.clone();
         }
