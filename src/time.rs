@@ -13,7 +13,7 @@ pub fn rfc3339(ms: i64) -> String {
 }
 
 /// [`rfc3339`] without a date library: `2026-11-22T10:00:05.123Z` into a reused buffer. It is
-/// called once per row of `events.csv`, where chrono's formatter was a measurable share.
+/// called once per row of `events.csv`, where chrono's formatter would be a measurable share.
 pub fn rfc3339_fast(ms: i64, buf: &mut String) -> &str {
     buf.clear();
     let milli = push_date_time(buf, ms, 'T');

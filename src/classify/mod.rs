@@ -486,8 +486,8 @@ impl<'r> Classifier<'r> {
 /// since the last time, and at least [`PruneClock::MIN_EVENTS`] events later (each pruning
 /// reads the whole table); and at the latest every [`PruneClock::MAX_EVENTS`] events.
 ///
-/// Pruning by count alone (every 65,536 events, as before) kept hours of a quiet log in the
-/// tables for windows of seconds: tens of thousands of entries, each lookup a cache miss.
+/// Pruning by count alone (every 65,536 events) would keep hours of a quiet log in the tables
+/// for windows of seconds: tens of thousands of entries, each lookup a cache miss.
 #[derive(Debug, Default)]
 struct PruneClock {
     events: u32,

@@ -27,8 +27,8 @@ pub(crate) fn ip_addr(i: &[u8]) -> PResult<'_, IpAddr> {
 }
 
 /// An IPv6 address of hexadecimal groups (at most one `::`, no embedded IPv4), read without the
-/// standard parser, which tries an embedded IPv4 address at every group and was a quarter of
-/// parsing a pxtrack line from an IPv6 client; `None` for anything else, which the standard
+/// standard parser, which tries an embedded IPv4 address at every group and would be a quarter
+/// of parsing a pxtrack line from an IPv6 client; `None` for anything else, which the standard
 /// parser then decides.
 pub(crate) fn colon_hex(raw: &[u8]) -> Option<std::net::Ipv6Addr> {
     let hex = |b: u8| (b as char).to_digit(16);

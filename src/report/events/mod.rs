@@ -382,7 +382,7 @@ mod tests {
             .records()
             .map(|r| r.unwrap().get(20).unwrap().to_string())
             .collect();
-        // File 4 is not in the list: `?`, as before.
+        // File 4 is not in the list: `?`.
         let expected = [
             "logs/access.log:7",
             "we,ird\".log:7",
