@@ -104,6 +104,9 @@ pub struct CampaignStats {
     pub unique_opens: u64,
     /// Of `unique_opens`, recipients whose only sign of an open is a click.
     pub opens_implied_by_click: u64,
+    /// Of `unique_opens`, recipients whose counted opens all came through a mail provider's
+    /// proxy (none human-looking): Gmail, Yahoo, Apple Mail Privacy Protection.
+    pub opened_only_via_proxy: u64,
     /// Estimated human opens: recipients with a human-looking open, a reader-triggered proxy open
     /// or a human-looking click.
     pub unique_human_opens: u64,
@@ -470,6 +473,7 @@ impl Aggregator {
         tally.count(&HitFacts {
             kind: ev.kind,
             counted,
+            direct: class == HitClass::Human,
             personal,
             machine,
             has_link: place.link().is_some(),
@@ -551,6 +555,10 @@ impl Aggregator {
             c.opens_implied_by_click = flags
                 .iter()
                 .filter(|&&s| s & CLICKED != 0 && s & OPENED == 0)
+                .count() as u64;
+            c.opened_only_via_proxy = flags
+                .iter()
+                .filter(|&&s| s & OPENED != 0 && s & DIRECT_OPENED == 0)
                 .count() as u64;
             c.unique_human_opens = flags
                 .iter()

@@ -25,6 +25,8 @@ pub(crate) struct HitFacts {
     pub(crate) kind: HitKind,
     /// Its class counts (human or proxy).
     pub(crate) counted: bool,
+    /// Human-looking: not through a proxy.
+    pub(crate) direct: bool,
     /// A person is likely behind it (human-looking, or a proxy fetch a reader triggered).
     pub(crate) personal: bool,
     /// A scanner or a bot.
@@ -104,6 +106,9 @@ impl RowTally {
                 self.opens += 1;
                 self.first_open_ms = self.first_open_ms.min(f.time_ms);
                 self.seen |= OPENED;
+                if f.direct {
+                    self.seen |= DIRECT_OPENED;
+                }
                 if f.personal {
                     self.human_opens += 1;
                     self.seen |= HUMAN_OPENED;
@@ -159,6 +164,8 @@ pub(crate) const OPENED: u8 = 1;
 pub(crate) const CLICKED: u8 = 2;
 pub(crate) const HUMAN_OPENED: u8 = 4;
 pub(crate) const HUMAN_CLICKED: u8 = 8;
+/// A counted open that is human-looking (not through a mail provider's proxy).
+pub(crate) const DIRECT_OPENED: u8 = 16;
 
 /// Hits of one client result: counted ones, human-looking ones.
 #[derive(Debug, Default)]

@@ -233,8 +233,6 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
     timings.lap("swapping the report in (and deleting the previous one)");
 
     if !args.quiet {
-        let opens: u64 = stats.campaigns.iter().map(|c| c.total_opens()).sum();
-        let clicks: u64 = stats.campaigns.iter().map(|c| c.total_clicks()).sum();
         println!(
             "read {} file(s), {} lines: {} hits, {} other requests, {} rejected lines",
             files.len(),
@@ -243,13 +241,9 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
             totals.other,
             totals.rejected
         );
-        println!(
-            "{} campaign(s): {} counted opens, {} counted clicks (of which proxy and human-looking; \
-             machine traffic is labelled in the report)",
-            stats.campaigns.len(),
-            opens,
-            clicks
-        );
+        for line in people_lines(&stats) {
+            println!("{}", terminal_safe(&line));
+        }
         println!(
             "report: {}",
             terminal_safe(&args.out.join("index.html").display().to_string())
@@ -343,6 +337,55 @@ fn peak_rss() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// The terminal's summary of each campaign, in people: the busiest campaigns first, at most
+/// [`SUMMARY_CAMPAIGNS`] of them, then how many more the report has.
+fn people_lines(stats: &pxtrack::aggregate::Stats) -> Vec<String> {
+    let plural = |n: u64, one: &str, many: &str| {
+        if n == 1 {
+            format!("{n} {one}")
+        } else {
+            format!("{n} {many}")
+        }
+    };
+    let mut campaigns: Vec<&pxtrack::aggregate::CampaignStats> = stats.campaigns.iter().collect();
+    campaigns.sort_by_key(|c| std::cmp::Reverse(c.hit_count));
+    let mut lines: Vec<String> = campaigns
+        .iter()
+        .take(SUMMARY_CAMPAIGNS)
+        .map(|c| {
+            let mut line = format!("{}: {} of {} opened", c.name, c.unique_opens, c.recipients);
+            if c.opened_only_via_proxy > 0 {
+                line.push_str(&format!(
+                    " ({} only through mail proxies)",
+                    c.opened_only_via_proxy
+                ));
+            }
+            line.push_str(&format!(", {} clicked", c.unique_clicks));
+            if c.machine_hits() > 0 {
+                line.push_str(&format!(
+                    "; {} not counted",
+                    plural(c.machine_hits(), "machine hit", "machine hits")
+                ));
+            }
+            line
+        })
+        .collect();
+    if campaigns.len() > SUMMARY_CAMPAIGNS {
+        lines.push(format!(
+            "and {} in the report",
+            plural(
+                (campaigns.len() - SUMMARY_CAMPAIGNS) as u64,
+                "more campaign",
+                "more campaigns"
+            )
+        ));
+    }
+    lines
+}
+
+/// How many campaigns the terminal summary names.
+const SUMMARY_CAMPAIGNS: usize = 5;
 
 /// The pipeline's options, with the overrides the tests and benchmarks set:
 /// `PXTRACK_BLOCK_BYTES` (bytes per block) and `PXTRACK_KNOWN_TARGETS=1` or `0` (resolve the

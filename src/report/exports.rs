@@ -8,7 +8,7 @@ type FigureCell = fn(&FiguresView) -> String;
 
 /// `campaigns.csv`'s columns, in order: the header is their names, every row their cells (the
 /// same names as the figures' keys in `summary.json`).
-const CAMPAIGN_COLUMNS: [(&str, FigureCell); 17] = [
+const CAMPAIGN_COLUMNS: [(&str, FigureCell); 18] = [
     ("campaign", |c| csv_safe(&c.name).into_owned()),
     ("recipients", |c| c.recipients.to_string()),
     ("open_tokens", |c| c.open_tokens.to_string()),
@@ -28,6 +28,9 @@ const CAMPAIGN_COLUMNS: [(&str, FigureCell); 17] = [
     ("machine_hits", |c| c.machine_hits.to_string()),
     ("last_activity", |c| c.last_activity.clone()),
     ("click_to_open", |c| c.click_to_open.clone()),
+    ("opened_only_via_proxy", |c| {
+        c.opened_only_via_proxy.to_string()
+    }),
 ];
 
 impl Report<'_> {

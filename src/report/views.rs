@@ -55,6 +55,8 @@ pub struct FiguresView {
     pub last_activity: String,
     /// Estimated human clicks over estimated human opens, as a percentage ("—" without opens).
     pub click_to_open: String,
+    /// Of `unique_opens`, recipients whose counted opens all came through a mail provider's proxy.
+    pub opened_only_via_proxy: u64,
 }
 
 impl FiguresView {
@@ -67,6 +69,7 @@ impl FiguresView {
             click_tokens: c.click_tokens,
             unique_opens: c.unique_opens,
             opens_implied_by_click: c.opens_implied_by_click,
+            opened_only_via_proxy: c.opened_only_via_proxy,
             unique_human_opens: c.unique_human_opens,
             machine_opens: c.machine_opens,
             unique_human_clicks: c.unique_human_clicks,
