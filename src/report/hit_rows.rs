@@ -127,7 +127,16 @@ impl Report<'_> {
                 e(&mut html, cc);
             }
             html.push_str("</td><td>");
-            e(&mut html, text(c.client_name));
+            // A scanner or a bot sends a browser's user agent as often as not: name the
+            // machine, not the browser it pretends to be.
+            match c.class {
+                HitClass::Scanner | HitClass::Bot => {
+                    html.push_str(c.class.as_str());
+                    html.push_str(": ");
+                    e(&mut html, text(c.detail));
+                }
+                _ => e(&mut html, text(c.client_name)),
+            }
             html.push_str("</td><td class=\"ua\">");
             let headers = self.stats.samples.headers(ev);
             e(&mut html, headers.user_agent());
