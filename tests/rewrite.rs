@@ -546,3 +546,77 @@ fn text_links_tracks_the_urls_of_the_plain_part_too() {
         "{m}"
     );
 }
+
+#[test]
+fn per_recipient_links_are_one_link_and_without_recipient_detail_no_address_appears() {
+    let w = Work::new();
+    let port = free_port();
+    w.ok(&["init", "--base-url", &format!("http://127.0.0.1:{port}")]);
+    w.edit(
+        "pxtrack.toml",
+        "recipient_detail = true",
+        "recipient_detail = false",
+    );
+    std::fs::write(
+        w.path("t.html"),
+        "<body><a href=\"https://example.com/prefs?who={{recipient}}\">Preferences</a></body>",
+    )
+    .unwrap();
+    let list: String = (0..5).map(|i| format!("p{i}@example.org\n")).collect();
+    std::fs::write(w.path("list.txt"), list).unwrap();
+    w.ok(&[
+        "rewrite",
+        "t.html",
+        "--campaign",
+        "c",
+        "--recipients",
+        "list.txt",
+        "--out",
+        "o",
+    ]);
+    std::fs::create_dir_all(w.path("logs")).unwrap();
+    w.ok(&[
+        "nginx",
+        "--out",
+        "nginx",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--access-log",
+        "logs/access.log",
+    ]);
+    let rows = pxtrack::manifest::read(&w.path("manifest.csv")).unwrap();
+    let clicks: Vec<_> = rows
+        .iter()
+        .filter(|r| r.kind == pxtrack::token::TokenKind::Click)
+        .collect();
+    assert_eq!(clicks.len(), 5, "one token a recipient");
+    {
+        let _nginx = Nginx::start(&w.path("prefix"), port, &w.path("nginx/pxtrack.conf"), "");
+        for r in &clicks {
+            let resp = request(
+                port,
+                "GET",
+                &format!("/c/{}", r.token),
+                &[(
+                    "User-Agent",
+                    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+                )],
+            );
+            assert_eq!(resp.status, 302);
+        }
+        util::wait_for_lines(&w.path("logs/access.log"), 5);
+    }
+    w.ok(&["analyze", "logs/access.log", "--out", "report"]);
+    // One link in the report, named without anybody's address.
+    let page = util::campaign_page(&w.path("report"));
+    assert_eq!(page.matches("prefs?who={recipient}").count(), 1, "{page}");
+    for entry in std::fs::read_dir(w.path("report")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        assert!(
+            !text.contains("example.org"),
+            "{} names a recipient",
+            path.display()
+        );
+    }
+}

@@ -304,7 +304,9 @@ impl Aggregator {
             })
             .collect();
         let mut recipient_ix: Vec<HashMap<&str, u32>> = vec![HashMap::new(); names.len()];
-        let mut link_ix: Vec<HashMap<(&str, &str), u32>> = vec![HashMap::new(); names.len()];
+        // Links by label and shared target: the per-recipient links of one message (an
+        // unsubscribe URL per person) are one link.
+        let mut link_ix: Vec<HashMap<(&str, String), u32>> = vec![HashMap::new(); names.len()];
         let mut rows = Vec::with_capacity(manifest.rows.len());
         for row in &manifest.rows {
             let ci = campaign_ix[row.campaign.as_str()];
@@ -323,12 +325,13 @@ impl Aggregator {
             });
             let link = (row.kind == TokenKind::Click).then(|| {
                 let lix = &mut link_ix[ci as usize];
+                let target = row.shared_target().into_owned();
                 let l = *lix
-                    .entry((row.label.as_str(), row.target.as_str()))
+                    .entry((row.label.as_str(), target.clone()))
                     .or_insert_with(|| {
                         c.links.push(LinkStats {
                             label: row.label.clone(),
-                            target: row.target.clone(),
+                            target,
                             ..Default::default()
                         });
                         (c.links.len() - 1) as u32

@@ -91,6 +91,41 @@ impl ManifestRow {
         }
     }
 
+    /// The target with its recipient written as `{recipient}` wherever the address appears in it
+    /// (as written, or percent-encoded): what the per-recipient links of one message have in
+    /// common (an unsubscribe URL per person), and a target that names nobody.
+    pub fn shared_target(&self) -> std::borrow::Cow<'_, str> {
+        let who = self.recipient.trim();
+        if who.is_empty() || self.target.is_empty() {
+            return std::borrow::Cow::Borrowed(&self.target);
+        }
+        let mut forms = vec![who.to_string()];
+        let encoded: String = url::form_urlencoded::byte_serialize(who.as_bytes()).collect();
+        if encoded != who {
+            forms.push(encoded.clone());
+            forms.push(encoded.replace('+', "%20"));
+        }
+        let lower = self.target.to_ascii_lowercase();
+        if !forms
+            .iter()
+            .any(|f| lower.contains(&f.to_ascii_lowercase()))
+        {
+            return std::borrow::Cow::Borrowed(&self.target);
+        }
+        let mut out = self.target.clone();
+        for f in &forms {
+            // Addresses compare without case; replace every spelling found.
+            loop {
+                let l = out.to_ascii_lowercase();
+                let Some(i) = l.find(&f.to_ascii_lowercase()) else {
+                    break;
+                };
+                out.replace_range(i..i + f.len(), "{recipient}");
+            }
+        }
+        std::borrow::Cow::Owned(out)
+    }
+
     fn record(&self) -> [String; 9] {
         [
             self.created.to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -495,6 +530,27 @@ mod tests {
             expires: None,
             message: String::new(),
         }
+    }
+
+    #[test]
+    fn a_per_recipient_target_is_shared_without_the_address() {
+        let r = ManifestRow {
+            recipient: "Ana.B@Example.org".into(),
+            target: "https://x.org/unsub?u=ana.b%40example.org&l=ana.b@example.org".into(),
+            ..ManifestRow::example(TokenKind::Click, "t")
+        };
+        assert_eq!(
+            r.shared_target(),
+            "https://x.org/unsub?u={recipient}&l={recipient}"
+        );
+        let plain = ManifestRow {
+            target: "https://x.org/".into(),
+            ..r.clone()
+        };
+        assert!(matches!(
+            plain.shared_target(),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

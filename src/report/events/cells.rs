@@ -2,6 +2,7 @@
 //! headers'), and the writers of the cells pxtrack formats itself (times, statuses, addresses).
 
 use super::*;
+use std::borrow::Cow;
 
 /// `events.csv` cells of one [`Group`] quoted and made safe once per key (a manifest row, a known
 /// target), side by side in one buffer, with where each of the group's runs ends. Each cell ends
@@ -119,13 +120,15 @@ impl HeaderCells {
 }
 
 /// A manifest row's text for one of its cells.
-pub(crate) fn row_text(row: &ManifestRow, privacy: Privacy, cell: Cell) -> &str {
+pub(crate) fn row_text(row: &ManifestRow, privacy: Privacy, cell: Cell) -> Cow<'_, str> {
     match cell {
-        Cell::Campaign => &row.campaign,
-        Cell::Recipient if privacy.recipient_detail => &row.recipient,
-        Cell::Recipient => "",
-        Cell::Label => &row.label,
-        Cell::Target => &row.target,
+        Cell::Campaign => Cow::Borrowed(&row.campaign),
+        Cell::Recipient if privacy.recipient_detail => Cow::Borrowed(&row.recipient),
+        Cell::Recipient => Cow::Borrowed(""),
+        Cell::Label => Cow::Borrowed(&row.label),
+        Cell::Target if privacy.recipient_detail => Cow::Borrowed(&row.target),
+        // Without recipient detail, a per-recipient link names nobody.
+        Cell::Target => row.shared_target(),
         _ => unreachable!("a row cell"),
     }
 }

@@ -177,16 +177,16 @@ impl Plan {
     }
 
     /// Writes a group's cells, run by run, each cell with its comma; returns where each run ends.
-    pub(crate) fn fill<'t>(
+    pub(crate) fn fill<T: AsRef<str>>(
         &self,
         group: Group,
         bytes: &mut Vec<u8>,
-        text: impl Fn(Cell) -> &'t str,
+        text: impl Fn(Cell) -> T,
     ) -> [u32; MAX_RUNS] {
         let mut ends = [0u32; MAX_RUNS];
         for (r, run) in self.runs[group_index(group)].iter().enumerate() {
             for &cell in run {
-                push_csv_cell(bytes, text(cell));
+                push_csv_cell(bytes, text(cell).as_ref());
                 bytes.push(b',');
             }
             ends[r] = u32::try_from(bytes.len()).expect("kept under 4 GiB");
