@@ -554,7 +554,7 @@ fn mint_serve_and_analyze_through_real_nginx() {
     // The campaign's headline figures: ana (human), bob (Gmail proxy, then human over IPv6) and
     // cara (Apple MPP) opened; dave's only open came after his token expired.
     for (n, label) in [
-        (4, "recipient(s)"),
+        (4, "recipients"),
         (3, "unique opens (recipients, raw)"),
         (2, "estimated human opens (recipients)"),
         (4, "machine opens"),
