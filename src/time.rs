@@ -77,6 +77,19 @@ pub(crate) fn civil(ms: i64) -> (i64, i64, i64, i64, i64, i64, i64) {
     )
 }
 
+/// A moment in a sentence: `18 Nov 08:12` (UTC).
+pub fn short_time(ms: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (_, m, d, h, mi, ..) = civil(ms);
+    let mut buf = format!("{d} {} ", MONTHS[(m - 1) as usize]);
+    push_digits(&mut buf, h, 2);
+    buf.push(':');
+    push_digits(&mut buf, mi, 2);
+    buf
+}
+
 /// Formats epoch milliseconds for people: `2026-11-22 10:00:05 UTC`.
 pub fn human_time(ms: i64) -> String {
     let mut buf = String::with_capacity(24);

@@ -553,24 +553,26 @@ fn mint_serve_and_analyze_through_real_nginx() {
     assert!(!page.contains("<script>alert"));
     // The campaign's headline figures: ana (human), bob (Gmail proxy, then human over IPv6) and
     // cara (Apple MPP) opened; dave's only open came after his token expired.
-    for (n, label) in [
+    for (n, figure) in [
         (4, "recipients"),
-        (3, "unique opens (recipients, raw)"),
-        (2, "estimated human opens (recipients)"),
-        (4, "machine opens"),
-        (1, "unique clicks (recipients, raw)"),
-        (1, "total clicks"),
+        (3, "unique_opens"),
+        (2, "unique_human_opens"),
+        (4, "machine_opens"),
+        (1, "unique_clicks"),
+        (1, "total_clicks"),
+        (4, "total_opens"),
+        (2, "human_opens"),
+        (2, "proxy_opens"),
     ] {
-        let card = format!("<div class=\"n\">{n}</div><div class=\"l\">{label}");
-        let text = format!("{n} {label}");
-        assert!(
-            page.contains(&card) || page.contains(&text),
-            "campaign page lacks {text:?}"
-        );
+        let shown = format!("data-figure=\"{figure}\">{n}<");
+        assert!(page.contains(&shown), "campaign page lacks {shown:?}");
     }
-    assert!(page.contains(
-        "<div class=\"n\">4</div><div class=\"l\">total opens (2 human-looking, 2 proxy)"
-    ));
+    // People first: the page opens with the answer, person by person.
+    assert!(
+        page.contains("3 of 4\nrecipients opened")
+            || page.contains(">3</span> of <span data-figure=\"recipients\">4</span>")
+    );
+    assert!(page.find("id=\"people\"") < page.find("id=\"figures\""));
 
     // The same nginx's `combined` log gives the same classes (it lacks only the extra headers).
     let summary = w.ok(&["analyze", "combined", "--out", "report-combined"]);

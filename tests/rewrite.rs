@@ -609,7 +609,11 @@ fn per_recipient_links_are_one_link_and_without_recipient_detail_no_address_appe
     w.ok(&["analyze", "logs/access.log", "--out", "report"]);
     // One link in the report, named without anybody's address.
     let page = util::campaign_page(&w.path("report"));
-    assert_eq!(page.matches("prefs?who={recipient}").count(), 1, "{page}");
+    assert_eq!(
+        page.matches("prefs?who={recipient}</span>").count(),
+        1,
+        "{page}"
+    );
     for entry in std::fs::read_dir(w.path("report")).unwrap() {
         let path = entry.unwrap().path();
         let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();

@@ -293,8 +293,10 @@ fn apple_mpp_prefetch_then_a_real_open() {
     assert_eq!(figure(&summary, "news", "unique_human_opens"), 2);
     assert_eq!(figure(&summary, "news", "machine_opens"), 2);
     assert_eq!(figure(&summary, "news", "total_opens"), 4);
+    // Bo's answer says what fetched the image, and that it cannot tell whether anyone looked.
     let page = util::campaign_page(&s.w.path("report"));
-    assert!(page.contains("opened (proxy only)"));
+    assert!(page.contains("Apple Mail Privacy Protection fetched the image at delivery"));
+    assert!(page.contains("sure-cannot-tell"));
 }
 
 #[test]

@@ -199,9 +199,13 @@ pub struct RecipientStats {
     pub hits: u64,
     /// Counted opens.
     pub opens: u64,
-    /// Human-looking opens and reader-triggered proxy opens.
+    /// Human-looking opens (class `human`: straight from a mail client).
     pub human_opens: u64,
-    /// Delivery-time proxy fetches (Apple MPP, Gmail prefetch).
+    /// Opens a person is likely behind: human-looking ones and proxy fetches a reader
+    /// triggered (Gmail, Yahoo).
+    pub estimated_human_opens: u64,
+    /// Pixel loads no person triggered: delivery-time proxy fetches (Apple MPP, Gmail
+    /// prefetch), scanner and bot pixel loads.
     pub machine_opens: u64,
     /// Counted clicks.
     pub clicks: u64,
@@ -222,7 +226,7 @@ impl RecipientStats {
     pub fn status(&self) -> &'static str {
         if self.human_clicks > 0 {
             "clicked"
-        } else if self.human_opens > 0 {
+        } else if self.estimated_human_opens > 0 {
             "opened"
         } else if self.opens > 0 || self.clicks > 0 {
             "opened (proxy only)"
@@ -640,7 +644,7 @@ mod tests {
         agg.add(&hit(0, HitKind::Open, 1));
         // As if four billion hits had gone before.
         agg.rows[0].hits = u32::MAX - 1;
-        agg.rows[0].opens = u32::MAX - 1;
+        agg.rows[0].counted = u32::MAX - 1;
         for t in 2..=4 {
             agg.add(&hit(0, HitKind::Open, t));
         }
@@ -671,5 +675,52 @@ mod tests {
         // r1's tokens in the order they were first hit.
         let rows: Vec<usize> = c.recipient_stats[0].tokens.iter().map(|t| t.row).collect();
         assert_eq!(rows, [1, 2]);
+    }
+
+    fn as_class(mut c: Classified, class: HitClass, machine_open: bool) -> Classified {
+        c.verdict.class = class;
+        c.verdict.machine_open = machine_open;
+        c
+    }
+
+    #[test]
+    fn a_recipients_figures_add_up_to_the_campaigns() {
+        let mut agg = Aggregator::new(&manifest());
+        // r1: two reader-triggered proxy opens, two direct ones, an Apple MPP fetch and a
+        // scanner's pixel load; r2 only a scanner click.
+        for (t, class, machine_open) in [
+            (1, HitClass::Proxy, false),
+            (2, HitClass::Proxy, false),
+            (3, HitClass::Human, false),
+            (4, HitClass::Human, false),
+            (5, HitClass::Proxy, true),
+            (6, HitClass::Scanner, false),
+        ] {
+            agg.add(&as_class(hit(0, HitKind::Open, t), class, machine_open));
+        }
+        agg.add(&as_class(
+            hit(3, HitKind::Click, 7),
+            HitClass::Scanner,
+            false,
+        ));
+        let stats = agg.finish();
+        let c = &stats.campaigns[0];
+        let r1 = &c.recipient_stats[0];
+        let r2 = &c.recipient_stats[1];
+        assert_eq!(
+            (
+                r1.opens,
+                r1.human_opens,
+                r1.estimated_human_opens,
+                r1.machine_opens
+            ),
+            (5, 2, 4, 2)
+        );
+        assert_eq!((r2.opens, r2.machine_opens, r2.machine_hits), (0, 0, 1));
+        assert_eq!(r2.status(), "machine activity only");
+        assert_eq!(c.total_opens(), r1.opens + r2.opens);
+        assert_eq!(c.opens[HitClass::Human.index()], r1.human_opens);
+        assert_eq!(c.machine_opens, r1.machine_opens + r2.machine_opens);
+        assert_eq!(c.machine_hits(), r1.machine_hits + r2.machine_hits);
     }
 }

@@ -53,11 +53,17 @@ pub(crate) struct RowTally {
     /// Index into the recipient's `tokens`, once the row has a hit; `u32::MAX` before.
     pub(crate) slot: u32,
     pub(crate) hits: u32,
-    pub(crate) opens: u32,
-    pub(crate) human_opens: u32,
+    /// Counted hits: opens on an open token's row, clicks on a click token's (a row only ever
+    /// gets hits of its own kind, so the two share the counters).
+    pub(crate) counted: u32,
+    /// Of those, human-looking ones (class `human`).
+    pub(crate) direct: u32,
+    /// Counted opens a person is likely behind: human-looking, or a proxy fetch a reader
+    /// triggered.
+    pub(crate) personal: u32,
+    /// Pixel loads no person triggered: delivery-time proxy fetches, scanners, bots.
     pub(crate) machine_opens: u32,
-    pub(crate) clicks: u32,
-    pub(crate) human_clicks: u32,
+    /// Scanner and bot hits of any kind.
     pub(crate) machine_hits: u32,
     /// `OPENED | CLICKED | ...`.
     pub(crate) seen: u8,
@@ -78,11 +84,10 @@ impl RowTally {
             place,
             slot: u32::MAX,
             hits: 0,
-            opens: 0,
-            human_opens: 0,
+            counted: 0,
+            direct: 0,
+            personal: 0,
             machine_opens: 0,
-            clicks: 0,
-            human_clicks: 0,
             machine_hits: 0,
             seen: 0,
             first_open_ms: i64::MAX,
@@ -103,43 +108,44 @@ impl RowTally {
         }
         match f.kind {
             HitKind::Open if f.counted => {
-                self.opens += 1;
+                self.counted += 1;
                 self.first_open_ms = self.first_open_ms.min(f.time_ms);
                 self.seen |= OPENED;
                 if f.direct {
+                    self.direct += 1;
                     self.seen |= DIRECT_OPENED;
                 }
                 if f.personal {
-                    self.human_opens += 1;
+                    self.personal += 1;
                     self.seen |= HUMAN_OPENED;
                 } else {
                     self.machine_opens += 1;
                 }
             }
-            // A click token's row always has a link; one whose kind disagrees never resolves.
-            HitKind::Click if f.has_link => {
-                if f.personal {
-                    self.human_clicks += 1;
+            HitKind::Open if f.machine => self.machine_opens += 1,
+            HitKind::Click if f.has_link && f.counted => {
+                self.counted += 1;
+                self.seen |= CLICKED;
+                if f.direct {
+                    self.direct += 1;
                     self.seen |= HUMAN_CLICKED;
-                }
-                if f.counted {
-                    self.clicks += 1;
-                    self.seen |= CLICKED;
                 }
             }
             _ => {}
         }
     }
 
-    /// Adds the row's figures to its recipient's and token's, and starts its counters over
-    /// (its flags stay: `finish` reads them per row).
     pub(crate) fn add_to(&mut self, rs: &mut RecipientStats, seen: &mut u8) {
         rs.hits += u64::from(self.hits);
-        rs.opens += u64::from(self.opens);
-        rs.human_opens += u64::from(self.human_opens);
-        rs.machine_opens += u64::from(self.machine_opens);
-        rs.clicks += u64::from(self.clicks);
-        rs.human_clicks += u64::from(self.human_clicks);
+        if self.place.link().is_some() {
+            rs.clicks += u64::from(self.counted);
+            rs.human_clicks += u64::from(self.direct);
+        } else {
+            rs.opens += u64::from(self.counted);
+            rs.human_opens += u64::from(self.direct);
+            rs.estimated_human_opens += u64::from(self.personal);
+            rs.machine_opens += u64::from(self.machine_opens);
+        }
         rs.machine_hits += u64::from(self.machine_hits);
         if self.first_open_ms != i64::MAX {
             rs.first_open_ms = min_opt(rs.first_open_ms, self.first_open_ms);

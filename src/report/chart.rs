@@ -150,11 +150,42 @@ fn escape(text: &str) -> String {
 /// Draws a stacked bar chart of one timeline. `id` must be unique on the page (it names the
 /// title and description for screen readers); `what` says what is counted ("pixel loads").
 pub fn timeline_svg(t: &Timeline, id: &str, what: &str) -> String {
-    const W: f64 = 760.0;
-    const H: f64 = 180.0;
+    let mut s = draw(t, id, what, &WIDE);
+    s.push_str(&draw(t, &format!("{id}-narrow"), what, &NARROW));
+    s
+}
+
+/// The size of a drawing: one for wide screens and one for phones, picked by CSS (each is sized
+/// so that its axis text stays legible at the width it is shown at).
+struct Layout {
+    class: &'static str,
+    w: f64,
+    h: f64,
+    labels: usize,
+}
+
+const WIDE: Layout = Layout {
+    class: "chart chart-wide",
+    w: 760.0,
+    h: 180.0,
+    labels: 6,
+};
+
+const NARROW: Layout = Layout {
+    class: "chart chart-narrow",
+    w: 360.0,
+    h: 200.0,
+    labels: 3,
+};
+
+/// The widest a bar gets, so that one bucket does not fill the chart.
+const MAX_BAR: f64 = 48.0;
+
+fn draw(t: &Timeline, id: &str, what: &str, layout: &Layout) -> String {
     const LEFT: f64 = 40.0;
     const BOTTOM: f64 = 24.0;
     const TOP: f64 = 8.0;
+    let (w, h) = (layout.w, layout.h);
     let max = t
         .counts
         .iter()
@@ -163,17 +194,19 @@ pub fn timeline_svg(t: &Timeline, id: &str, what: &str) -> String {
         .unwrap_or(0)
         .max(1);
     let total: u64 = t.counts.iter().flat_map(|c| c.iter()).sum();
-    let plot_w = W - LEFT - 4.0;
-    let plot_h = H - BOTTOM - TOP;
-    let bar_w = plot_w / t.counts.len() as f64;
+    let plot_w = w - LEFT - 4.0;
+    let plot_h = h - BOTTOM - TOP;
+    let slot = plot_w / t.counts.len() as f64;
+    let bar_w = (slot * 0.8).clamp(0.5, MAX_BAR);
     let id = escape(id);
     let mut s = String::new();
     let _ = write!(
         s,
-        "<svg class=\"chart\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-labelledby=\"{id}-t {id}-d\" \
+        "<svg class=\"{}\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-labelledby=\"{id}-t {id}-d\" \
          xmlns=\"http://www.w3.org/2000/svg\"><title id=\"{id}-t\">{} over time</title>\
          <desc id=\"{id}-d\">{total} {} in buckets of {}, stacked by class; the table below has \
          the numbers.</desc>",
+        layout.class,
         escape(what),
         escape(what),
         escape(&t.buckets.describe()),
@@ -184,47 +217,64 @@ pub fn timeline_svg(t: &Timeline, id: &str, what: &str) -> String {
         let v = (max as f64 * frac).round() as u64;
         let _ = write!(
             s,
-            "<line class=\"grid\" x1=\"{LEFT}\" x2=\"{W}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/>\
+            "<line class=\"grid\" x1=\"{LEFT}\" x2=\"{w}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/>\
              <text class=\"axis\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{v}</text>",
             LEFT - 4.0,
             y + 4.0
         );
     }
     for (i, counts) in t.counts.iter().enumerate() {
-        let x = LEFT + i as f64 * bar_w;
+        let x = LEFT + i as f64 * slot + (slot - bar_w) / 2.0;
         let mut y = TOP + plot_h;
         for class in HitClass::ALL {
             let n = counts[class.index()];
             if n == 0 {
                 continue;
             }
-            let h = plot_h * n as f64 / max as f64;
-            y -= h;
+            let bh = plot_h * n as f64 / max as f64;
+            y -= bh;
             let _ = write!(
                 s,
-                "<rect class=\"bar bar-{}\" x=\"{:.2}\" y=\"{y:.2}\" width=\"{:.2}\" height=\"{h:.2}\">\
+                "<rect class=\"bar bar-{}\" x=\"{x:.2}\" y=\"{y:.2}\" width=\"{bar_w:.2}\" height=\"{bh:.2}\">\
                  <title>{}: {n} {}</title></rect>",
                 class.as_str(),
-                x + bar_w * 0.1,
-                (bar_w * 0.8).max(0.5),
                 escape(&t.buckets.label(i)),
                 class.as_str()
             );
+            // Machine classes carry a pattern too, so that they differ without colour (print,
+            // colour blindness).
+            if let Some(pattern) = pattern(class) {
+                let _ = write!(
+                    s,
+                    "<rect class=\"pattern\" fill=\"url(#{pattern})\" x=\"{x:.2}\" y=\"{y:.2}\" \
+                     width=\"{bar_w:.2}\" height=\"{bh:.2}\" aria-hidden=\"true\"/>"
+                );
+            }
         }
     }
-    // Up to six labels along the time axis.
-    let step = t.counts.len().div_ceil(6).max(1);
+    // A few labels along the time axis.
+    let step = t.counts.len().div_ceil(layout.labels).max(1);
     for i in (0..t.counts.len()).step_by(step) {
-        let x = LEFT + i as f64 * bar_w;
+        let x = LEFT + i as f64 * slot;
         let _ = write!(
             s,
             "<text class=\"axis\" x=\"{x:.1}\" y=\"{:.1}\">{}</text>",
-            H - 6.0,
+            h - 6.0,
             escape(&t.buckets.label(i))
         );
     }
     s.push_str("</svg>");
     s
+}
+
+/// The pattern (defined once per page, in `base.html`) that marks a class's bars.
+fn pattern(class: HitClass) -> Option<&'static str> {
+    match class {
+        HitClass::Scanner => Some("px-hatch"),
+        HitClass::Bot => Some("px-dots"),
+        HitClass::Duplicate | HitClass::Internal => Some("px-lines"),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -254,6 +304,18 @@ mod tests {
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
         assert!(svg.contains("<title id=\"opens-t\">pixel loads over time</title>"));
         assert!(svg.contains("3 pixel loads in buckets of 5 minutes"));
-        assert_eq!(svg.matches("<rect").count(), 3);
+        // Drawn twice (wide and narrow), each bar once, the scanner's with its pattern over it.
+        assert_eq!(svg.matches("<svg").count(), 2);
+        assert_eq!(svg.matches("<rect class=\"bar ").count(), 6);
+        assert_eq!(svg.matches("url(#px-hatch)").count(), 2);
+        assert!(svg.contains("id=\"opens-narrow-t\""));
+    }
+
+    #[test]
+    fn one_bucket_is_one_narrow_bar() {
+        let mut t = Timeline::new(Bucketing::for_range(0, 0));
+        t.add(0, HitClass::Human);
+        let svg = draw(&t, "o", "pixel loads", &WIDE);
+        assert!(svg.contains(&format!("width=\"{MAX_BAR:.2}\"")), "{svg}");
     }
 }

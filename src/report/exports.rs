@@ -8,7 +8,7 @@ type FigureCell = fn(&FiguresView) -> String;
 
 /// `campaigns.csv`'s columns, in order: the header is their names, every row their cells (the
 /// same names as the figures' keys in `summary.json`).
-const CAMPAIGN_COLUMNS: [(&str, FigureCell); 18] = [
+const CAMPAIGN_COLUMNS: [(&str, FigureCell); 20] = [
     ("campaign", |c| csv_safe(&c.name).into_owned()),
     ("recipients", |c| c.recipients.to_string()),
     ("open_tokens", |c| c.open_tokens.to_string()),
@@ -31,6 +31,10 @@ const CAMPAIGN_COLUMNS: [(&str, FigureCell); 18] = [
     ("opened_only_via_proxy", |c| {
         c.opened_only_via_proxy.to_string()
     }),
+    ("estimated_human_opens", |c| {
+        c.estimated_human_opens.to_string()
+    }),
+    ("human_clicks", |c| c.human_clicks.to_string()),
 ];
 
 impl Report<'_> {
@@ -70,12 +74,17 @@ impl Report<'_> {
             "machine_hits",
             "first_open",
             "last_activity",
+            "proxy_opens",
+            "estimated_human_opens",
+            "answer",
+            "sureness",
         ])
         .map_err(csv_err)?;
         for c in &self.stats.campaigns {
             for r in &c.recipient_stats {
                 let n = |v: u64| v.to_string();
                 let t = |ms: Option<i64>| ms.map(rfc3339).unwrap_or_default();
+                let (answer, sureness) = self.person(r);
                 w.write_record([
                     csv_safe(&c.name).into_owned(),
                     csv_safe(&r.recipient).into_owned(),
@@ -88,6 +97,10 @@ impl Report<'_> {
                     n(r.machine_hits),
                     t(r.first_open_ms),
                     t(r.last_activity_ms),
+                    n(r.opens - r.human_opens),
+                    n(r.estimated_human_opens),
+                    csv_safe(&answer).into_owned(),
+                    sureness.words().to_string(),
                 ])
                 .map_err(csv_err)?;
             }

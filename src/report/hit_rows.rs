@@ -86,13 +86,13 @@ impl Report<'_> {
                 _ => (None, None),
             };
             let row = row.map(|(_, m)| m);
-            html.push_str("<tr><td>");
+            html.push_str("<tr><td class=\"when\">");
             push_human_time(&mut html, ev.time_ms);
             html.push_str("</td><td>");
             html.push_str(ev.kind.as_str());
             html.push_str("</td>");
             if detail {
-                html.push_str("<td class=\"text\">");
+                html.push_str("<td class=\"addr\">");
                 if let Some(r) = row {
                     match recipient_href {
                         Some(href) => {
@@ -118,7 +118,7 @@ impl Report<'_> {
             html.push_str(class);
             html.push_str("</span> <span class=\"muted\">");
             e(&mut html, text(c.detail));
-            html.push_str("</span></td><td>");
+            html.push_str("</span></td><td class=\"why\">");
             e(&mut html, text(c.reason));
             html.push_str("</td><td class=\"mono\">");
             self.privacy.push_ip(&mut html, ev.client);
@@ -137,10 +137,13 @@ impl Report<'_> {
                 }
                 _ => e(&mut html, text(c.client_name)),
             }
-            html.push_str("</td><td class=\"ua\">");
+            // The user agent on one line, cut, with the whole of it on hover.
+            html.push_str("</td><td class=\"ua\"><span class=\"clip\" title=\"");
             let headers = self.stats.samples.headers(ev);
             e(&mut html, headers.user_agent());
-            html.push_str("</td><td class=\"mono\">");
+            html.push_str("\">");
+            e(&mut html, headers.user_agent());
+            html.push_str("</span></td><td class=\"mono when\">");
             e(&mut html, headers.method());
             html.push(' ');
             html.push_str(itoa::Buffer::new().format(ev.status));

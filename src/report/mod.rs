@@ -20,7 +20,9 @@ mod csv_cell;
 mod events;
 pub mod export_file;
 mod exports;
+pub mod glossary;
 mod hit_rows;
+mod people;
 mod site;
 mod templates;
 mod views;
@@ -191,6 +193,7 @@ impl Report<'_> {
             classes: Self::class_rows(&self.stats.opens_by_class, &self.stats.clicks_by_class),
             input_problems: self.input_problems.to_vec(),
             input_notes: self.input_notes.to_vec(),
+            small_sends: Vec::new(),
         }
     }
 
@@ -298,17 +301,7 @@ impl Report<'_> {
                 .iter()
                 .filter(|_| self.privacy.recipient_detail)
                 .take(MAX_ROWS_PER_TABLE)
-                .map(|r| RecipientView {
-                    href: book.recipient_href(&r.recipient),
-                    recipient: r.recipient.clone(),
-                    status: r.status(),
-                    opens: r.opens,
-                    human_opens: r.human_opens,
-                    clicks: r.clicks,
-                    machine_hits: r.machine_hits,
-                    first_open: opt_time(r.first_open_ms),
-                    last_activity: opt_time(r.last_activity_ms),
-                })
+                .map(|r| self.recipient_view(book, r))
                 .collect(),
             hits: self.hit_rows(&c.hits, c.hit_count, Some(book), true),
             recipients_total: c.recipient_stats.len(),
@@ -486,7 +479,13 @@ pub fn write_pages(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result
     for (name, text) in ASSETS {
         write(name, text.as_bytes())?;
     }
-    let overview = report.overview();
+    let campaigns = &report.stats.campaigns;
+    let books: Vec<RecipientBook<'_>> = campaigns
+        .iter()
+        .map(|c| RecipientBook::new(c, &report.privacy))
+        .collect();
+    let mut overview = report.overview();
+    overview.small_sends = report.small_sends(&books);
     write(
         "index.html",
         render(tera, "index.html", &overview)?.as_bytes(),
@@ -510,11 +509,6 @@ pub fn write_pages(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result
     write("summary.json", &json)?;
     // Campaign, link and recipients pages are independent: every core renders and writes them,
     // taking the next page from a shared counter.
-    let campaigns = &report.stats.campaigns;
-    let books: Vec<RecipientBook<'_>> = campaigns
-        .iter()
-        .map(|c| RecipientBook::new(c, &report.privacy))
-        .collect();
     let mut jobs: Vec<(usize, Page)> = Vec::new();
     for (ci, c) in campaigns.iter().enumerate() {
         jobs.push((ci, Page::Campaign));
@@ -563,6 +557,7 @@ pub fn write_pages(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result
     let about = StaticView {
         version: overview.version,
         generated_at: overview.generated_at.clone(),
+        glossary: glossary::GLOSSARY,
     };
     write("about.html", render(tera, "about.html", &about)?.as_bytes())?;
     report.write_campaigns_csv(&dir.join("campaigns.csv"), &overview.campaigns)?;

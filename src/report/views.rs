@@ -57,6 +57,10 @@ pub struct FiguresView {
     pub click_to_open: String,
     /// Of `unique_opens`, recipients whose counted opens all came through a mail provider's proxy.
     pub opened_only_via_proxy: u64,
+    /// Opens a person is likely behind: human-looking ones and reader-triggered proxy fetches.
+    pub estimated_human_opens: u64,
+    /// Human-looking clicks.
+    pub human_clicks: u64,
 }
 
 impl FiguresView {
@@ -79,6 +83,12 @@ impl FiguresView {
             unique_clicks: c.unique_clicks,
             total_clicks: c.total_clicks(),
             machine_hits: c.machine_hits(),
+            estimated_human_opens: c
+                .recipient_stats
+                .iter()
+                .map(|r| r.estimated_human_opens)
+                .sum(),
+            human_clicks: c.clicks[HitClass::Human.index()],
             last_activity: opt_time(c.last_activity_ms),
             click_to_open: if c.unique_human_opens == 0 {
                 "—".into()
@@ -204,14 +214,43 @@ pub struct RecipientView {
     pub opens: u64,
     /// Human-looking opens.
     pub human_opens: u64,
+    /// Opens through a mail provider's proxy.
+    pub proxy_opens: u64,
+    /// Opens a person is likely behind.
+    pub estimated_human_opens: u64,
+    /// Pixel loads no person triggered.
+    pub machine_opens: u64,
     /// Counted clicks.
     pub clicks: u64,
+    /// Human-looking clicks.
+    pub human_clicks: u64,
     /// Machine hits.
     pub machine_hits: u64,
     /// First counted open.
     pub first_open: String,
     /// Last activity.
     pub last_activity: String,
+    /// First counted open, short (`18 Nov 08:12`), for the people table.
+    pub first_open_short: String,
+    /// Last activity, short.
+    pub last_activity_short: String,
+    /// The answer in a sentence ("opened: ..., 18 Nov 08:12; clicked Pricing twice").
+    pub answer: String,
+    /// How sure, in words.
+    pub sureness: &'static str,
+    /// How sure, as a CSS class suffix.
+    pub sureness_key: people::Sureness,
+}
+
+/// A campaign of at most [`people::SMALL_SEND`] recipients, answered person by person on the overview.
+#[derive(Debug, Serialize)]
+pub struct SmallSendView {
+    /// Campaign name.
+    pub name: String,
+    /// Its page.
+    pub href: String,
+    /// Its recipients.
+    pub people: Vec<RecipientView>,
 }
 
 /// The overview page.
@@ -237,6 +276,8 @@ pub struct OverviewView {
     pub rejected: u64,
     /// Whether lines = hits + other + rejected.
     pub reconciled: bool,
+    /// Campaigns small enough to answer person by person here.
+    pub small_sends: Vec<SmallSendView>,
     /// Reject reasons.
     pub rejects: Vec<RejectView>,
     /// Campaigns.
@@ -498,4 +539,6 @@ pub struct StaticView {
     pub version: &'static str,
     /// When the report was built.
     pub generated_at: String,
+    /// The figures and what they count.
+    pub glossary: &'static [glossary::Term],
 }

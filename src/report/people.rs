@@ -1,0 +1,323 @@
+//! "Did Ana open it, and when?": one sentence per recipient, from their figures and the first
+//! hits of each of their tokens, that never claims a person read anything.
+
+use super::*;
+use crate::aggregate::{RecipientStats, Sample};
+use crate::model::HitKind;
+use crate::time::short_time;
+
+/// How sure a recipient's answer is, as the people table shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sureness {
+    /// A human-looking hit, or a proxy fetch a reader triggers.
+    LikelyAPerson,
+    /// Only fetches that happen whether or not anyone looks (Apple MPP, prefetch).
+    CannotTell,
+    /// Only scanners and bots.
+    MachinesOnly,
+    /// No request at all.
+    NothingSeen,
+}
+
+impl Sureness {
+    /// In words.
+    pub fn words(self) -> &'static str {
+        match self {
+            Sureness::LikelyAPerson => "likely a person",
+            Sureness::CannotTell => "cannot tell",
+            Sureness::MachinesOnly => "only machines",
+            Sureness::NothingSeen => "nothing seen",
+        }
+    }
+}
+
+/// "once", "twice", "3 times"; `at_least` when only the first hits are known.
+fn times(n: u64, at_least: bool) -> String {
+    let s = match n {
+        1 => "once".to_string(),
+        2 => "twice".to_string(),
+        n => format!("{n} times"),
+    };
+    if at_least && n > 1 {
+        format!("at least {s}")
+    } else {
+        s
+    }
+}
+
+/// "A", "A and B", "A, B and C".
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// How a counted pixel load reached the tracker, in words.
+fn how_loaded(report: &Report<'_>, s: &Sample) -> String {
+    let client = report.stats.samples.text(s.client_name);
+    let detail = report.stats.samples.text(s.detail);
+    let known = !client.is_empty() && client != "Other";
+    match s.class {
+        HitClass::Proxy => match detail {
+            "apple-mpp" => "Apple Mail Privacy Protection fetched the image at delivery (it does \
+                            whether or not anyone looks)"
+                .to_string(),
+            "sent-copy" => "Gmail's proxy loaded the image right after the send (most likely \
+                            the sender's Sent copy)"
+                .to_string(),
+            d if d.contains("prefetch") => "the image was prefetched at delivery".to_string(),
+            _ if known && client.to_ascii_lowercase().contains("proxy") => {
+                format!("loaded through the {client}")
+            }
+            _ if known => format!("loaded through {client}'s proxy"),
+            _ => "loaded through a mail provider's proxy".to_string(),
+        },
+        _ if known => format!("loaded straight from {client}"),
+        _ => "loaded straight from a mail client".to_string(),
+    }
+}
+
+/// A campaign with at most this many recipients is answered person by person on the overview.
+pub const SMALL_SEND: usize = 5;
+
+impl Report<'_> {
+    /// A recipient's row of a people table.
+    pub(crate) fn recipient_view(
+        &self,
+        book: &RecipientBook<'_>,
+        r: &RecipientStats,
+    ) -> RecipientView {
+        let (answer, sureness) = self.person(r);
+        RecipientView {
+            href: book.recipient_href(&r.recipient),
+            recipient: r.recipient.clone(),
+            status: r.status(),
+            opens: r.opens,
+            human_opens: r.human_opens,
+            proxy_opens: r.opens - r.human_opens,
+            estimated_human_opens: r.estimated_human_opens,
+            machine_opens: r.machine_opens,
+            clicks: r.clicks,
+            human_clicks: r.human_clicks,
+            machine_hits: r.machine_hits,
+            first_open: opt_time(r.first_open_ms),
+            last_activity: opt_time(r.last_activity_ms),
+            first_open_short: r.first_open_ms.map_or("—".into(), short_time),
+            last_activity_short: r.last_activity_ms.map_or("—".into(), short_time),
+            answer,
+            sureness: sureness.words(),
+            sureness_key: sureness,
+        }
+    }
+
+    /// The campaigns small enough to answer person by person on the overview (none when
+    /// recipient detail is off).
+    pub(crate) fn small_sends(&self, books: &[RecipientBook<'_>]) -> Vec<SmallSendView> {
+        if !self.privacy.recipient_detail {
+            return Vec::new();
+        }
+        self.stats
+            .campaigns
+            .iter()
+            .zip(books)
+            .filter(|(c, _)| c.recipient_stats.len() <= SMALL_SEND)
+            .map(|(c, book)| SmallSendView {
+                name: c.name.clone(),
+                href: campaign_file(&c.name),
+                people: c
+                    .recipient_stats
+                    .iter()
+                    .map(|r| self.recipient_view(book, r))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// One recipient's answer: the sentence and how sure it is.
+    pub(crate) fn person(&self, r: &RecipientStats) -> (String, Sureness) {
+        let samples = &self.stats.samples;
+        let hits = |t: &crate::aggregate::TokenHits| -> Vec<&Sample> {
+            t.hits.iter().map(|&i| &samples[i as usize]).collect()
+        };
+        let sureness = if r.estimated_human_opens > 0 || r.human_clicks > 0 {
+            Sureness::LikelyAPerson
+        } else if r.opens > 0 || r.clicks > 0 {
+            Sureness::CannotTell
+        } else if r.machine_hits > 0 {
+            Sureness::MachinesOnly
+        } else {
+            Sureness::NothingSeen
+        };
+        let mut parts = Vec::new();
+        if r.opens > 0 {
+            // The first counted pixel load among the tokens' first hits, preferring one a
+            // person is likely behind.
+            let loads: Vec<&Sample> = r
+                .tokens
+                .iter()
+                .flat_map(hits)
+                .filter(|s| s.kind == HitKind::Open && counts(s.class))
+                .collect();
+            let first = loads
+                .iter()
+                .filter(|s| {
+                    let d = samples.text(s.detail);
+                    s.class == HitClass::Human
+                        || !(matches!(d, "apple-mpp" | "sent-copy") || d.contains("prefetch"))
+                })
+                .min_by_key(|s| s.time_ms)
+                .or_else(|| loads.iter().min_by_key(|s| s.time_ms));
+            let mut open = match first {
+                Some(s) => format!("opened: {}, {}", how_loaded(self, s), short_time(s.time_ms)),
+                None => format!("opened, {}", short_time(r.first_open_ms.unwrap_or(0))),
+            };
+            let shown = first.map(|s| s.time_ms);
+            let mut more = Vec::new();
+            if r.opens > 1 {
+                more.push(format!("{} opens", r.opens));
+            }
+            if let Some(f) = r.first_open_ms.filter(|&f| Some(f) != shown) {
+                more.push(format!("the first {}", short_time(f)));
+            }
+            if let Some(l) = r
+                .last_activity_ms
+                .filter(|&l| Some(l) != shown && short_time(l) != short_time(shown.unwrap_or(l)))
+            {
+                more.push(format!("last activity {}", short_time(l)));
+            }
+            if !more.is_empty() {
+                open.push_str(&format!(" ({})", more.join(", ")));
+            }
+            parts.push(open);
+        }
+        if r.clicks > 0 {
+            // Counted clicks per label, from each click token's first hits.
+            let mut by_label: Vec<(String, u64, bool)> = Vec::new();
+            for t in &r.tokens {
+                let row = &self.manifest.rows[t.row];
+                if row.kind != crate::token::TokenKind::Click {
+                    continue;
+                }
+                let hs = hits(t);
+                let n = hs
+                    .iter()
+                    .filter(|s| s.kind == HitKind::Click && counts(s.class))
+                    .count() as u64;
+                if n == 0 {
+                    continue;
+                }
+                let partial = t.total > hs.len() as u64;
+                let label = if row.label.is_empty() {
+                    "a link".to_string()
+                } else {
+                    row.label.clone()
+                };
+                match by_label.iter_mut().find(|(l, ..)| *l == label) {
+                    Some(e) => {
+                        e.1 += n;
+                        e.2 |= partial;
+                    }
+                    None => by_label.push((label, n, partial)),
+                }
+            }
+            let items: Vec<String> = by_label
+                .iter()
+                .map(|(l, n, partial)| format!("{l} {}", times(*n, *partial)))
+                .collect();
+            if items.is_empty() {
+                parts.push(format!("clicked {}", times(r.clicks, false)));
+            } else {
+                parts.push(format!("clicked {}", and_list(&items)));
+            }
+        }
+        if parts.is_empty() {
+            if r.machine_hits > 0 {
+                let mut names: Vec<String> = Vec::new();
+                let (mut pixels, mut links) = (0u64, 0u64);
+                for t in &r.tokens {
+                    for s in hits(t) {
+                        if matches!(s.class, HitClass::Scanner | HitClass::Bot) {
+                            let what = if s.class == HitClass::Scanner {
+                                "a security scanner"
+                            } else {
+                                "a bot"
+                            };
+                            let name = samples.text(s.detail);
+                            let n = if name.is_empty() {
+                                what.to_string()
+                            } else {
+                                format!("{what} ({name})")
+                            };
+                            if !names.contains(&n) {
+                                names.push(n);
+                            }
+                            match s.kind {
+                                HitKind::Open => pixels += 1,
+                                HitKind::Click => links += 1,
+                                HitKind::Other => {}
+                            }
+                        }
+                    }
+                }
+                let mut did = Vec::new();
+                if pixels > 0 {
+                    did.push("loaded the image".to_string());
+                }
+                if links > 0 {
+                    did.push(format!(
+                        "followed {} link{}",
+                        links,
+                        if links == 1 { "" } else { "s" }
+                    ));
+                }
+                let who = if names.is_empty() {
+                    "machines".to_string()
+                } else {
+                    and_list(&names)
+                };
+                let what = if did.is_empty() {
+                    "made requests".to_string()
+                } else {
+                    and_list(&did)
+                };
+                return (
+                    format!("only machines: {who} {what}; not counted as an open"),
+                    sureness,
+                );
+            }
+            return (
+                "no activity: no pixel load and no click (the mail client may block images)"
+                    .to_string(),
+                sureness,
+            );
+        }
+        let mut sentence = parts.join("; ");
+        if r.machine_hits > 0 {
+            sentence.push_str(&format!(
+                "; {} machine hit{} not counted",
+                r.machine_hits,
+                if r.machine_hits == 1 { "" } else { "s" }
+            ));
+        }
+        (sentence, sureness)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_read_as_words() {
+        assert_eq!(times(1, false), "once");
+        assert_eq!(times(2, false), "twice");
+        assert_eq!(times(5, true), "at least 5 times");
+        assert_eq!(
+            and_list(&["a".into(), "b".into(), "c".into()]),
+            "a, b and c"
+        );
+    }
+}
