@@ -68,7 +68,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let lines: u64 = args[1].parse()?;
     let combined = args.get(2).is_none_or(|f| f == "combined");
     let recipients: u64 = args.get(3).map_or(Ok(20_000), |r| r.parse())?;
-    std::fs::create_dir_all(&out)?;
+    generate(&out, lines, combined, recipients)
+}
+
+/// Writes the config, key, manifest and `access.log` of `lines` lines into `out` (the browser
+/// tests include this file to make their large report).
+pub fn generate(
+    out: &std::path::Path,
+    lines: u64,
+    combined: bool,
+    recipients: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(out)?;
 
     let key = SecretKey::new(1, [7u8; 32]);
     let ring = KeyRing::single(key.clone());
