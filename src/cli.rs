@@ -353,7 +353,16 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
 
+    /// The time zone the pages show times in, an IANA name such as Europe/Paris [default: the
+    /// config's report.timezone, else UTC]. Exports stay in UTC.
+    #[arg(long, value_name = "ZONE", value_parser = parse_zone)]
+    pub timezone: Option<pxtrack::time::Zone>,
+
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+fn parse_zone(name: &str) -> Result<pxtrack::time::Zone, String> {
+    name.parse()
 }

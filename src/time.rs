@@ -77,37 +77,123 @@ pub(crate) fn civil(ms: i64) -> (i64, i64, i64, i64, i64, i64, i64) {
     )
 }
 
-/// A moment in a sentence: `18 Nov 08:12` (UTC).
-pub fn short_time(ms: i64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let (_, m, d, h, mi, ..) = civil(ms);
-    let mut buf = format!("{d} {} ", MONTHS[(m - 1) as usize]);
-    push_digits(&mut buf, h, 2);
-    buf.push(':');
-    push_digits(&mut buf, mi, 2);
-    buf
-}
+/// The time zone the pages show times in (`[report] timezone`, `--timezone`): an IANA zone,
+/// UTC by default. Exports (`events.csv`, the CSVs, `summary.json`) stay in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Zone(chrono_tz::Tz);
 
-/// Formats epoch milliseconds for people: `2026-11-22 10:00:05 UTC`.
-pub fn human_time(ms: i64) -> String {
-    let mut buf = String::with_capacity(24);
-    push_human_time(&mut buf, ms);
-    buf
-}
-
-/// Appends [`human_time`] to `buf` (hit rows call it once each).
-pub fn push_human_time(buf: &mut String, ms: i64) {
-    if DateTime::<Utc>::from_timestamp_millis(ms).is_none() {
-        return;
+impl Default for Zone {
+    fn default() -> Self {
+        Zone(chrono_tz::Tz::UTC)
     }
-    push_date_time(buf, ms, ' ');
-    buf.push_str(" UTC");
 }
 
-pub(crate) fn opt_time(ms: Option<i64>) -> String {
-    ms.map(human_time).unwrap_or_else(|| "—".into())
+impl std::str::FromStr for Zone {
+    type Err = String;
+
+    /// An IANA name (`Europe/Paris`), or `UTC`.
+    fn from_str(name: &str) -> Result<Self, String> {
+        if name.eq_ignore_ascii_case("utc") || name.eq_ignore_ascii_case("z") {
+            return Ok(Zone::default());
+        }
+        name.parse::<chrono_tz::Tz>().map(Zone).map_err(|_| {
+            format!(
+                "{name:?} is not an IANA time zone name: write it as Region/City, for example \
+                 \"Europe/Paris\", \"America/New_York\" or \"Asia/Tokyo\" (or \"UTC\")"
+            )
+        })
+    }
+}
+
+impl Zone {
+    /// Its IANA name.
+    pub fn name(self) -> &'static str {
+        self.0.name()
+    }
+
+    fn is_utc(self) -> bool {
+        self.0 == chrono_tz::Tz::UTC
+    }
+
+    /// The offset from UTC at `ms`, in seconds, and the zone's abbreviation then (`CET`,
+    /// `+0530`).
+    fn at(self, ms: i64) -> (i64, String) {
+        use chrono::{Offset, TimeZone};
+        let Some(t) = DateTime::<Utc>::from_timestamp_millis(ms) else {
+            return (0, "UTC".into());
+        };
+        let off = self.0.offset_from_utc_datetime(&t.naive_utc());
+        let abbr = off.to_string();
+        (i64::from(off.fix().local_minus_utc()), abbr)
+    }
+
+    /// The offset from UTC at `ms`, in seconds.
+    pub fn offset_secs(self, ms: i64) -> i64 {
+        if self.is_utc() { 0 } else { self.at(ms).0 }
+    }
+
+    /// A moment in a sentence: `18 Nov 08:12`.
+    pub fn short(self, ms: i64) -> String {
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let (_, m, d, h, mi, ..) = civil(ms + self.offset_secs(ms) * 1000);
+        let mut buf = format!("{d} {} ", MONTHS[(m - 1) as usize]);
+        push_digits(&mut buf, h, 2);
+        buf.push(':');
+        push_digits(&mut buf, mi, 2);
+        buf
+    }
+
+    /// For people: `2026-11-22 10:00:05 UTC`, `2026-11-22 11:00:05 CET`.
+    pub fn human(self, ms: i64) -> String {
+        let mut buf = String::with_capacity(24);
+        self.push_human(&mut buf, ms);
+        buf
+    }
+
+    /// Appends [`Zone::human`] to `buf` (hit rows call it once each).
+    pub fn push_human(self, buf: &mut String, ms: i64) {
+        if DateTime::<Utc>::from_timestamp_millis(ms).is_none() {
+            return;
+        }
+        if self.is_utc() {
+            push_date_time(buf, ms, ' ');
+            buf.push_str(" UTC");
+            return;
+        }
+        let (off, abbr) = self.at(ms);
+        push_date_time(buf, ms + off * 1000, ' ');
+        buf.push(' ');
+        buf.push_str(&abbr);
+    }
+
+    /// `ms` formatted with a chrono format string, in this zone.
+    pub fn format(self, ms: i64, format: &str) -> String {
+        DateTime::<Utc>::from_timestamp_millis(ms)
+            .map(|t| t.with_timezone(&self.0).format(format).to_string())
+            .unwrap_or_default()
+    }
+
+    /// [`Zone::human`], or a dash for none.
+    pub fn opt(self, ms: Option<i64>) -> String {
+        ms.map_or_else(|| "—".into(), |ms| self.human(ms))
+    }
+}
+
+/// A moment in a sentence, in UTC: `18 Nov 08:12`.
+pub fn short_time(ms: i64) -> String {
+    Zone::default().short(ms)
+}
+
+/// Formats epoch milliseconds for people, in UTC: `2026-11-22 10:00:05 UTC`.
+pub fn human_time(ms: i64) -> String {
+    Zone::default().human(ms)
+}
+
+/// Appends [`human_time`] to `buf`.
+pub fn push_human_time(buf: &mut String, ms: i64) {
+    Zone::default().push_human(buf, ms);
 }
 
 // ---------------------------------------------------------------- parsing nginx times

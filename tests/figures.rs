@@ -166,3 +166,49 @@ fn every_glossary_figure_is_one_number_everywhere() {
     }
     assert!(checked > 100, "only {checked} figures compared");
 }
+
+#[test]
+fn pages_show_the_chosen_time_zone_and_exports_stay_in_utc() {
+    let w = Work::new();
+    w.ok(&["analyze", "--demo", "--out", "utc"]);
+    w.ok(&[
+        "analyze",
+        "--demo",
+        "--out",
+        "paris",
+        "--timezone",
+        "Europe/Paris",
+    ]);
+    let page = |site: &str, name: &str| std::fs::read_to_string(w.path(site).join(name)).unwrap();
+    for name in ["index.html", "about.html", "rejected.html"] {
+        assert!(page("utc", name).contains("times in UTC"), "{name}");
+        assert!(
+            page("paris", name).contains("times in Europe&#x2F;Paris"),
+            "{name}"
+        );
+    }
+    let summary: serde_json::Value = serde_json::from_str(&page("paris", "summary.json")).unwrap();
+    let href = summary["campaigns"][0]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The first hit of the demo is at 08:00:05 UTC on 18 November: 09:00:05 in Paris.
+    assert!(page("utc", &href).contains("2026-11-18 08:00:05 UTC"));
+    assert!(page("paris", &href).contains("2026-11-18 09:00:05 CET"));
+    assert!(!page("paris", &href).contains(" UTC<"));
+    // Exports are for programs: UTC in both.
+    assert_eq!(page("utc", "events.csv"), page("paris", "events.csv"));
+    assert_eq!(
+        page("utc", "recipients.csv").lines().next(),
+        page("paris", "recipients.csv").lines().next()
+    );
+    // A name that is not a zone is refused with the fix, and nothing is written.
+    let out = w.run(&["analyze", "--demo", "--out", "bad", "--timezone", "Paris"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not an IANA time zone name") && err.contains("Europe/Paris"),
+        "{err}"
+    );
+    assert!(!w.path("bad").exists());
+}

@@ -226,6 +226,7 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
         input_problems: &problems,
         input_notes: &notes,
         sends: &sends,
+        zone: args.timezone.unwrap_or(config.report.timezone),
     };
     report::write_pages(&report, &tera, staging.dir())?;
     timings.lap("pages");

@@ -44,6 +44,15 @@ pub struct Config {
     pub geoip: GeoipSettings,
     /// What `pxtrack rewrite` tracks.
     pub rewrite: crate::rewrite::Settings,
+    /// How the report shows things.
+    pub report: ReportSettings,
+}
+
+/// Settings for the report's pages.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReportSettings {
+    /// The zone the pages show times in (`[report] timezone`, an IANA name; UTC by default).
+    pub timezone: crate::time::Zone,
 }
 
 /// Privacy switches for the report and its exports.
@@ -260,6 +269,14 @@ struct RawConfig {
     geoip: RawGeoip,
     #[serde(default)]
     rewrite: RawRewrite,
+    #[serde(default)]
+    report: RawReport,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawReport {
+    timezone: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -485,7 +502,14 @@ impl Config {
             rules: raw.classify.rules.as_deref().map(resolve),
             apple_relay_egress: raw.classify.apple_relay_egress.as_deref().map(resolve),
         };
+        let timezone = match &raw.report.timezone {
+            Some(name) => name
+                .parse()
+                .map_err(|e: String| err(format!("report.timezone: {e}")))?,
+            None => crate::time::Zone::default(),
+        };
         Ok(Config {
+            report: ReportSettings { timezone },
             path: path.to_path_buf(),
             classify,
             privacy: raw.privacy,

@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 
 use crate::model::HitClass;
+use crate::time::Zone;
 
 /// Bucket widths to choose from, in seconds, with how their times are labelled.
 const WIDTHS: [(i64, &str); 9] = [
@@ -36,19 +37,28 @@ pub struct Bucketing {
     pub count: usize,
     /// chrono format for bucket labels.
     pub label_format: &'static str,
+    /// The zone labels are written in, and whose midnights and hours buckets start at.
+    pub zone: Zone,
 }
 
 impl Bucketing {
     /// The narrowest bucket width from minutes to months that fits `from..=to` in
     /// [`MAX_BUCKETS`], aligned to whole widths (UTC).
     pub fn for_range(from_ms: i64, to_ms: i64) -> Self {
+        Self::for_range_in(from_ms, to_ms, Zone::default())
+    }
+
+    /// [`Bucketing::for_range`] with buckets aligned to whole widths of `zone`'s clock (its
+    /// offset at `from_ms`), labelled in it.
+    pub fn for_range_in(from_ms: i64, to_ms: i64, zone: Zone) -> Self {
         let span = (to_ms - from_ms).max(0) / 1000;
         let (width, fmt) = WIDTHS
             .iter()
             .copied()
             .find(|(w, _)| span / w < MAX_BUCKETS)
             .unwrap_or(WIDTHS[WIDTHS.len() - 1]);
-        let start_s = (from_ms / 1000).div_euclid(width) * width;
+        let off = zone.offset_secs(from_ms);
+        let start_s = (from_ms / 1000 + off).div_euclid(width) * width - off;
         let end_s = to_ms / 1000;
         let count = ((end_s - start_s) / width + 1).clamp(1, MAX_BUCKETS * 2) as usize;
         Bucketing {
@@ -56,6 +66,7 @@ impl Bucketing {
             width_secs: width,
             count,
             label_format: fmt,
+            zone,
         }
     }
 
@@ -68,9 +79,7 @@ impl Bucketing {
     /// A bucket's start, formatted.
     pub fn label(&self, i: usize) -> String {
         let ms = self.start_ms + i as i64 * self.width_secs * 1000;
-        chrono::DateTime::from_timestamp_millis(ms)
-            .map(|t| t.format(self.label_format).to_string())
-            .unwrap_or_default()
+        self.zone.format(ms, self.label_format)
     }
 
     /// The width in words: "15 minutes", "1 day".

@@ -87,7 +87,7 @@ impl Report<'_> {
             };
             let row = row.map(|(_, m)| m);
             html.push_str("<tr><td class=\"when\">");
-            push_human_time(&mut html, ev.time_ms);
+            self.zone.push_human(&mut html, ev.time_ms);
             html.push_str("</td><td>");
             html.push_str(ev.kind.as_str());
             html.push_str("</td>");
@@ -174,7 +174,7 @@ impl Report<'_> {
         let text = |id| self.stats.samples.text(id);
         let row = ev.row().map(|r| &self.manifest.rows[r]);
         HitView {
-            time: human_time(ev.time_ms),
+            time: self.zone.human(ev.time_ms),
             kind: ev.kind.as_str(),
             class: c.class.as_str(),
             detail: text(c.detail).to_string(),

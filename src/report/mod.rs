@@ -27,7 +27,7 @@ mod site;
 mod templates;
 mod views;
 
-use crate::time::opt_time;
+use crate::time::Zone;
 pub use crate::time::{human_time, push_human_time, rfc3339, rfc3339_fast};
 pub use csv_cell::{csv_safe, push_csv_cell};
 pub(crate) use csv_cell::{needs_quotes, push_plain_cell};
@@ -89,6 +89,8 @@ pub struct Report<'a> {
     pub input_notes: &'a [String],
     /// The send snapshot (`sends.csv`).
     pub sends: &'a [crate::sends::Send],
+    /// The time zone the pages show times in.
+    pub zone: Zone,
 }
 
 impl Report<'_> {
@@ -143,12 +145,12 @@ impl Report<'_> {
             first_sent: sent
                 .iter()
                 .min()
-                .map(|&t| human_time(t))
+                .map(|&t| self.zone.human(t))
                 .unwrap_or_default(),
             last_sent: sent
                 .iter()
                 .max()
-                .map(|&t| human_time(t))
+                .map(|&t| self.zone.human(t))
                 .unwrap_or_default(),
         })
     }
@@ -164,9 +166,9 @@ impl Report<'_> {
             .collect();
         OverviewView {
             version: env!("CARGO_PKG_VERSION"),
-            generated_at: human_time(self.generated_at_ms),
-            window_from: opt_time(self.stats.first_ms),
-            window_to: opt_time(self.stats.last_ms),
+            generated_at: self.zone.human(self.generated_at_ms),
+            window_from: self.zone.opt(self.stats.first_ms),
+            window_to: self.zone.opt(self.stats.last_ms),
             files: self
                 .files
                 .iter()
@@ -186,7 +188,12 @@ impl Report<'_> {
             rejected: totals.rejected,
             reconciled: totals.lines == totals.hits + totals.other + totals.rejected,
             rejects: self.rejects_view(),
-            campaigns: self.stats.campaigns.iter().map(FiguresView::new).collect(),
+            campaigns: self
+                .stats
+                .campaigns
+                .iter()
+                .map(|c| FiguresView::new(c, self.zone))
+                .collect(),
             unattributed_opens: self.stats.unattributed[0],
             unattributed_clicks: self.stats.unattributed[1],
             unattributed_hits,
@@ -228,7 +235,7 @@ impl Report<'_> {
     fn timeline(&self, c: &CampaignStats) -> Option<TimelineView> {
         let first = c.first_hit_ms?;
         let last = c.last_hit_ms?;
-        let buckets = chart::Bucketing::for_range(first, last);
+        let buckets = chart::Bucketing::for_range_in(first, last, self.zone);
         let mut opens = chart::Timeline::new(buckets);
         let mut clicks = chart::Timeline::new(buckets);
         for (&granule, by_kind) in &c.timeline.counts {
@@ -275,10 +282,10 @@ impl Report<'_> {
             geoip: self.geoip.clone(),
             timeline: self.timeline(c),
             version: env!("CARGO_PKG_VERSION"),
-            generated_at: human_time(self.generated_at_ms),
-            figures: FiguresView::new(c),
+            generated_at: self.zone.human(self.generated_at_ms),
+            figures: FiguresView::new(c, self.zone),
             snapshot: self.snapshot(&c.name),
-            first_activity: opt_time(c.first_activity_ms),
+            first_activity: self.zone.opt(c.first_activity_ms),
             classes: Self::class_rows(&c.opens, &c.clicks),
             links: c
                 .links
@@ -291,8 +298,8 @@ impl Report<'_> {
                     unique_clicks: l.unique_clicks,
                     total_clicks: l.total_clicks,
                     machine_clicks: l.machine_clicks,
-                    first_click: opt_time(l.first_click_ms),
-                    last_click: opt_time(l.last_click_ms),
+                    first_click: self.zone.opt(l.first_click_ms),
+                    last_click: self.zone.opt(l.last_click_ms),
                 })
                 .collect(),
             recipient_detail: self.privacy.recipient_detail,
@@ -318,7 +325,7 @@ impl Report<'_> {
     ) -> HitListView {
         HitListView {
             version: env!("CARGO_PKG_VERSION"),
-            generated_at: human_time(self.generated_at_ms),
+            generated_at: self.zone.human(self.generated_at_ms),
             kind,
             name: name.to_string(),
             campaign: campaign.to_string(),
@@ -393,7 +400,7 @@ impl Report<'_> {
                                     label: row.map(|x| x.label.clone()).unwrap_or_default(),
                                     target: row.map(|x| x.target.clone()).unwrap_or_default(),
                                     minted: row
-                                        .map(|x| human_time(x.created.timestamp_millis()))
+                                        .map(|x| self.zone.human(x.created.timestamp_millis()))
                                         .unwrap_or_default(),
                                     hits: self.hit_rows(&t.hits, t.total, Some(book), false),
                                 }
@@ -406,8 +413,8 @@ impl Report<'_> {
                                 ("Status".into(), r.status().to_string()),
                                 ("Opens".into(), r.opens.to_string()),
                                 ("Clicks".into(), r.clicks.to_string()),
-                                ("First open".into(), opt_time(r.first_open_ms)),
-                                ("Last activity".into(), opt_time(r.last_activity_ms)),
+                                ("First open".into(), self.zone.opt(r.first_open_ms)),
+                                ("Last activity".into(), self.zone.opt(r.last_activity_ms)),
                             ],
                             tokens,
                         }
@@ -415,7 +422,7 @@ impl Report<'_> {
                     .collect();
                 let view = RecipientsPageView {
                     version: env!("CARGO_PKG_VERSION"),
-                    generated_at: human_time(self.generated_at_ms),
+                    generated_at: self.zone.human(self.generated_at_ms),
                     campaign: c.name.clone(),
                     campaign_href: campaign_file(&c.name),
                     page: p + 1,
@@ -488,7 +495,7 @@ pub fn write_pages(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result
     overview.small_sends = report.small_sends(&books);
     write(
         "index.html",
-        render(tera, "index.html", &overview)?.as_bytes(),
+        render(tera, "index.html", &overview, report.zone)?.as_bytes(),
     )?;
     let summary = SummaryView {
         version: overview.version,
@@ -526,15 +533,20 @@ pub fn write_pages(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result
             let (file, html) = match page {
                 Page::Campaign => (
                     campaign_file(&c.name),
-                    render(tera, "campaign.html", &report.campaign(c, book))?,
+                    render(
+                        tera,
+                        "campaign.html",
+                        &report.campaign(c, book),
+                        report.zone,
+                    )?,
                 ),
                 Page::Link(l) => {
                     let (file, view) = report.link_page(c, book, l);
-                    (file, render(tera, "hits.html", &view)?)
+                    (file, render(tera, "hits.html", &view, report.zone)?)
                 }
                 Page::Recipients(p) => {
                     let (file, view) = report.recipient_page(c, book, p);
-                    (file, render(tera, "recipients.html", &view)?)
+                    (file, render(tera, "recipients.html", &view, report.zone)?)
                 }
             };
             write(&file, html.as_bytes())?;
@@ -552,14 +564,17 @@ pub fn write_pages(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result
     let rejected = report.rejected_page(&overview);
     write(
         "rejected.html",
-        render(tera, "rejected.html", &rejected)?.as_bytes(),
+        render(tera, "rejected.html", &rejected, report.zone)?.as_bytes(),
     )?;
     let about = StaticView {
         version: overview.version,
         generated_at: overview.generated_at.clone(),
         glossary: glossary::GLOSSARY,
     };
-    write("about.html", render(tera, "about.html", &about)?.as_bytes())?;
+    write(
+        "about.html",
+        render(tera, "about.html", &about, report.zone)?.as_bytes(),
+    )?;
     report.write_campaigns_csv(&dir.join("campaigns.csv"), &overview.campaigns)?;
     if report.privacy.recipient_detail {
         report.write_recipients_csv(&dir.join("recipients.csv"))?;

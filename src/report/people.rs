@@ -4,7 +4,6 @@
 use super::*;
 use crate::aggregate::{RecipientStats, Sample};
 use crate::model::HitKind;
-use crate::time::short_time;
 
 /// How sure a recipient's answer is, as the people table shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -103,10 +102,12 @@ impl Report<'_> {
             clicks: r.clicks,
             human_clicks: r.human_clicks,
             machine_hits: r.machine_hits,
-            first_open: opt_time(r.first_open_ms),
-            last_activity: opt_time(r.last_activity_ms),
-            first_open_short: r.first_open_ms.map_or("—".into(), short_time),
-            last_activity_short: r.last_activity_ms.map_or("—".into(), short_time),
+            first_open: self.zone.opt(r.first_open_ms),
+            last_activity: self.zone.opt(r.last_activity_ms),
+            first_open_short: r.first_open_ms.map_or("—".into(), |ms| self.zone.short(ms)),
+            last_activity_short: r
+                .last_activity_ms
+                .map_or("—".into(), |ms| self.zone.short(ms)),
             answer,
             sureness: sureness.words(),
             sureness_key: sureness,
@@ -171,8 +172,12 @@ impl Report<'_> {
                 .min_by_key(|s| s.time_ms)
                 .or_else(|| loads.iter().min_by_key(|s| s.time_ms));
             let mut open = match first {
-                Some(s) => format!("opened: {}, {}", how_loaded(self, s), short_time(s.time_ms)),
-                None => format!("opened, {}", short_time(r.first_open_ms.unwrap_or(0))),
+                Some(s) => format!(
+                    "opened: {}, {}",
+                    how_loaded(self, s),
+                    self.zone.short(s.time_ms)
+                ),
+                None => format!("opened, {}", self.zone.short(r.first_open_ms.unwrap_or(0))),
             };
             let shown = first.map(|s| s.time_ms);
             let mut more = Vec::new();
@@ -180,13 +185,12 @@ impl Report<'_> {
                 more.push(format!("{} opens", r.opens));
             }
             if let Some(f) = r.first_open_ms.filter(|&f| Some(f) != shown) {
-                more.push(format!("the first {}", short_time(f)));
+                more.push(format!("the first {}", self.zone.short(f)));
             }
-            if let Some(l) = r
-                .last_activity_ms
-                .filter(|&l| Some(l) != shown && short_time(l) != short_time(shown.unwrap_or(l)))
-            {
-                more.push(format!("last activity {}", short_time(l)));
+            if let Some(l) = r.last_activity_ms.filter(|&l| {
+                Some(l) != shown && self.zone.short(l) != self.zone.short(shown.unwrap_or(l))
+            }) {
+                more.push(format!("last activity {}", self.zone.short(l)));
             }
             if !more.is_empty() {
                 open.push_str(&format!(" ({})", more.join(", ")));

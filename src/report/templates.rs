@@ -63,8 +63,16 @@ pub(crate) fn template_error(name: &str, e: &tera::Error) -> Error {
     }
 }
 
-pub(crate) fn render(tera: &tera::Tera, name: &str, view: &impl Serialize) -> Result<String> {
-    let ctx = tera::Context::from_serialize(view).map_err(|e| template_error(name, &e))?;
+/// Renders template `name` with `view`, and the time zone the page's times are in as
+/// `timezone` (every page states it).
+pub(crate) fn render(
+    tera: &tera::Tera,
+    name: &str,
+    view: &impl Serialize,
+    zone: crate::time::Zone,
+) -> Result<String> {
+    let mut ctx = tera::Context::from_serialize(view).map_err(|e| template_error(name, &e))?;
+    ctx.insert("timezone", zone.name());
     tera.render(name, &ctx)
         .map_err(|e| template_error(name, &e))
 }

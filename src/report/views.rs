@@ -64,7 +64,7 @@ pub struct FiguresView {
 }
 
 impl FiguresView {
-    pub(crate) fn new(c: &CampaignStats) -> Self {
+    pub(crate) fn new(c: &CampaignStats, zone: Zone) -> Self {
         FiguresView {
             name: c.name.clone(),
             href: campaign_file(&c.name),
@@ -89,7 +89,7 @@ impl FiguresView {
                 .map(|r| r.estimated_human_opens)
                 .sum(),
             human_clicks: c.clicks[HitClass::Human.index()],
-            last_activity: opt_time(c.last_activity_ms),
+            last_activity: zone.opt(c.last_activity_ms),
             click_to_open: if c.unique_human_opens == 0 {
                 "—".into()
             } else {
