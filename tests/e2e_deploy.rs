@@ -675,7 +675,7 @@ fn a_rotated_log_is_kept_and_analyze_reads_both() {
     drop(nginx);
     // With no path, analyze reads the log and its dated rotation.
     let out = w.ok(&["analyze", "--out", "report"]);
-    assert!(out.contains("read 2 file(s), 2 lines: 2 hits"), "{out}");
+    assert!(out.contains("read 2 files, 2 lines: 2 hits"), "{out}");
 }
 
 #[test]

@@ -518,7 +518,7 @@ fn mint_serve_and_analyze_through_real_nginx() {
     assert_eq!(events[0]["recipient"], "ana@example.com");
     assert!(
         summary.contains(&format!(
-            "{} lines: {} hits, 3 other requests, 1 rejected lines",
+            "{} lines: {} hits, 3 other requests, 1 rejected line",
             n + 3,
             n - 1
         )),

@@ -235,12 +235,12 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
 
     if !args.quiet {
         println!(
-            "read {} file(s), {} lines: {} hits, {} other requests, {} rejected lines",
-            files.len(),
-            totals.lines,
-            totals.hits,
-            totals.other,
-            totals.rejected
+            "read {}, {}: {}, {}, {}",
+            count(files.len() as u64, "file", "files"),
+            count(totals.lines, "line", "lines"),
+            count(totals.hits, "hit", "hits"),
+            count(totals.other, "other request", "other requests"),
+            count(totals.rejected, "rejected line", "rejected lines"),
         );
         for line in people_lines(&stats) {
             println!("{}", terminal_safe(&line));
@@ -342,13 +342,7 @@ fn peak_rss() -> Option<u64> {
 /// The terminal's summary of each campaign, in people: the busiest campaigns first, at most
 /// [`SUMMARY_CAMPAIGNS`] of them, then how many more the report has.
 fn people_lines(stats: &pxtrack::aggregate::Stats) -> Vec<String> {
-    let plural = |n: u64, one: &str, many: &str| {
-        if n == 1 {
-            format!("{n} {one}")
-        } else {
-            format!("{n} {many}")
-        }
-    };
+    let plural = count;
     let mut campaigns: Vec<&pxtrack::aggregate::CampaignStats> = stats.campaigns.iter().collect();
     campaigns.sort_by_key(|c| std::cmp::Reverse(c.hit_count));
     let mut lines: Vec<String> = campaigns
@@ -459,4 +453,9 @@ fn display_list(paths: &[PathBuf], config: &Config) -> String {
         .map(|p| terminal_safe(&p.display().to_string()))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `1 file`, `3 files`.
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
