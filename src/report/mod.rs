@@ -410,6 +410,10 @@ impl Report<'_> {
                             anchor: recipient_anchor(&c.name, &r.recipient),
                             recipient: r.recipient.clone(),
                             facts: vec![
+                                ("What was seen".into(), {
+                                    let (answer, sure) = self.person(r);
+                                    format!("{answer} ({})", sure.words())
+                                }),
                                 ("Status".into(), r.status().to_string()),
                                 ("Opens".into(), r.opens.to_string()),
                                 ("Clicks".into(), r.clicks.to_string()),
