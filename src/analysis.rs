@@ -23,7 +23,7 @@ use crate::fast::thread_cpu_secs;
 use crate::hit::{Event, Resolver};
 use crate::manifest::Manifest;
 use crate::pipeline::{self, Progress};
-use crate::report::EventsCsv;
+use crate::report::EventsOut;
 use crate::rules::Rules;
 use crate::token::KeyRing;
 
@@ -50,8 +50,11 @@ pub struct Inputs<'a> {
     pub privacy: Privacy,
     /// GeoIP, when databases were found.
     pub geo: Option<GeoDb>,
-    /// Where to write `events.csv`.
-    pub events_csv: &'a Path,
+    /// The per-event export's format.
+    pub events: crate::report::EventsFormat,
+    /// The directory the per-event export is written into (as `events.csv` or
+    /// `events.parquet`).
+    pub events_dir: &'a Path,
     /// How the pipeline runs.
     pub options: pipeline::Options,
     /// When messages were sent (from `sends.csv`), by (campaign, recipient), epoch ms.
@@ -86,7 +89,8 @@ pub fn run(inputs: Inputs<'_>, progress: &Arc<dyn Progress>) -> Result<Analysis>
         settings,
         privacy,
         mut geo,
-        events_csv,
+        events,
+        events_dir,
         options,
         send_times,
     } = inputs;
@@ -108,7 +112,7 @@ pub fn run(inputs: Inputs<'_>, progress: &Arc<dyn Progress>) -> Result<Analysis>
     let mut aggregator = Aggregator::new(manifest);
     let mut clients = ClientDetector::new();
     let known = pipeline::known_targets(files, manifest, keys, path_prefix, &options);
-    let mut csv = EventsCsv::create(events_csv, manifest, &known, privacy, file_names)?;
+    let mut csv = EventsOut::create(events, events_dir, manifest, &known, privacy, file_names)?;
     let (outcome, written) = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Classified>>(4);
         let writer = std::thread::Builder::new()

@@ -353,6 +353,12 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
 
+    /// The per-event export: csv (events.csv), parquet (events.parquet: typed columns for
+    /// DuckDB, ClickHouse, Polars, Spark) or none [default: the config's analyze.events, else
+    /// csv]. Every other output is the same whichever is chosen.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_events)]
+    pub events: Option<pxtrack::report::EventsFormat>,
+
     /// The time zone the pages show times in, an IANA name such as Europe/Paris [default: the
     /// config's report.timezone, else UTC]. Exports stay in UTC.
     #[arg(long, value_name = "ZONE", value_parser = parse_zone)]
@@ -361,6 +367,10 @@ pub struct AnalyzeArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+fn parse_events(name: &str) -> Result<pxtrack::report::EventsFormat, String> {
+    name.parse()
 }
 
 fn parse_zone(name: &str) -> Result<pxtrack::time::Zone, String> {

@@ -35,6 +35,7 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
     };
     // Before any log is read: a report can only go where it may replace what is there.
     check_out(&args.out)?;
+    let events_format = args.events.unwrap_or(config.analyze.events);
     let mut found = if inputs.is_empty() {
         let mut all = Vec::new();
         let mut problems = Vec::new();
@@ -125,7 +126,8 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
             settings: &config.analyze,
             privacy: config.privacy,
             geo,
-            events_csv: &staging.dir().join("events.csv"),
+            events: events_format,
+            events_dir: staging.dir(),
             options: options_from_env(),
             send_times: &send_times,
         },
@@ -227,6 +229,7 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
         input_notes: &notes,
         sends: &sends,
         zone: args.timezone.unwrap_or(config.report.timezone),
+        events: events_format,
     };
     report::write_pages(&report, &tera, staging.dir())?;
     timings.lap("pages");

@@ -246,6 +246,8 @@ pub struct AnalyzeSettings {
     /// A Gmail proxy load within this many seconds of a message's send time (from `sends.csv`)
     /// is the sender's Sent copy or a prefetch, not the recipient's open.
     pub send_window_secs: u32,
+    /// The per-event export's format (`events = "csv" | "parquet" | "none"`).
+    pub events: crate::report::EventsFormat,
 }
 
 #[derive(Deserialize)]
@@ -328,6 +330,8 @@ struct RawAnalyze {
     send_window_secs: Option<u32>,
     #[serde(default)]
     internal_networks: Vec<String>,
+    #[serde(default)]
+    events: crate::report::EventsFormat,
 }
 
 fn default_key_file() -> PathBuf {
@@ -497,6 +501,7 @@ impl Config {
                 .analyze
                 .send_window_secs
                 .unwrap_or(DEFAULT_SEND_WINDOW_SECS),
+            events: raw.analyze.events,
         };
         let classify = ClassifySettings {
             rules: raw.classify.rules.as_deref().map(resolve),

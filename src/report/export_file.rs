@@ -191,7 +191,7 @@ impl ExportFile {
 }
 
 /// What the writer thread did: for the tests, and `PXTRACK_TIMINGS`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Written {
     /// Bytes written.
     pub bytes: u64,

@@ -31,7 +31,10 @@ use crate::time::Zone;
 pub use crate::time::{human_time, push_human_time, rfc3339, rfc3339_fast};
 pub use csv_cell::{csv_safe, push_csv_cell};
 pub(crate) use csv_cell::{needs_quotes, push_plain_cell};
-pub use events::{Cell, EVENTS_COLUMNS, EVENTS_HEADER, EventsCsv, Group};
+pub use events::{
+    Cell, EVENTS_COLUMNS, EVENTS_HEADER, EventsCsv, EventsFormat, EventsOut, EventsParquet, Group,
+    ROW_GROUP_ROWS, parquet_schema,
+};
 pub use hit_rows::{HitRows, push_escaped};
 pub use site::*;
 pub(crate) use templates::render;
@@ -91,6 +94,8 @@ pub struct Report<'a> {
     pub sends: &'a [crate::sends::Send],
     /// The time zone the pages show times in.
     pub zone: Zone,
+    /// The per-event export written beside the pages.
+    pub events: EventsFormat,
 }
 
 impl Report<'_> {
@@ -479,6 +484,10 @@ enum Page {
 
 /// Writes the pages, assets and small exports (everything but `events.csv`) into `dir`.
 pub fn write_pages(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result<()> {
+    let globals = templates::Globals {
+        zone: report.zone,
+        events_file: report.events.file_name(),
+    };
     let write = |name: &str, bytes: &[u8]| -> Result<()> {
         let p = dir.join(name);
         fs::write(&p, bytes).map_err(|e| Error::io(&p, e))
@@ -499,7 +508,7 @@ pub fn write_pages(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result
     overview.small_sends = report.small_sends(&books);
     write(
         "index.html",
-        render(tera, "index.html", &overview, report.zone)?.as_bytes(),
+        render(tera, "index.html", &overview, globals)?.as_bytes(),
     )?;
     let summary = SummaryView {
         version: overview.version,
@@ -537,20 +546,15 @@ pub fn write_pages(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result
             let (file, html) = match page {
                 Page::Campaign => (
                     campaign_file(&c.name),
-                    render(
-                        tera,
-                        "campaign.html",
-                        &report.campaign(c, book),
-                        report.zone,
-                    )?,
+                    render(tera, "campaign.html", &report.campaign(c, book), globals)?,
                 ),
                 Page::Link(l) => {
                     let (file, view) = report.link_page(c, book, l);
-                    (file, render(tera, "hits.html", &view, report.zone)?)
+                    (file, render(tera, "hits.html", &view, globals)?)
                 }
                 Page::Recipients(p) => {
                     let (file, view) = report.recipient_page(c, book, p);
-                    (file, render(tera, "recipients.html", &view, report.zone)?)
+                    (file, render(tera, "recipients.html", &view, globals)?)
                 }
             };
             write(&file, html.as_bytes())?;
@@ -568,7 +572,7 @@ pub fn write_pages(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result
     let rejected = report.rejected_page(&overview);
     write(
         "rejected.html",
-        render(tera, "rejected.html", &rejected, report.zone)?.as_bytes(),
+        render(tera, "rejected.html", &rejected, globals)?.as_bytes(),
     )?;
     let about = StaticView {
         version: overview.version,
@@ -577,7 +581,7 @@ pub fn write_pages(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result
     };
     write(
         "about.html",
-        render(tera, "about.html", &about, report.zone)?.as_bytes(),
+        render(tera, "about.html", &about, globals)?.as_bytes(),
     )?;
     report.write_campaigns_csv(&dir.join("campaigns.csv"), &overview.campaigns)?;
     if report.privacy.recipient_detail {

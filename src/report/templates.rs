@@ -63,16 +63,25 @@ pub(crate) fn template_error(name: &str, e: &tera::Error) -> Error {
     }
 }
 
-/// Renders template `name` with `view`, and the time zone the page's times are in as
-/// `timezone` (every page states it).
+/// What every page knows beside its view.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Globals {
+    /// The zone the page's times are in (`timezone`: every page states it).
+    pub(crate) zone: crate::time::Zone,
+    /// The per-event export's file name (`events_file`), when there is one.
+    pub(crate) events_file: Option<&'static str>,
+}
+
+/// Renders template `name` with `view` and the [`Globals`].
 pub(crate) fn render(
     tera: &tera::Tera,
     name: &str,
     view: &impl Serialize,
-    zone: crate::time::Zone,
+    globals: Globals,
 ) -> Result<String> {
     let mut ctx = tera::Context::from_serialize(view).map_err(|e| template_error(name, &e))?;
-    ctx.insert("timezone", zone.name());
+    ctx.insert("timezone", globals.zone.name());
+    ctx.insert("events_file", &globals.events_file);
     tera.render(name, &ctx)
         .map_err(|e| template_error(name, &e))
 }

@@ -6,10 +6,119 @@ use super::*;
 
 mod cells;
 mod columns;
+mod parquet_file;
 
 use cells::*;
 pub use columns::{Cell, EVENTS_COLUMNS, EVENTS_HEADER, Group};
 use columns::{MAX_RUNS, Plan, Step};
+pub use parquet_file::{EventsParquet, ROW_GROUP_ROWS, schema as parquet_schema};
+
+/// The per-event export's format (`analyze --events`, `[analyze] events`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventsFormat {
+    /// `events.csv` (the default: what scripts read).
+    #[default]
+    Csv,
+    /// `events.parquet`: the same columns, typed, for query engines.
+    Parquet,
+    /// No per-event file; every other output is the same.
+    None,
+}
+
+impl EventsFormat {
+    /// The export's file name in the report directory.
+    pub fn file_name(self) -> Option<&'static str> {
+        match self {
+            EventsFormat::Csv => Some("events.csv"),
+            EventsFormat::Parquet => Some("events.parquet"),
+            EventsFormat::None => None,
+        }
+    }
+
+    /// As written on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventsFormat::Csv => "csv",
+            EventsFormat::Parquet => "parquet",
+            EventsFormat::None => "none",
+        }
+    }
+}
+
+impl std::str::FromStr for EventsFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "csv" => Ok(EventsFormat::Csv),
+            "parquet" => Ok(EventsFormat::Parquet),
+            "none" => Ok(EventsFormat::None),
+            other => Err(format!(
+                "{other:?} is not an events format: csv (events.csv, the default), parquet \
+                 (events.parquet, for DuckDB, ClickHouse, Polars, Spark) or none"
+            )),
+        }
+    }
+}
+
+/// Where the events go: one of the exports, or nowhere.
+pub enum EventsOut<'a> {
+    /// `events.csv`.
+    Csv(Box<EventsCsv<'a>>),
+    /// `events.parquet`.
+    Parquet(Box<EventsParquet<'a>>),
+    /// No file.
+    None,
+}
+
+impl<'a> EventsOut<'a> {
+    /// Creates the export of `format` at `dir/<its file name>`.
+    pub fn create(
+        format: EventsFormat,
+        dir: &Path,
+        manifest: &'a Manifest,
+        known: &'a KnownTargets,
+        privacy: Privacy,
+        file_names: &'a [String],
+    ) -> Result<Self> {
+        Ok(match format {
+            EventsFormat::Csv => EventsOut::Csv(Box::new(EventsCsv::create(
+                &dir.join("events.csv"),
+                manifest,
+                known,
+                privacy,
+                file_names,
+            )?)),
+            EventsFormat::Parquet => EventsOut::Parquet(Box::new(EventsParquet::create(
+                &dir.join("events.parquet"),
+                manifest,
+                known,
+                privacy,
+                file_names,
+            )?)),
+            EventsFormat::None => EventsOut::None,
+        })
+    }
+
+    /// Writes the rows of a batch of events.
+    pub fn write_batch(&mut self, batch: &[Classified]) -> Result<()> {
+        match self {
+            EventsOut::Csv(w) => w.write_batch(batch),
+            EventsOut::Parquet(w) => w.write_batch(batch),
+            EventsOut::None => Ok(()),
+        }
+    }
+
+    /// Finishes the file.
+    pub fn finish(self) -> Result<Written> {
+        match self {
+            EventsOut::Csv(w) => w.finish(),
+            EventsOut::Parquet(w) => w.finish(),
+            EventsOut::None => Ok(Written::default()),
+        }
+    }
+}
 
 /// `events.csv`, written one row at a time as the events stream past, so that a log of any
 /// length is exported without being held in memory.

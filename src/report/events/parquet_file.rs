@@ -1,0 +1,226 @@
+//! `events.parquet`: the columns of `events.csv` ([`EVENTS_COLUMNS`], same names, same order),
+//! typed for query engines. `time` is a UTC timestamp in microseconds, `status` an integer, every
+//! other column a string; the writer dictionary-encodes each string column (the low-cardinality
+//! ones stay dictionaries: kind, token status, campaign, class, detail, method, label...), pages
+//! are zstd-compressed, row groups hold about a million rows. The privacy switches apply exactly
+//! as in the CSV; cells carry their text as it is (no spreadsheet formula guard: no spreadsheet
+//! opens Parquet).
+
+use std::fs::File;
+use std::sync::Arc;
+
+use ::parquet::arrow::ArrowWriter;
+use ::parquet::basic::{Compression, ZstdLevel};
+use ::parquet::file::properties::WriterProperties;
+use ::parquet::schema::types::ColumnPath;
+use arrow_array::builder::{Int32Builder, StringBuilder, TimestampMicrosecondBuilder};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+use super::*;
+
+/// Rows per row group: "about a million", a power of two.
+pub const ROW_GROUP_ROWS: usize = 1 << 20;
+
+/// Rows handed to the Parquet writer at a time.
+const BATCH_ROWS: usize = 64 * 1024;
+
+/// The Arrow type of a column.
+fn data_type(cell: Cell) -> DataType {
+    match cell {
+        Cell::Time => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        Cell::Status => DataType::Int32,
+        _ => DataType::Utf8,
+    }
+}
+
+/// The schema: [`EVENTS_COLUMNS`] with their types.
+pub fn schema() -> SchemaRef {
+    Arc::new(Schema::new(
+        EVENTS_COLUMNS
+            .iter()
+            .map(|&(name, cell)| Field::new(name, data_type(cell), false))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// A column being filled.
+enum Column {
+    Time(TimestampMicrosecondBuilder),
+    Int(Int32Builder),
+    Text(StringBuilder),
+}
+
+/// `events.parquet`, written as the events stream past, a row group at a time.
+pub struct EventsParquet<'a> {
+    writer: ArrowWriter<File>,
+    schema: SchemaRef,
+    columns: Vec<Column>,
+    rows: usize,
+    manifest: &'a Manifest,
+    known: &'a KnownTargets,
+    privacy: Privacy,
+    file_names: &'a [String],
+    text: String,
+    path: std::path::PathBuf,
+}
+
+impl<'a> EventsParquet<'a> {
+    /// Creates the file.
+    pub fn create(
+        path: &Path,
+        manifest: &'a Manifest,
+        known: &'a KnownTargets,
+        privacy: Privacy,
+        file_names: &'a [String],
+    ) -> Result<Self> {
+        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        let schema = schema();
+        let mut props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(3).expect("a valid level"),
+            ))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+        // Columns with a value of their own on nearly every row gain nothing from a dictionary.
+        for name in ["time", "source"] {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
+        }
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props.build()))
+            .map_err(|e| parquet_error(path, e))?;
+        Ok(EventsParquet {
+            writer,
+            schema,
+            columns: Self::new_columns(),
+            rows: 0,
+            manifest,
+            known,
+            privacy,
+            file_names,
+            text: String::new(),
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn new_columns() -> Vec<Column> {
+        EVENTS_COLUMNS
+            .iter()
+            .map(|&(_, cell)| match cell {
+                Cell::Time => Column::Time(
+                    TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC"),
+                ),
+                Cell::Status => Column::Int(Int32Builder::with_capacity(BATCH_ROWS)),
+                _ => Column::Text(StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16)),
+            })
+            .collect()
+    }
+
+    /// Adds one event's row.
+    pub fn write(&mut self, c: &Classified) -> Result<()> {
+        let ev = &c.event;
+        let row = ev.row.map(|r| &self.manifest.rows[r]);
+        let (token, uri) = ev.texts(self.known);
+        for (column, &(_, cell)) in self.columns.iter_mut().zip(EVENTS_COLUMNS.iter()) {
+            match column {
+                Column::Time(b) => b.append_value(ev.time_ms.saturating_mul(1000)),
+                Column::Int(b) => b.append_value(i32::from(ev.status)),
+                Column::Text(b) => {
+                    let text: std::borrow::Cow<'_, str> = match cell {
+                        Cell::Kind => ev.kind.as_str().into(),
+                        Cell::TokenStatus => ev.token_status.as_str().into(),
+                        Cell::Campaign | Cell::Recipient | Cell::Label | Cell::Target => {
+                            match row {
+                                Some(r) => row_text(r, self.privacy, cell),
+                                None => "".into(),
+                            }
+                        }
+                        Cell::Class => c.verdict.class.as_str().into(),
+                        Cell::Detail => (&*c.verdict.detail).into(),
+                        Cell::Method => ev.headers.method().into(),
+                        Cell::Ip => {
+                            self.text.clear();
+                            self.privacy.push_ip(&mut self.text, ev.client);
+                            self.text.as_str().into()
+                        }
+                        Cell::UserAgent => ev.headers.user_agent().into(),
+                        Cell::Reason => (&*c.verdict.reason).into(),
+                        Cell::Uri => uri.into(),
+                        Cell::Referer => ev.headers.referer().into(),
+                        Cell::RequestedWith => ev.headers.requested_with().into(),
+                        Cell::Purpose => ev.headers.purpose().into(),
+                        Cell::AcceptLanguage => ev.headers.accept_language().into(),
+                        Cell::Token => token.into(),
+                        Cell::Source => {
+                            use std::fmt::Write as _;
+                            self.text.clear();
+                            self.text.push_str(
+                                self.file_names
+                                    .get(ev.source.file as usize)
+                                    .map_or("?", String::as_str),
+                            );
+                            let _ = write!(self.text, ":{}", ev.source.line);
+                            self.text.as_str().into()
+                        }
+                        Cell::Time | Cell::Status => unreachable!("typed columns"),
+                    };
+                    b.append_value(&*text);
+                }
+            }
+        }
+        self.rows += 1;
+        if self.rows == BATCH_ROWS {
+            self.flush_batch()?;
+        }
+        Ok(())
+    }
+
+    /// Adds the rows of a batch of events, in order.
+    pub fn write_batch(&mut self, batch: &[Classified]) -> Result<()> {
+        for c in batch {
+            self.write(c)?;
+        }
+        Ok(())
+    }
+
+    fn flush_batch(&mut self) -> Result<()> {
+        if self.rows == 0 {
+            return Ok(());
+        }
+        let arrays: Vec<ArrayRef> = self
+            .columns
+            .iter_mut()
+            .map(|c| -> ArrayRef {
+                match c {
+                    Column::Time(b) => Arc::new(b.finish()),
+                    Column::Int(b) => Arc::new(b.finish()),
+                    Column::Text(b) => Arc::new(b.finish()),
+                }
+            })
+            .collect();
+        let batch = RecordBatch::try_new(self.schema.clone(), arrays)
+            .expect("columns match the schema they were made from");
+        self.writer
+            .write(&batch)
+            .map_err(|e| parquet_error(&self.path, e))?;
+        self.rows = 0;
+        Ok(())
+    }
+
+    /// Writes the last row group and the footer; says how many bytes the file has.
+    pub fn finish(mut self) -> Result<Written> {
+        self.flush_batch()?;
+        self.writer
+            .close()
+            .map_err(|e| parquet_error(&self.path, e))?;
+        let bytes = std::fs::metadata(&self.path)
+            .map_err(|e| Error::io(&self.path, e))?
+            .len();
+        Ok(Written {
+            bytes,
+            ..Written::default()
+        })
+    }
+}
+
+fn parquet_error(path: &Path, e: ::parquet::errors::ParquetError) -> Error {
+    Error::io(path, std::io::Error::other(e.to_string()))
+}
