@@ -56,7 +56,7 @@ impl Report<'_> {
 
     /// Writes `recipients.csv`: every recipient of every campaign with their status and counts
     /// (the openers and clickers export). Not written when recipient detail is off.
-    pub fn write_recipients_csv(&self, path: &Path) -> Result<()> {
+    pub fn write_recipients_csv(&self, path: &Path, books: &[RecipientBook<'_>]) -> Result<()> {
         let csv_err = |e| Error::Csv {
             path: path.to_path_buf(),
             cause: e,
@@ -80,11 +80,11 @@ impl Report<'_> {
             "sureness",
         ])
         .map_err(csv_err)?;
-        for c in &self.stats.campaigns {
-            for r in &c.recipient_stats {
+        for (c, book) in self.stats.campaigns.iter().zip(books) {
+            for (i, r) in c.recipient_stats.iter().enumerate() {
                 let n = |v: u64| v.to_string();
                 let t = |ms: Option<i64>| ms.map(rfc3339).unwrap_or_default();
-                let (answer, sureness) = self.person(r);
+                let (answer, sureness) = book.answer(i);
                 w.write_record([
                     csv_safe(&c.name).into_owned(),
                     csv_safe(&r.recipient).into_owned(),
@@ -99,7 +99,7 @@ impl Report<'_> {
                     t(r.last_activity_ms),
                     n(r.opens - r.human_opens),
                     n(r.estimated_human_opens),
-                    csv_safe(&answer).into_owned(),
+                    csv_safe(answer).into_owned(),
                     sureness.words().to_string(),
                 ])
                 .map_err(csv_err)?;

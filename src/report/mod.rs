@@ -277,7 +277,16 @@ impl Report<'_> {
 
     /// A campaign page's view.
     pub fn campaign(&self, c: &CampaignStats, book: &RecipientBook<'_>) -> CampaignView {
+        let recipients: Vec<RecipientView> = c
+            .recipient_stats
+            .iter()
+            .filter(|_| self.privacy.recipient_detail)
+            .take(MAX_ROWS_PER_TABLE)
+            .enumerate()
+            .map(|(i, r)| self.recipient_view(book, i, r))
+            .collect();
         CampaignView {
+            people_html: people::people_rows(&recipients),
             panels: vec![
                 panel("Email clients and browsers", "counted hits", &c.clients),
                 panel("Operating systems", "human-looking hits", &c.oses),
@@ -308,13 +317,7 @@ impl Report<'_> {
                 })
                 .collect(),
             recipient_detail: self.privacy.recipient_detail,
-            recipients: c
-                .recipient_stats
-                .iter()
-                .filter(|_| self.privacy.recipient_detail)
-                .take(MAX_ROWS_PER_TABLE)
-                .map(|r| self.recipient_view(book, r))
-                .collect(),
+            recipients,
             hits: self.hit_rows(&c.hits, c.hit_count, Some(book), true),
             recipients_total: c.recipient_stats.len(),
         }
@@ -416,7 +419,7 @@ impl Report<'_> {
                             recipient: r.recipient.clone(),
                             facts: vec![
                                 ("What was seen".into(), {
-                                    let (answer, sure) = self.person(r);
+                                    let (answer, sure) = book.answer(ri);
                                     format!("{answer} ({})", sure.words())
                                 }),
                                 ("Status".into(), r.status().to_string()),
@@ -500,10 +503,7 @@ pub fn write_pages(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result
         write(name, text.as_bytes())?;
     }
     let campaigns = &report.stats.campaigns;
-    let books: Vec<RecipientBook<'_>> = campaigns
-        .iter()
-        .map(|c| RecipientBook::new(c, &report.privacy))
-        .collect();
+    let books = report.books();
     let mut overview = report.overview();
     overview.small_sends = report.small_sends(&books);
     write(
@@ -585,7 +585,7 @@ pub fn write_pages(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result
     )?;
     report.write_campaigns_csv(&dir.join("campaigns.csv"), &overview.campaigns)?;
     if report.privacy.recipient_detail {
-        report.write_recipients_csv(&dir.join("recipients.csv"))?;
+        report.write_recipients_csv(&dir.join("recipients.csv"), &books)?;
     }
     Ok(())
 }

@@ -77,6 +77,10 @@ pub struct RecipientBook<'a> {
     pub pages: Vec<Vec<usize>>,
     /// Recipient -> page and section anchor (hashed once here, not once per hit row).
     page_of: HashMap<&'a str, (usize, String)>,
+    /// Each recipient's answer and how sure it is, by index into `recipient_stats` (worked out
+    /// once: the campaign page, the recipients pages and `recipients.csv` all show it). Empty
+    /// when recipient detail is off.
+    pub(crate) answers: Vec<(String, super::people::Sureness)>,
 }
 
 impl<'a> RecipientBook<'a> {
@@ -104,6 +108,15 @@ impl<'a> RecipientBook<'a> {
             campaign_hash: short_hash(&[&c.name]),
             pages,
             page_of,
+            answers: Vec::new(),
+        }
+    }
+
+    /// A recipient's answer, as worked out by [`super::Report::books`].
+    pub(crate) fn answer(&self, i: usize) -> (&str, super::people::Sureness) {
+        match self.answers.get(i) {
+            Some((a, s)) => (a, *s),
+            None => ("", super::people::Sureness::NothingSeen),
         }
     }
 

@@ -251,6 +251,8 @@ pub struct SmallSendView {
     pub href: String,
     /// Its recipients.
     pub people: Vec<RecipientView>,
+    /// Their rows of the people table, as HTML ([`people::people_rows`]).
+    pub people_html: String,
 }
 
 /// The overview page.
@@ -386,6 +388,8 @@ pub struct CampaignView {
     pub recipients: Vec<RecipientView>,
     /// Recipients in all.
     pub recipients_total: usize,
+    /// The rows of the people table, as HTML ([`people::people_rows`]).
+    pub people_html: String,
     /// The hit log (opens and clicks), the first [`crate::aggregate::CAMPAIGN_SAMPLE`].
     pub hits: HitRows,
 }
