@@ -4,8 +4,6 @@
 
 mod util;
 
-use std::collections::BTreeMap;
-
 use pxtrack::report::glossary::{GLOSSARY, Scope};
 use util::Work;
 
@@ -43,21 +41,6 @@ fn json_text(v: &serde_json::Value) -> String {
     }
 }
 
-fn read_csv(path: &std::path::Path) -> Vec<BTreeMap<String, String>> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let headers = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            headers
-                .iter()
-                .zip(rec.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
-}
-
 #[test]
 fn every_glossary_figure_is_one_number_everywhere() {
     let w = Work::new();
@@ -65,8 +48,8 @@ fn every_glossary_figure_is_one_number_everywhere() {
     let dir = w.path("site");
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
-    let campaigns_csv = read_csv(&dir.join("campaigns.csv"));
-    let recipients_csv = read_csv(&dir.join("recipients.csv"));
+    let campaigns_csv = util::read_events(&dir.join("campaigns.csv"));
+    let recipients_csv = util::read_events(&dir.join("recipients.csv"));
     let about = std::fs::read_to_string(dir.join("about.html")).unwrap();
     let index = std::fs::read_to_string(dir.join("index.html")).unwrap();
 
@@ -101,7 +84,7 @@ fn every_glossary_figure_is_one_number_everywhere() {
             .unwrap();
         let row = &index[row_start..row_start + index[row_start..].find("</tr>").unwrap()];
         let on_index = figures_in(row);
-        let mine: Vec<&BTreeMap<String, String>> = recipients_csv
+        let mine: Vec<&std::collections::HashMap<String, String>> = recipients_csv
             .iter()
             .filter(|r| r["campaign"] == name)
             .collect();

@@ -5,6 +5,20 @@
 
 use super::*;
 
+/// Appends `text`, escaped, as a link to `href` when there is one.
+pub(crate) fn push_link(out: &mut String, href: Option<&str>, text: &str) {
+    match href {
+        Some(href) => {
+            out.push_str("<a href=\"");
+            push_escaped(out, href);
+            out.push_str("\">");
+            push_escaped(out, text);
+            out.push_str("</a>");
+        }
+        None => push_escaped(out, text),
+    }
+}
+
 /// Appends `text` to `out`, escaped for HTML text and attribute values.
 pub fn push_escaped(out: &mut String, text: &str) {
     let bytes = text.as_bytes();
@@ -94,16 +108,7 @@ impl Report<'_> {
             if detail {
                 html.push_str("<td class=\"addr\">");
                 if let Some(r) = row {
-                    match recipient_href {
-                        Some(href) => {
-                            html.push_str("<a href=\"");
-                            e(&mut html, href);
-                            html.push_str("\">");
-                            e(&mut html, &r.recipient);
-                            html.push_str("</a>");
-                        }
-                        None => e(&mut html, &r.recipient),
-                    }
+                    push_link(&mut html, recipient_href, &r.recipient);
                 }
                 html.push_str("</td>");
             }

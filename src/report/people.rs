@@ -100,16 +100,7 @@ pub fn people_rows(people: &[RecipientView]) -> String {
         html.push_str("<tr data-recipient=\"");
         e(&mut html, &r.recipient);
         html.push_str("\"><td class=\"addr\">");
-        match &r.href {
-            Some(href) => {
-                html.push_str("<a href=\"");
-                e(&mut html, href);
-                html.push_str("\">");
-                e(&mut html, &r.recipient);
-                html.push_str("</a>");
-            }
-            None => e(&mut html, &r.recipient),
-        }
+        super::hit_rows::push_link(&mut html, r.href.as_deref(), &r.recipient);
         html.push_str("</td>\n<td class=\"answer\">");
         e(&mut html, &r.answer);
         html.push_str("</td><td class=\"sure-cell\"><span class=\"sure sure-");

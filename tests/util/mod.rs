@@ -394,7 +394,7 @@ fn parse_response(bytes: &[u8], head: bool) -> Response {
     }
 }
 
-/// Reads `events.csv` into maps from column name to value.
+/// Reads a CSV export (`events.csv`, `recipients.csv`...) into maps from column name to value.
 pub fn read_events(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
     let mut r = csv::Reader::from_path(path).unwrap();
     let headers = r.headers().unwrap().clone();

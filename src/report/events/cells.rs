@@ -196,3 +196,21 @@ pub(crate) fn push_time(
         b',',
     ]);
 }
+
+/// Writes an event's `source` text (`file:line`) into `text`.
+pub(crate) fn source_text<'t>(
+    text: &'t mut String,
+    file_names: &[String],
+    source: crate::hit::Source,
+    num: &mut itoa::Buffer,
+) -> &'t str {
+    text.clear();
+    text.push_str(
+        file_names
+            .get(source.file as usize)
+            .map_or("?", String::as_str),
+    );
+    text.push(':');
+    text.push_str(num.format(source.line));
+    text
+}

@@ -291,17 +291,15 @@ impl<'a> EventsCsv<'a> {
                                 out.extend_from_slice(prefix);
                                 out.extend_from_slice(self.num.format(ev.source.line).as_bytes());
                             }
-                            _ => {
-                                self.text.clear();
-                                self.text.push_str(
-                                    self.file_names
-                                        .get(ev.source.file as usize)
-                                        .map_or("?", String::as_str),
-                                );
-                                self.text.push(':');
-                                self.text.push_str(self.num.format(ev.source.line));
-                                push_csv_cell(out, &self.text);
-                            }
+                            _ => push_csv_cell(
+                                out,
+                                source_text(
+                                    &mut self.text,
+                                    self.file_names,
+                                    ev.source,
+                                    &mut self.num,
+                                ),
+                            ),
                         }
                         out.push(b',');
                     }

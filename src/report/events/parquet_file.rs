@@ -162,15 +162,8 @@ impl<'a> EventsParquet<'a> {
                         Cell::AcceptLanguage => ev.headers.accept_language().into(),
                         Cell::Token => token.into(),
                         Cell::Source => {
-                            self.text.clear();
-                            self.text.push_str(
-                                self.file_names
-                                    .get(ev.source.file as usize)
-                                    .map_or("?", String::as_str),
-                            );
-                            self.text.push(':');
-                            self.text.push_str(self.num.format(ev.source.line));
-                            self.text.as_str().into()
+                            source_text(&mut self.text, self.file_names, ev.source, &mut self.num)
+                                .into()
                         }
                         Cell::Time | Cell::Status => unreachable!("typed columns"),
                     };
