@@ -51,7 +51,10 @@ fn sample(w: &Work, extra: &str) -> PathBuf {
     }
     let config = dst.join("pxtrack.toml");
     let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, text.replace("recipient_detail = true\n", extra)).unwrap();
+    let text = text
+        .replace("anonymize_ip = false\n", "")
+        .replace("recipient_detail = true\n", extra);
+    std::fs::write(&config, text).unwrap();
     dst
 }
 
@@ -68,8 +71,17 @@ fn analyze(w: &Work, dir: &Path, events: &str, out: &str) {
 
 #[test]
 fn duckdb_reads_the_same_events_from_parquet_as_from_csv() {
+    same_events("recipient_detail = true\n");
+}
+
+#[test]
+fn with_anonymized_addresses_too() {
+    same_events("recipient_detail = true\nanonymize_ip = true\n");
+}
+
+fn same_events(privacy: &str) {
     let w = Work::new();
-    let dir = sample(&w, "recipient_detail = true\n");
+    let dir = sample(&w, privacy);
     analyze(&w, &dir, "csv", "csv");
     analyze(&w, &dir, "parquet", "parquet");
     analyze(&w, &dir, "none", "none");

@@ -62,6 +62,7 @@ pub struct EventsParquet<'a> {
     privacy: Privacy,
     file_names: &'a [String],
     text: String,
+    ip: Vec<u8>,
     num: itoa::Buffer,
     path: std::path::PathBuf,
 }
@@ -108,6 +109,7 @@ impl<'a> EventsParquet<'a> {
             privacy,
             file_names,
             text: String::new(),
+            ip: Vec::with_capacity(40),
             num: itoa::Buffer::new(),
             path: path.to_path_buf(),
         })
@@ -121,7 +123,17 @@ impl<'a> EventsParquet<'a> {
                     TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC"),
                 ),
                 Cell::Status => Column::Int(Int32Builder::with_capacity(BATCH_ROWS)),
-                _ => Column::Text(StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16)),
+                // Sized for a batch of typical cells, so that the buffers rarely grow (each
+                // growth copies what is there).
+                _ => {
+                    let bytes = match cell {
+                        Cell::UserAgent => 160,
+                        Cell::Reason | Cell::Target | Cell::Uri | Cell::Referer => 80,
+                        Cell::Token | Cell::Source | Cell::Recipient => 48,
+                        _ => 16,
+                    };
+                    Column::Text(StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * bytes))
+                }
             })
             .collect()
     }
@@ -148,10 +160,16 @@ impl<'a> EventsParquet<'a> {
                         Cell::Class => c.verdict.class.as_str().into(),
                         Cell::Detail => (&*c.verdict.detail).into(),
                         Cell::Method => ev.headers.method().into(),
-                        Cell::Ip => {
+                        Cell::Ip if self.privacy.anonymize_ip => {
                             self.text.clear();
                             self.privacy.push_ip(&mut self.text, ev.client);
                             self.text.as_str().into()
+                        }
+                        Cell::Ip => {
+                            // As events.csv writes it, without the formatting machinery.
+                            self.ip.clear();
+                            push_ip(&mut self.ip, ev.client);
+                            std::str::from_utf8(&self.ip).unwrap_or_default().into()
                         }
                         Cell::UserAgent => ev.headers.user_agent().into(),
                         Cell::Reason => (&*c.verdict.reason).into(),
