@@ -1,12 +1,13 @@
 //! One analysis, wired end to end: log files in; the figures, the samples the pages show and
-//! `events.csv` out. The library can run an analysis by itself with [`run`]; the command layer
-//! finds the inputs, draws the progress bar and prints.
+//! the per-event export (`events.csv`, `events.parquet` or none) out. The library can run an
+//! analysis by itself with [`run`]; the command layer finds the inputs, draws the progress bar,
+//! writes the pages through [`run_then`] while the export is finished, and prints.
 //!
 //! ```text
 //! pipeline::run (read, parse, resolve on every core; merged in time order)
 //!   -> GeoIP -> classify::Stream -> client detection -> batches of BATCH events
-//!        -> aggregate::Aggregator                        (this thread)
-//!        -> report::EventsCsv                             (a thread of its own)
+//!        -> aggregate::Aggregator                        (this thread) -> then(figures)
+//!        -> report::EventsOut                             (a thread of its own)
 //! ```
 //!
 //! Key types: [`Inputs`], [`Analysis`].
@@ -79,6 +80,18 @@ pub struct Analysis {
 /// aggregated and sampled on this thread while another writes `events.csv`; nothing holds the
 /// whole log. `progress` hears how many bytes were read.
 pub fn run(inputs: Inputs<'_>, progress: &Arc<dyn Progress>) -> Result<Analysis> {
+    run_then(inputs, progress, |_, _| ()).map(|(analysis, ())| analysis)
+}
+
+/// [`run`], and `then` with the figures as soon as the last event is classified, while the
+/// per-event export is still being finished on its thread (the report's pages need only the
+/// figures, so they are written meanwhile). An error of the export is returned even when
+/// `then` succeeded; `then`'s own outcome is its result.
+pub fn run_then<T>(
+    inputs: Inputs<'_>,
+    progress: &Arc<dyn Progress>,
+    then: impl FnOnce(&pipeline::Outcome, &Stats) -> T,
+) -> Result<(Analysis, T)> {
     let Inputs {
         files,
         file_names,
@@ -113,7 +126,7 @@ pub fn run(inputs: Inputs<'_>, progress: &Arc<dyn Progress>) -> Result<Analysis>
     let mut clients = ClientDetector::new();
     let known = pipeline::known_targets(files, manifest, keys, path_prefix, &options);
     let mut csv = EventsOut::create(events, events_dir, manifest, &known, privacy, file_names)?;
-    let (outcome, written) = std::thread::scope(|scope| {
+    let done = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Classified>>(4);
         let writer = std::thread::Builder::new()
             .name("pxtrack-csv".into())
@@ -161,21 +174,32 @@ pub fn run(inputs: Inputs<'_>, progress: &Arc<dyn Progress>) -> Result<Analysis>
         }
         drop(tx);
         let main_cpu = thread_cpu_secs();
+        let stats = aggregator.finish();
+        let after = then(&outcome, &stats);
         let written = writer
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        (outcome, written.map(|[rows, disk]| [main_cpu, rows, disk]))
+        (
+            outcome,
+            stats,
+            after,
+            written.map(|[rows, disk]| [main_cpu, rows, disk]),
+        )
     });
+    let (outcome, stats, after, written) = done;
     let [
         classify_cpu_secs,
         events_rows_cpu_secs,
         events_disk_cpu_secs,
     ] = written?;
-    Ok(Analysis {
-        outcome,
-        stats: aggregator.finish(),
-        classify_cpu_secs,
-        events_rows_cpu_secs,
-        events_disk_cpu_secs,
-    })
+    Ok((
+        Analysis {
+            outcome,
+            stats,
+            classify_cpu_secs,
+            events_rows_cpu_secs,
+            events_disk_cpu_secs,
+        },
+        after,
+    ))
 }

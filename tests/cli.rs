@@ -328,13 +328,14 @@ fn timings_name_each_phase_and_each_thread() {
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     for what in [
-        "read, parse, classify, aggregate, events.csv:",
+        "read, parse, classify, aggregate:",
         "processor time by thread: read ",
         ", parse ",
         ", classify and aggregate ",
         ", events.csv rows ",
         ", events.csv disk ",
-        "pages:",
+        "pages (the events file is finished meanwhile):",
+        "finishing the events file:",
     ] {
         assert!(err.contains(what), "no {what:?} in:\n{err}");
     }

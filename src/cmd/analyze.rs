@@ -115,7 +115,7 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
     // pipeline::run sets its length to the logs' total size.
     let bar = progress_bar(args.quiet);
     let progress: Arc<dyn pipeline::Progress> = Arc::new(Bar(bar.clone()));
-    let analysis = analysis::run(
+    let (analysis, pages) = analysis::run_then(
         analysis::Inputs {
             files: &files,
             file_names: &file_names,
@@ -132,69 +132,92 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
             send_times: &send_times,
         },
         &progress,
+        |outcome: &pipeline::Outcome,
+         stats: &pxtrack::aggregate::Stats|
+         -> Result<(Vec<String>, pxtrack::ingest::FileTally)> {
+            bar.finish_and_clear();
+            timings.note(&format!(
+                "waiting for parsed blocks: {:.3} s",
+                outcome.wait_secs
+            ));
+            let mut problems = found.problems;
+            for (name, tally) in file_names.iter().zip(&outcome.files) {
+                if let Some(e) = &tally.error {
+                    problems.push(format!("{name}: {e}"));
+                } else if tally.lines > 0 && tally.pxtrack_format + tally.combined_format == 0 {
+                    problems.push(format!(
+                        "{name}: none of its {} line(s) is an nginx access-log line (pxtrack's format or \
+                         `combined`); is it the right file?",
+                        tally.lines
+                    ));
+                }
+            }
+            let totals = pxtrack::ingest::sum(&outcome.files);
+            if totals.lines == 0 && !problems.is_empty() {
+                // Nothing could be read: keep the previous report rather than replace it with an
+                // empty one.
+                bail!(with_problems(
+                    "no log could be read; the previous report is left as it was".to_string(),
+                    &problems
+                ));
+            }
+            for p in &problems {
+                eprintln!("pxtrack: warning: {}", terminal_safe(p));
+            }
+            if !args.quiet {
+                for n in &found.notes {
+                    eprintln!("pxtrack: note: {}", terminal_safe(n));
+                }
+            }
+            if outcome.late > 0 && !args.quiet {
+                eprintln!(
+                    "pxtrack: note: {} request(s) were logged more than {} s out of time order and were \
+                     classified where they appeared",
+                    outcome.late,
+                    pipeline::SLACK_MS / 1000
+                );
+            }
+            timings.lap("read, parse, classify, aggregate");
+            let mut notes = found.notes.clone();
+            if stats.valid_not_served > 0 {
+                notes.push(format!(
+                    "{} hit(s) of minted tokens were answered 404 by nginx: its maps were older than \
+                     those tokens. They are counted, but the reader saw no pixel or got no redirect; run \
+                     `pxtrack nginx` and reload nginx after minting",
+                    stats.valid_not_served
+                ));
+                if !args.quiet {
+                    eprintln!("pxtrack: note: {}", notes.last().expect("just pushed"));
+                }
+            }
+            let report = Report {
+                manifest: &manifest,
+                file_names: &file_names,
+                files: &outcome.files,
+                rejects: &outcome.rejects,
+                stats,
+                generated_at_ms: chrono::Utc::now().timestamp_millis(),
+                privacy: config.privacy,
+                geoip: geo_description,
+                input_problems: &problems,
+                input_notes: &notes,
+                sends: &sends,
+                zone: args.timezone.unwrap_or(config.report.timezone),
+                events: events_format,
+            };
+            report::write_pages(&report, &tera, staging.dir())?;
+            timings.lap("pages (the events file is finished meanwhile)");
+            Ok((problems, totals))
+        },
     )?;
-    let outcome = analysis.outcome;
+    let (problems, totals) = pages?;
+    timings.lap("finishing the events file");
+    let (outcome, stats) = (&analysis.outcome, &analysis.stats);
     let (main_cpu, rows_cpu, disk_cpu) = (
         analysis.classify_cpu_secs,
         analysis.events_rows_cpu_secs,
         analysis.events_disk_cpu_secs,
     );
-    bar.finish_and_clear();
-    timings.note(&format!(
-        "waiting for parsed blocks: {:.3} s",
-        outcome.wait_secs
-    ));
-    let mut problems = found.problems;
-    for (name, tally) in file_names.iter().zip(&outcome.files) {
-        if let Some(e) = &tally.error {
-            problems.push(format!("{name}: {e}"));
-        } else if tally.lines > 0 && tally.pxtrack_format + tally.combined_format == 0 {
-            problems.push(format!(
-                "{name}: none of its {} line(s) is an nginx access-log line (pxtrack's format or \
-                 `combined`); is it the right file?",
-                tally.lines
-            ));
-        }
-    }
-    let totals = pxtrack::ingest::sum(&outcome.files);
-    if totals.lines == 0 && !problems.is_empty() {
-        // Nothing could be read: keep the previous report rather than replace it with an
-        // empty one.
-        bail!(with_problems(
-            "no log could be read; the previous report is left as it was".to_string(),
-            &problems
-        ));
-    }
-    for p in &problems {
-        eprintln!("pxtrack: warning: {}", terminal_safe(p));
-    }
-    if !args.quiet {
-        for n in &found.notes {
-            eprintln!("pxtrack: note: {}", terminal_safe(n));
-        }
-    }
-    if outcome.late > 0 && !args.quiet {
-        eprintln!(
-            "pxtrack: note: {} request(s) were logged more than {} s out of time order and were \
-             classified where they appeared",
-            outcome.late,
-            pipeline::SLACK_MS / 1000
-        );
-    }
-    let stats = analysis.stats;
-    timings.lap("read, parse, classify, aggregate, events.csv");
-    let mut notes = found.notes.clone();
-    if stats.valid_not_served > 0 {
-        notes.push(format!(
-            "{} hit(s) of minted tokens were answered 404 by nginx: its maps were older than \
-             those tokens. They are counted, but the reader saw no pixel or got no redirect; run \
-             `pxtrack nginx` and reload nginx after minting",
-            stats.valid_not_served
-        ));
-        if !args.quiet {
-            eprintln!("pxtrack: note: {}", notes.last().expect("just pushed"));
-        }
-    }
     let mut by_thread: Vec<String> = outcome
         .thread_cpu_secs
         .iter()
@@ -216,23 +239,6 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
         std::mem::size_of::<pxtrack::aggregate::Sample>()
     ));
 
-    let report = Report {
-        manifest: &manifest,
-        file_names: &file_names,
-        files: &outcome.files,
-        rejects: &outcome.rejects,
-        stats: &stats,
-        generated_at_ms: chrono::Utc::now().timestamp_millis(),
-        privacy: config.privacy,
-        geoip: geo_description,
-        input_problems: &problems,
-        input_notes: &notes,
-        sends: &sends,
-        zone: args.timezone.unwrap_or(config.report.timezone),
-        events: events_format,
-    };
-    report::write_pages(&report, &tera, staging.dir())?;
-    timings.lap("pages");
     staging.commit()?;
     timings.lap("swapping the report in (and deleting the previous one)");
 
@@ -245,7 +251,7 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
             count(totals.other, "other request", "other requests"),
             count(totals.rejected, "rejected line", "rejected lines"),
         );
-        for line in people_lines(&stats) {
+        for line in people_lines(stats) {
             println!("{}", terminal_safe(&line));
         }
         println!(
