@@ -5,6 +5,30 @@
 //! them (`hit`, `enrich`, `classify`) and those that read them (`rules`, `aggregate`, `report`)
 //! depend on this module, never on each other for these types.
 
+/// How sure a verdict, or the rule behind it, is. The names are part of the `events.csv`
+/// contract (its `certainty` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Certainty {
+    /// The signal decides by itself: a machine that names itself, a network that carries no
+    /// people, a fact of the request (no token, HEAD, a prefetch header).
+    Certain,
+    /// The signal points one way but people can send it too: a network that also carries
+    /// people (decided only within the delivery window), a user-agent shape several clients
+    /// share, a burst, a probe, and every human-looking hit.
+    Probable,
+}
+
+impl Certainty {
+    /// The name in `events.csv` and in rule files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Certainty::Certain => "certain",
+            Certainty::Probable => "probable",
+        }
+    }
+}
+
 /// What a request asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum HitKind {

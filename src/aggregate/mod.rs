@@ -633,6 +633,7 @@ mod tests {
                 detail: "direct".into(),
                 reason: "test".into(),
                 machine_open: false,
+                certainty: crate::model::Certainty::Probable,
             },
             client: Arc::new(crate::enrich::detect("Mozilla/5.0", "")),
         }

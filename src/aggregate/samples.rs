@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::fast::ArcMap;
+use crate::model::Certainty;
 
 /// What the pages show of one hit: a kept copy of the few fields a hit row needs.
 ///
@@ -37,6 +38,8 @@ pub struct Sample {
     pub token_status: TokenStatus,
     /// The class.
     pub class: HitClass,
+    /// How sure the class is.
+    pub certainty: Certainty,
 }
 
 /// A text of a [`Sample`]: an index into [`Samples`]' table.
@@ -109,6 +112,7 @@ impl Samples {
             kind: e.kind,
             token_status: e.token_status,
             class: c.verdict.class,
+            certainty: c.verdict.certainty,
         };
         self.list.push(sample);
         (self.list.len() - 1) as u32

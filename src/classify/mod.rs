@@ -60,6 +60,9 @@ pub struct Verdict {
     /// For proxy opens: fetched without a reader (Apple MPP, Gmail's delivery-time prefetch), so
     /// an open but not a human one.
     pub machine_open: bool,
+    /// Whether the signal that decided is enough by itself (`certain`) or points one way while
+    /// people can send it too (`probable`): every human-looking hit is probable.
+    pub certainty: Certainty,
 }
 
 impl Verdict {
@@ -69,6 +72,15 @@ impl Verdict {
             detail: Arc::from(detail),
             reason: reason.into(),
             machine_open: false,
+            certainty: Certainty::Certain,
+        }
+    }
+
+    /// The same verdict, marked probable.
+    fn probable(self) -> Self {
+        Verdict {
+            certainty: Certainty::Probable,
+            ..self
         }
     }
 
@@ -78,6 +90,7 @@ impl Verdict {
             detail: o.detail.clone(),
             reason: reason.into(),
             machine_open: o.machine_open,
+            certainty: o.certainty,
         }
     }
 }
@@ -186,7 +199,8 @@ impl<'r> Classifier<'r> {
                 "direct",
                 "no machine signal: user agent, method, headers, address and timing look like a \
                  person's",
-            ),
+            )
+            .probable(),
         }
     }
 
@@ -287,6 +301,7 @@ impl<'r> Classifier<'r> {
                 )
                 .into(),
                 machine_open: true,
+                certainty: Certainty::Probable,
             };
         }
         if ev.kind == HitKind::Click && ev.token_status != TokenStatus::Valid {
@@ -318,6 +333,7 @@ impl<'r> Classifier<'r> {
                     detail: base.detail.clone(),
                     reason: reason.clone(),
                     machine_open: base.machine_open,
+                    certainty: Certainty::Certain,
                 }
             }
             _ => base,
@@ -431,6 +447,7 @@ impl<'r> Classifier<'r> {
                 detail: n.outcome.detail.clone(),
                 reason,
                 machine_open: n.outcome.machine_open,
+                certainty: n.outcome.certainty,
             };
         }
         if ev.headers.user_agent().is_empty() {
@@ -448,7 +465,7 @@ impl<'r> Classifier<'r> {
                 (ev.time_ms - first) / 1000,
                 self.delivery_ms / 1000
             );
-            return Verdict::from_outcome(&n.outcome, net_reason(n, &extra));
+            return Verdict::from_outcome(&n.outcome, net_reason(n, &extra)).probable();
         }
         if !matches!(ev.headers.method(), "GET" | "HEAD") {
             return self.fixed(Fixed::UnexpectedMethod);
@@ -476,7 +493,8 @@ impl<'r> Classifier<'r> {
                      link scanners such as Safe Links send first",
                     ev.time_ms - bad
                 ),
-            );
+            )
+            .probable();
         }
         self.human.clone()
     }

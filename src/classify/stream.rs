@@ -129,7 +129,8 @@ impl<'r> Stream<'r> {
                                 e.client,
                                 self.burst_ms / 1000
                             ),
-                        );
+                        )
+                        .probable();
                     }
                 }
             }

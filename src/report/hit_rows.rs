@@ -125,7 +125,9 @@ impl Report<'_> {
             e(&mut html, text(c.detail));
             html.push_str("</span></td><td class=\"why\">");
             e(&mut html, text(c.reason));
-            html.push_str("</td><td class=\"mono\">");
+            html.push_str(" <span class=\"muted\">(");
+            html.push_str(c.certainty.as_str());
+            html.push_str(")</span></td><td class=\"mono\">");
             self.privacy.push_ip(&mut html, ev.client);
             html.push_str("</td><td>");
             if let Some(cc) = ev.country() {
@@ -183,6 +185,7 @@ impl Report<'_> {
             class: c.class.as_str(),
             detail: text(c.detail).to_string(),
             reason: text(c.reason).to_string(),
+            certainty: c.certainty.as_str(),
             token_status: ev.token_status.as_str(),
             recipient: row
                 .filter(|_| self.privacy.recipient_detail)

@@ -156,6 +156,8 @@ pub struct HitView {
     pub detail: String,
     /// Reason in words.
     pub reason: String,
+    /// `certain` or `probable`.
+    pub certainty: &'static str,
     /// Token status.
     pub token_status: &'static str,
     /// Recipient.

@@ -44,8 +44,14 @@ pub(crate) struct RawUa {
     pub(crate) detail: String,
     #[serde(default)]
     pub(crate) machine_open: bool,
+    #[serde(default = "certain")]
+    pub(crate) certainty: Certainty,
     #[serde(default)]
     pub(crate) source: String,
+}
+
+fn certain() -> Certainty {
+    Certainty::Certain
 }
 
 #[derive(Deserialize)]

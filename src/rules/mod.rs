@@ -90,25 +90,9 @@ impl Scope {
     }
 }
 
-/// How sure a network rule is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Certainty {
-    /// A match decides the class.
-    Certain,
-    /// A match decides only within the delivery window (the network also carries people).
-    Probable,
-}
-
-impl Certainty {
-    /// The name used in rule files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Certainty::Certain => "certain",
-            Certainty::Probable => "probable",
-        }
-    }
-}
+/// How sure a rule is. A "probable" network decides only within the delivery window (it also
+/// carries people); a "probable" user-agent rule decides, and says it may be wrong.
+pub use crate::model::Certainty;
 
 /// Which user agents a network rule applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -184,6 +168,8 @@ pub struct Outcome {
     pub detail: Arc<str>,
     /// For proxies: the fetch happens without a reader (delivery-time prefetch).
     pub machine_open: bool,
+    /// How sure a match is.
+    pub certainty: Certainty,
     /// Where the knowledge comes from.
     pub source: String,
     /// Which file the rule came from.
@@ -346,6 +332,7 @@ impl Rules {
                     class: parse_class(&u.class).map_err(err)?,
                     detail: Arc::from(u.detail.as_str()),
                     machine_open: u.machine_open,
+                    certainty: u.certainty,
                     source: u.source,
                     origin: origin.clone(),
                 },
@@ -367,6 +354,7 @@ impl Rules {
                     class: parse_class(&n.class).map_err(err)?,
                     detail: Arc::from(n.detail.as_str()),
                     machine_open: n.machine_open,
+                    certainty: n.certainty,
                     source: n.source,
                     origin: origin.clone(),
                 },
@@ -391,6 +379,7 @@ impl Rules {
                     class: parse_class(&a.class).map_err(err)?,
                     detail: Arc::from(a.detail.as_str()),
                     machine_open: false,
+                    certainty: a.certainty,
                     source: a.source,
                     origin: origin.clone(),
                 },
@@ -441,6 +430,7 @@ impl Rules {
                 class: HitClass::Proxy,
                 detail: Arc::from("apple-mpp"),
                 machine_open: true,
+                certainty: Certainty::Certain,
                 source: "Apple's iCloud Private Relay egress-ip-ranges.csv".into(),
                 origin: Origin::AppleRelay,
             },

@@ -50,6 +50,8 @@ pub enum Cell {
     Token,
     /// `file:line` the event was read from.
     Source,
+    /// `certain` or `probable`: how sure the class is.
+    Certainty,
 }
 
 /// Cells that many events share, kept quoted per source.
@@ -82,7 +84,7 @@ impl Cell {
 
 /// `events.csv`'s columns, in order: the header is their names, every row their cells. The first
 /// twelve are the contract; more may be added at the end (and only there).
-pub const EVENTS_COLUMNS: [(&str, Cell); 21] = [
+pub const EVENTS_COLUMNS: [(&str, Cell); 22] = [
     ("time", Cell::Time),
     ("kind", Cell::Kind),
     ("token_status", Cell::TokenStatus),
@@ -104,11 +106,12 @@ pub const EVENTS_COLUMNS: [(&str, Cell); 21] = [
     ("accept_language", Cell::AcceptLanguage),
     ("token", Cell::Token),
     ("source", Cell::Source),
+    ("certainty", Cell::Certainty),
 ];
 
 /// `events.csv`'s header: the names in [`EVENTS_COLUMNS`].
-pub const EVENTS_HEADER: [&str; 21] = {
-    let mut names = [""; 21];
+pub const EVENTS_HEADER: [&str; EVENTS_COLUMNS.len()] = {
+    let mut names = [""; EVENTS_COLUMNS.len()];
     let mut i = 0;
     while i < names.len() {
         names[i] = EVENTS_COLUMNS[i].0;

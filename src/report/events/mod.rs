@@ -285,6 +285,7 @@ impl<'a> EventsCsv<'a> {
                         out.push(b',');
                     }
                     Cell::Reason => csv_cell(out, &c.verdict.reason),
+                    Cell::Certainty => plain_cell(out, c.verdict.certainty.as_str()),
                     Cell::Source => {
                         match self.source_prefixes.get(ev.source.file as usize) {
                             Some(Some(prefix)) => {
@@ -389,6 +390,7 @@ mod tests {
                 detail: "no-token".into(),
                 reason: "not a pixel or tracked-link URL".into(),
                 machine_open: false,
+                certainty: crate::model::Certainty::Certain,
             },
             client: Arc::new(crate::enrich::detect("curl/8", "")),
         }
@@ -465,6 +467,7 @@ mod tests {
                 ("accept_language", "the-language"),
                 ("token", "the-token"),
                 ("source", "the.log:42"),
+                ("certainty", "certain"),
             ] {
                 assert_eq!(cell(name), want, "column {name}");
             }
@@ -586,9 +589,9 @@ mod tests {
             let text = fs::read_to_string(&path).unwrap();
             let lines: Vec<&str> = text.lines().collect();
             assert_eq!(lines.len() as u64, rows + 1);
-            assert!(lines[1].ends_with(",access.log:1"));
+            assert!(lines[1].ends_with(",access.log:1,certain"));
             assert!(lines[rows as usize / 2].contains(&long));
-            assert!(lines[rows as usize].ends_with(&format!(",access.log:{rows}")));
+            assert!(lines[rows as usize].ends_with(&format!(",access.log:{rows},certain")));
             files.push(text);
         }
         assert!(files[0] == files[1], "direct I/O wrote other bytes");

@@ -173,6 +173,7 @@ impl<'a> EventsParquet<'a> {
                         }
                         Cell::UserAgent => ev.headers.user_agent().into(),
                         Cell::Reason => (&*c.verdict.reason).into(),
+                        Cell::Certainty => c.verdict.certainty.as_str().into(),
                         Cell::Uri => uri.into(),
                         Cell::Referer => ev.headers.referer().into(),
                         Cell::RequestedWith => ev.headers.requested_with().into(),
