@@ -361,3 +361,64 @@ fn assert_same_exports(w: &Work, a: &str, b: &str) {
         assert_eq!(text(a, f), text(b, f), "{f} differs between {a} and {b}");
     }
 }
+
+#[test]
+fn rules_show_each_list_with_its_date_read_refreshed_copies_and_warn_when_stale() {
+    let w = Work::new();
+    w.ok(&["init", "--base-url", "https://t.example.com/"]);
+    // A fresh copy of Google's special crawlers in the published format, and a stale Barracuda
+    // list: the first replaces the built-in copy, the second earns a warning.
+    std::fs::write(
+        w.path("special-crawlers.json"),
+        r#"{"creationTime": "2026-11-30T14:45:37.000000", "prefixes": [{"ipv4Prefix": "203.0.113.0/27"}]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        w.path("barracuda.txt"),
+        "# taken: 2024-01-15\n209.222.82.0/24\n",
+    )
+    .unwrap();
+    w.edit(
+        "pxtrack.toml",
+        "[classify]\n",
+        "[classify.lists]\ngoogle-special-crawlers = \"special-crawlers.json\"\nbarracuda-egd = \"barracuda.txt\"\n\n[classify]\n",
+    );
+    let out = w.run(&["rules"]);
+    assert!(out.status.success());
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    let line = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(name) && l.contains(" networks "))
+            .unwrap_or_else(|| panic!("no list line for {name}:\n{stdout}"))
+            .to_string()
+    };
+    let google = line("google-special-crawlers");
+    assert!(
+        google.contains("2026-11-30") && google.contains("special-crawlers.json"),
+        "{google}"
+    );
+    assert!(line("barracuda-egd").contains("2024-01-15"));
+    assert!(line("aws").contains("not shipped"));
+    assert!(
+        stderr.contains("warning: the list barracuda-egd is from 2024-01-15")
+            && stderr.contains("[classify.lists] barracuda-egd"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("google-special-crawlers is from"),
+        "{stderr}"
+    );
+    // A list name pxtrack does not know is an error that lists the ones it does.
+    w.edit("pxtrack.toml", "barracuda-egd = ", "barracuda = ");
+    let out = w.run(&["rules"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("\"barracuda\"") && err.contains("barracuda-egd, "),
+        "{err}"
+    );
+}

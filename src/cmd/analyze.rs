@@ -83,9 +83,10 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
                 .unwrap_or_else(|| p.display().to_string())
         })
         .collect();
-    let rules = Rules::load(
+    let rules = Rules::load_with_lists(
         config.classify.rules.as_deref(),
         config.classify.apple_relay_egress.as_deref(),
+        &config.classify.lists,
     )?;
     let geo = GeoDb::discover(
         config.geoip.location.as_deref(),

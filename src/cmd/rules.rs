@@ -4,7 +4,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use anyhow::Result;
-use pxtrack::rules::Rules;
+use pxtrack::rules::{ListCopy, Rules, STALE_AFTER_DAYS};
 
 use super::{load_config_if_any, terminal_safe};
 
@@ -12,9 +12,10 @@ pub fn run(config_flag: Option<&Path>) -> Result<()> {
     // Without a config, the built-in rules are still worth showing; a config that was named
     // must exist.
     let (rules, internal) = if let Some(config) = load_config_if_any(config_flag)? {
-        let rules = Rules::load(
+        let rules = Rules::load_with_lists(
             config.classify.rules.as_deref(),
             config.classify.apple_relay_egress.as_deref(),
+            &config.classify.lists,
         )?;
         (rules, config.analyze.internal_networks)
     } else {
@@ -61,6 +62,36 @@ pub fn run(config_flag: Option<&Path>) -> Result<()> {
             terminal_safe(&n.matches),
         )?;
     }
+    let today = chrono::Utc::now().date_naive();
+    writeln!(
+        out,
+        "\npublished lists (refresh one with [classify.lists] NAME = \"FILE\", as downloaded):"
+    )?;
+    let mut stale = Vec::new();
+    for l in rules.lists() {
+        let when = match (l.taken, l.age_days(today)) {
+            (Some(t), Some(age)) => format!("{t} ({age} days old)"),
+            _ => "not shipped".to_string(),
+        };
+        let copy = match &l.copy {
+            ListCopy::Builtin if l.networks == 0 => "no copy".to_string(),
+            ListCopy::Builtin => "built-in copy".to_string(),
+            ListCopy::File(p) => terminal_safe(&p.display().to_string()),
+        };
+        writeln!(
+            out,
+            "  {:<31} {:<24} {:>5} networks  {}  {} ({})",
+            terminal_safe(&l.name),
+            when,
+            l.networks,
+            copy,
+            terminal_safe(&l.url),
+            l.format.as_str(),
+        )?;
+        if l.is_stale(today) {
+            stale.push(l);
+        }
+    }
     writeln!(out, "\nuser agents (first match wins):")?;
     for r in &rules.user_agents {
         writeln!(
@@ -87,5 +118,15 @@ pub fn run(config_flag: Option<&Path>) -> Result<()> {
          -> scanner/click-burst"
     )?;
     out.flush()?;
+    for l in stale {
+        eprintln!(
+            "pxtrack: warning: the list {} is from {}, more than {STALE_AFTER_DAYS} days ago: \
+             download {} again and name the file in the config, [classify.lists] {} = \"FILE\"",
+            terminal_safe(&l.name),
+            l.taken.map(|t| t.to_string()).unwrap_or_default(),
+            terminal_safe(&l.url),
+            terminal_safe(&l.name),
+        );
+    }
     Ok(())
 }

@@ -4,7 +4,7 @@
 
 /// What each setting takes, in words, for errors: a TOML type error names the key and this
 /// instead of serde's `expected u32`.
-pub(crate) const SETTING_TAKES: [(&str, &str); 27] = [
+pub(crate) const SETTING_TAKES: [(&str, &str); 28] = [
     (
         "base_url",
         "a URL in quotes, such as \"https://t.example.com\"",
@@ -73,6 +73,10 @@ pub(crate) const SETTING_TAKES: [(&str, &str); 27] = [
     (
         "classify.apple_relay_egress",
         "a path in quotes, such as \"egress-ip-ranges.csv\"",
+    ),
+    (
+        "classify.lists",
+        "a table of list names and paths, such as [classify.lists] then aws = \"ip-ranges.json\"",
     ),
     (
         "geoip.location",

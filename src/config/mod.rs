@@ -114,6 +114,9 @@ pub struct ClassifySettings {
     pub rules: Option<PathBuf>,
     /// A copy of Apple's iCloud Private Relay `egress-ip-ranges.csv`.
     pub apple_relay_egress: Option<PathBuf>,
+    /// `[classify.lists]`: fresher copies of the published provider lists, by list name (see
+    /// `pxtrack rules`), each read in its publisher's format instead of the built-in copy.
+    pub lists: std::collections::BTreeMap<String, PathBuf>,
 }
 
 /// The tracking base URL, split into what URLs and nginx need.
@@ -302,6 +305,8 @@ struct RawGeoip {
 struct RawClassify {
     rules: Option<PathBuf>,
     apple_relay_egress: Option<PathBuf>,
+    #[serde(default)]
+    lists: std::collections::BTreeMap<String, PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -506,6 +511,12 @@ impl Config {
         let classify = ClassifySettings {
             rules: raw.classify.rules.as_deref().map(resolve),
             apple_relay_egress: raw.classify.apple_relay_egress.as_deref().map(resolve),
+            lists: raw
+                .classify
+                .lists
+                .iter()
+                .map(|(name, path)| (name.clone(), resolve(path)))
+                .collect(),
         };
         let timezone = match &raw.report.timezone {
             Some(name) => name
@@ -612,6 +623,14 @@ send_window_secs = 60
 # A copy of Apple's iCloud Private Relay egress list (egress-ip-ranges.csv), to recognise Apple
 # Mail Privacy Protection by address. pxtrack ships none: a stale copy would pass for current.
 # apple_relay_egress = "egress-ip-ranges.csv"
+
+# Fresher copies of the providers' published networks (Microsoft's Exchange Online Protection,
+# Google's fetchers and crawlers, Barracuda, the clouds), each as downloaded from the address
+# `pxtrack rules` shows, by list name. `pxtrack rules` warns when a list in force is over a year old.
+# [classify.lists]
+# microsoft-eop = "endpoints-worldwide.json"
+# google-special-crawlers = "special-crawlers.json"
+# aws = "ip-ranges.json"
 
 [geoip]
 # MaxMind DB files: a City or Country database for countries, an ASN database for networks.

@@ -57,7 +57,19 @@ fn certain() -> Certainty {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawNet {
+    #[serde(default)]
     pub(crate) cidr: Vec<String>,
+    /// The published list these networks are a copy of: its name under `[classify.lists]`.
+    pub(crate) list: Option<String>,
+    /// Where the list is published.
+    pub(crate) url: Option<String>,
+    /// The date the copy in `cidr` was taken, `YYYY-MM-DD`.
+    pub(crate) taken: Option<String>,
+    /// The format the publisher serves.
+    pub(crate) format: Option<ListFormat>,
+    /// Which part of a file with several (see [`ListFormat`]).
+    #[serde(default)]
+    pub(crate) select: String,
     pub(crate) class: String,
     pub(crate) detail: String,
     pub(crate) scope: Scope,

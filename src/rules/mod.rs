@@ -13,14 +13,16 @@
 //! Key types: [`Rules`], [`UaRule`], [`NetRule`], [`Scope`], [`Certainty`], [`Windows`].
 
 mod file;
+mod lists;
 mod ranges;
 
 use file::*;
+pub use lists::{ListCopy, ListFormat, ListInfo, STALE_AFTER_DAYS};
 use ranges::*;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -227,6 +229,8 @@ pub struct NetRule {
     pub user_agent: UaShape,
     /// What a match decides.
     pub outcome: Outcome,
+    /// The published list its networks come from, if any.
+    pub list: Option<ListInfo>,
 }
 
 /// Timing windows.
@@ -289,13 +293,40 @@ impl Rules {
     /// one; those it leaves out keep theirs), then the built-in rules, then Apple's relay list
     /// when given.
     pub fn load(user: Option<&Path>, apple_relay: Option<&Path>) -> Result<Self> {
+        Rules::load_with_lists(user, apple_relay, &BTreeMap::new())
+    }
+
+    /// [`Rules::load`], with fresher copies of published lists: list name (`[classify.lists]`)
+    /// -> a file in its publisher's format, read in place of the built-in copy.
+    pub fn load_with_lists(
+        user: Option<&Path>,
+        apple_relay: Option<&Path>,
+        lists: &BTreeMap<String, PathBuf>,
+    ) -> Result<Self> {
         let mut r = Rules::empty();
         let mut user_windows = None;
         if let Some(path) = user {
             let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-            user_windows = r.add_file(&text, path, Origin::User)?;
+            user_windows = r.add_file(&text, path, Origin::User, lists)?;
         }
-        let builtin_windows = r.add_file(BUILTIN, Path::new("builtin.toml"), Origin::Builtin)?;
+        let builtin_windows =
+            r.add_file(BUILTIN, Path::new("builtin.toml"), Origin::Builtin, lists)?;
+        let known: Vec<&str> = r
+            .nets
+            .iter()
+            .filter_map(|n| n.list.as_ref().map(|l| l.name.as_str()))
+            .collect();
+        if let Some((name, path)) = lists.iter().find(|(n, _)| !known.contains(&n.as_str())) {
+            return Err(Error::DataFile {
+                path: path.clone(),
+                line: None,
+                message: format!(
+                    "[classify.lists] names {name:?}, which is not a list pxtrack knows; the \
+                     lists are: {}",
+                    known.join(", ")
+                ),
+            });
+        }
         for w in [builtin_windows, user_windows].into_iter().flatten() {
             r.windows = w.over(r.windows);
         }
@@ -307,7 +338,13 @@ impl Rules {
     }
 
     /// Adds a rules file's entries after those already present; returns its windows, if any.
-    fn add_file(&mut self, text: &str, path: &Path, origin: Origin) -> Result<Option<RawWindows>> {
+    fn add_file(
+        &mut self,
+        text: &str,
+        path: &Path,
+        origin: Origin,
+        lists: &BTreeMap<String, PathBuf>,
+    ) -> Result<Option<RawWindows>> {
         let err = |message: String| Error::Config {
             path: path.to_path_buf(),
             line: None,
@@ -339,14 +376,69 @@ impl Rules {
             });
         }
         for n in raw.network {
-            let nets = n
+            let mut nets = n
                 .cidr
                 .iter()
                 .map(|c| crate::config::parse_net(c).map_err(|m| err(format!("network: {m}"))))
                 .collect::<Result<Vec<_>>>()?;
+            let mut matches = n.cidr.join(" ");
+            let list = match &n.list {
+                None if nets.is_empty() => {
+                    return Err(err(format!(
+                        "network rule {:?} has no cidr and names no list",
+                        n.detail
+                    )));
+                }
+                None => None,
+                Some(name) => {
+                    let (Some(url), Some(format)) = (&n.url, n.format) else {
+                        return Err(err(format!(
+                            "list {name:?} needs the url it is published at and its format \
+                             (cidr, google-ipranges, microsoft-endpoints or aws-ip-ranges)"
+                        )));
+                    };
+                    let mut taken = match &n.taken {
+                        Some(t) => Some(lists::date_prefix(t).ok_or_else(|| {
+                            err(format!(
+                                "list {name:?}: taken = {t:?} is not a YYYY-MM-DD date"
+                            ))
+                        })?),
+                        None if nets.is_empty() => None,
+                        None => {
+                            return Err(err(format!(
+                                "list {name:?} ships networks but no taken = \"YYYY-MM-DD\" date"
+                            )));
+                        }
+                    };
+                    let mut copy = ListCopy::Builtin;
+                    if let Some(file) = lists.get(name) {
+                        let (read, date) = lists::read_list(file, format, &n.select)?;
+                        nets = read;
+                        taken = date;
+                        copy = ListCopy::File(file.clone());
+                        matches = format!("{} networks from {}", nets.len(), file.display());
+                    } else if nets.is_empty() {
+                        matches = format!(
+                            "none shipped: name a copy of {url} as [classify.lists] {name}"
+                        );
+                    } else if nets.len() > 10 {
+                        matches = format!("{} networks of the list {name}", nets.len());
+                    }
+                    Some(ListInfo {
+                        name: name.clone(),
+                        url: url.clone(),
+                        format,
+                        select: n.select.clone(),
+                        taken,
+                        copy,
+                        networks: nets.len(),
+                    })
+                }
+            };
             let idx = self.nets.len();
             self.nets.push(NetRule {
-                matches: n.cidr.join(" "),
+                matches,
+                list,
                 scope: n.scope,
                 certainty: n.certainty,
                 user_agent: n.user_agent,
@@ -375,6 +467,7 @@ impl Rules {
                 scope: a.scope,
                 certainty: a.certainty,
                 user_agent: UaShape::Any,
+                list: None,
                 outcome: Outcome {
                     class: parse_class(&a.class).map_err(err)?,
                     detail: Arc::from(a.detail.as_str()),
@@ -426,6 +519,15 @@ impl Rules {
             scope: Scope::Opens,
             certainty: Certainty::Certain,
             user_agent: UaShape::BareWebkit,
+            list: Some(ListInfo {
+                name: "apple-relay".into(),
+                url: "https://mask-api.icloud.com/egress-ip-ranges.csv".into(),
+                format: ListFormat::Cidr,
+                select: String::new(),
+                taken: lists::file_date(path),
+                copy: ListCopy::File(path.to_path_buf()),
+                networks: 0,
+            }),
             outcome: Outcome {
                 class: HitClass::Proxy,
                 detail: Arc::from("apple-mpp"),
@@ -447,9 +549,17 @@ impl Rules {
                 message: format!("expected a CIDR prefix as the first field, found {prefix:?}"),
             })?;
             self.insert_net(net.trunc(), idx);
+            if let Some(l) = self.nets[idx].list.as_mut() {
+                l.networks += 1;
+            }
         }
         self.index_networks();
         Ok(())
+    }
+
+    /// The published lists behind the network rules, in the order the rules are checked.
+    pub fn lists(&self) -> impl Iterator<Item = &ListInfo> {
+        self.nets.iter().filter_map(|n| n.list.as_ref())
     }
 
     /// The first user-agent rule that matches.
