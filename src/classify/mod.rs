@@ -4,22 +4,30 @@
 //! The rules, in order of precedence (the tables behind them are data, see [`crate::rules`]):
 //! 1. a request with no token, or a token that is forged, expired or unknown: `invalid`;
 //! 2. a client in one of the configured internal networks: `internal`;
-//! 3. a "certain" network rule covering the hit's kind (Exchange Online Protection, Barracuda
-//!    gateways, Apple's relay for bare-WebKit pixel loads): its class. Security gateways use stock
-//!    browser user agents, so the network has to speak first;
-//! 4. no user agent at all: `bot`; else the first matching user-agent rule: `proxy`, `scanner`,
-//!    `bot` (the honest machines name themselves);
-//! 5. a "probable" network or autonomous system (Azure, Proofpoint, Mimecast) within the delivery
-//!    window of the message's first request: its class;
-//! 6. any method but GET, a HEAD request, or a `Sec-Purpose`/`Purpose` prefetch: `bot`;
-//! 7. a click right after a forged or mutated click from the same address: `scanner`
-//!    (`link-probe`, Safe Links' habit);
+//! 3. a network rule that decides always (`window = "always"`, the default for certain ones)
+//!    covering the hit's kind (Exchange Online Protection, Barracuda gateways, Google's
+//!    fetchers, Apple's relay for bare-WebKit pixel loads): its class. Security gateways use
+//!    stock browser user agents, so the network has to speak first;
+//! 4. no user agent at all: `bot`; else the first matching user-agent rule for the hit's kind:
+//!    `proxy`, `scanner`, `bot` (the honest machines name themselves);
+//! 5. a network or autonomous system that decides near delivery (Azure, Exchange Online,
+//!    Proofpoint, Mimecast, the clouds) within the delivery window of the message's send or
+//!    first request: its class;
+//! 6. a bare Apple WebKit pixel load within the delivery window of its send: `proxy`
+//!    (`apple-mpp`, probable: Apple's privacy proxy loads images on arrival);
+//! 7. any method but GET, a HEAD request, or a `Sec-Purpose`/`Purpose` prefetch: `bot`; a click
+//!    right after a forged or mutated click from the same address: `scanner` (`link-probe`,
+//!    Safe Links' habit); a click within the instant window of its send: `scanner`
+//!    (`at-delivery`, probable);
 //! 8. the same token from the same address and user agent within the duplicate window of that
 //!    client's previous request: `duplicate` (only for what would otherwise count);
 //! 9. everything else: `human`, meaning human-looking, not proven;
 //! 10. two or more different links of one message clicked from one address within the burst
 //!     window become `scanner` (`click-burst`), including the clicks before the one that showed it
 //!     ([`Stream`] holds events for that window).
+//!
+//! Every verdict is `certain` or `probable` ([`Certainty`]): probable when the signal that
+//! decided can come from a person too, and for every human-looking hit.
 //!
 //! Events must be fed in time order. User-agent verdicts are cached per distinct agent; network
 //! rules are a table of address ranges, fast enough to ask for every hit.
@@ -45,7 +53,7 @@ use crate::fast::prefetch;
 
 use crate::manifest::Manifest;
 use crate::model::{AgentKey, Headers, HitKind, TokenStatus};
-use crate::rules::{Certainty, NetRule, Outcome, Rules};
+use crate::rules::{Certainty, NetRule, NetWindow, Outcome, Rules};
 use crate::token::Forgery;
 
 /// A class, the detail that names the source, and the rule that decided it, in words.
@@ -101,9 +109,11 @@ pub struct Classifier<'r> {
     internal: Vec<IpNet>,
     duplicate_ms: i64,
     delivery_ms: i64,
+    instant_ms: i64,
     probe_ms: i64,
-    /// User agent -> the verdict of the first user-agent rule it matches, if any.
-    ua_cache: HashMap<AgentKey, Option<Verdict>>,
+    /// User agent -> the verdict of the first user-agent rule it matches, if any, for a pixel
+    /// load and for a click (a rule may cover only one).
+    ua_cache: HashMap<AgentKey, [Option<Verdict>; 2]>,
     /// The reason of a duplicate, by seconds since the previous request (a few dozen values).
     duplicate_reasons: HashMap<i64, Arc<str>>,
     /// Last request time per (manifest row, client, user agent), for duplicates.
@@ -170,6 +180,7 @@ impl<'r> Classifier<'r> {
             internal,
             duplicate_ms: i64::from(duplicate_window_secs) * 1000,
             delivery_ms: i64::from(rules.windows.delivery_secs) * 1000,
+            instant_ms: i64::from(rules.windows.instant_secs) * 1000,
             probe_ms: i64::from(rules.windows.probe_secs) * 1000,
             ua_cache: HashMap::new(),
             duplicate_reasons: HashMap::new(),
@@ -221,24 +232,30 @@ impl<'r> Classifier<'r> {
         self.fixed[f as usize].clone()
     }
 
-    /// The verdict of the first user-agent rule `ua` matches, built once per distinct agent.
-    fn user_agent_verdict(&mut self, headers: &Headers) -> Option<Verdict> {
+    /// The verdict of the first user-agent rule `ua` matches for a hit of `kind`, built once
+    /// per distinct agent.
+    fn user_agent_verdict(&mut self, headers: &Headers, kind: HitKind) -> Option<Verdict> {
+        let slot = usize::from(kind == HitKind::Click);
         if let Some(v) = self.ua_cache.get(&headers.agent_key()) {
-            return v.clone();
+            return v[slot].clone();
         }
         let ua = headers.user_agent();
         let rules = self.rules;
-        let found = rules
-            .user_agents
-            .iter()
-            .find(|r| r.matches(ua))
-            .map(|r| Verdict::from_outcome(&r.outcome, r.describe()));
+        let first = |kind: HitKind| {
+            rules
+                .user_agents
+                .iter()
+                .find(|r| r.scope.covers(kind) && r.matches(ua))
+                .map(|r| Verdict::from_outcome(&r.outcome, r.describe()))
+        };
+        let found = [first(HitKind::Open), first(HitKind::Click)];
+        let verdict = found[slot].clone();
         // User agents come from logs: the cache starts over when full.
         if self.ua_cache.len() >= 100_000 {
             self.ua_cache.clear();
         }
-        self.ua_cache.insert(headers.agent_key(), found.clone());
-        found
+        self.ua_cache.insert(headers.agent_key(), found);
+        verdict
     }
 
     fn network_rule(&self, ev: &Event) -> Option<usize> {
@@ -282,7 +299,8 @@ impl<'r> Classifier<'r> {
             }
             *first
         });
-        let mut base = self.base_verdict(ev, first);
+        let sent = message.and_then(|m| self.sent_ms[m as usize]);
+        let mut base = self.base_verdict(ev, first, sent);
         if base.class == HitClass::Proxy
             && &*base.detail == "gmail"
             && ev.kind == HitKind::Open
@@ -378,7 +396,12 @@ impl<'r> Classifier<'r> {
         }
     }
 
-    fn base_verdict(&mut self, ev: &Event, first_activity: Option<i64>) -> Verdict {
+    fn base_verdict(
+        &mut self,
+        ev: &Event,
+        first_activity: Option<i64>,
+        sent: Option<i64>,
+    ) -> Verdict {
         match ev.token_status {
             TokenStatus::Valid
                 if ev
@@ -431,7 +454,7 @@ impl<'r> Classifier<'r> {
             )
         };
         // Networks identify the machines that hide behind browser user agents.
-        if let Some(i) = net_i.filter(|&i| rules.nets[i].certainty == Certainty::Certain) {
+        if let Some(i) = net_i.filter(|&i| rules.nets[i].window == NetWindow::Always) {
             let n = &rules.nets[i];
             // Addresses come from logs: the cache starts over when full.
             if self.net_reasons.len() >= 1 << 12 {
@@ -453,10 +476,10 @@ impl<'r> Classifier<'r> {
         if ev.headers.user_agent().is_empty() {
             return self.fixed(Fixed::NoUserAgent);
         }
-        if let Some(v) = self.user_agent_verdict(&ev.headers) {
+        if let Some(v) = self.user_agent_verdict(&ev.headers, ev.kind) {
             return v;
         }
-        if let Some(n) = net.filter(|n| n.certainty == Certainty::Probable)
+        if let Some(n) = net.filter(|n| n.window == NetWindow::Delivery)
             && let Some(first) = first_activity
             && ev.time_ms - first <= self.delivery_ms
         {
@@ -466,6 +489,29 @@ impl<'r> Classifier<'r> {
                 self.delivery_ms / 1000
             );
             return Verdict::from_outcome(&n.outcome, net_reason(n, &extra)).probable();
+        }
+        let since_send = sent.map(|s| ev.time_ms - s).filter(|d| *d >= 0);
+        // Apple Mail Privacy Protection without Apple's relay list: its proxy sends Apple Mail's
+        // bare WebKit user agent and fetches the images when the message arrives, read or not.
+        if ev.kind == HitKind::Open
+            && let Some(d) = since_send.filter(|&d| d <= self.delivery_ms)
+            && crate::rules::is_bare_webkit(ev.headers.user_agent())
+        {
+            return Verdict {
+                class: HitClass::Proxy,
+                detail: Arc::from("apple-mpp"),
+                reason: format!(
+                    "bare Apple WebKit user agent {} s after the message was sent (delivery window \
+                     {} s): Apple Mail Privacy Protection loads images on arrival; probable, \
+                     since Apple Mail with the protection off sends the same agent (name Apple's \
+                     relay list as [classify] apple_relay_egress to be sure)",
+                    d / 1000,
+                    self.delivery_ms / 1000
+                )
+                .into(),
+                machine_open: true,
+                certainty: Certainty::Probable,
+            };
         }
         if !matches!(ev.headers.method(), "GET" | "HEAD") {
             return self.fixed(Fixed::UnexpectedMethod);
@@ -492,6 +538,21 @@ impl<'r> Classifier<'r> {
                     "a forged or mutated click from the same address {} ms before: the probe \
                      link scanners such as Safe Links send first",
                     ev.time_ms - bad
+                ),
+            )
+            .probable();
+        }
+        if ev.kind == HitKind::Click
+            && let Some(d) = since_send.filter(|&d| d <= self.instant_ms)
+        {
+            return Verdict::new(
+                HitClass::Scanner,
+                "at-delivery",
+                format!(
+                    "clicked {} s after the message was sent (instant window {} s): security \
+                     gateways follow links on arrival, before a person could read the message",
+                    d / 1000,
+                    self.instant_ms / 1000
                 ),
             )
             .probable();
@@ -587,6 +648,145 @@ mod tests {
         // Within the hour, clocks may simply disagree.
         let close = c.classify(&ev(FIREFOX, "GET", 10_000 - 3_599));
         assert_eq!(close.class, HitClass::Human);
+    }
+
+    const BARE_WEBKIT: &str =
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)";
+
+    /// A classifier that knows the messages were sent at `sent_secs`.
+    fn sent_at(rules: &Rules, sent_secs: i64) -> Classifier<'_> {
+        Classifier::new(rules, &manifest(), vec![], 60).with_send_times(
+            &manifest(),
+            |_, _| Some(sent_secs * 1000),
+            60,
+        )
+    }
+
+    #[test]
+    fn apple_privacy_proxy_without_its_list_by_address_family_or_by_arrival() {
+        let rules = Rules::builtin();
+        // From the relay operators' address families: probable, whenever it comes.
+        let mut e = ev(BARE_WEBKIT, "GET", 90_000);
+        e.client = "172.224.226.5".parse().unwrap();
+        let v = sent_at(&rules, 0).classify(&e);
+        assert_eq!(
+            (v.class, v.detail.as_ref(), v.certainty, v.machine_open),
+            (HitClass::Proxy, "apple-mpp", Certainty::Probable, true)
+        );
+        // From anywhere, at arrival: probable, and the reason says which signal decided.
+        let v = sent_at(&rules, 1_000).classify(&ev(BARE_WEBKIT, "GET", 1_030));
+        assert_eq!(
+            (v.class, v.certainty),
+            (HitClass::Proxy, Certainty::Probable)
+        );
+        assert!(
+            v.reason.contains("30 s after the message was sent"),
+            "{}",
+            v.reason
+        );
+        // Later, from a home address: Apple Mail with the protection off, a person.
+        let v = sent_at(&rules, 1_000).classify(&ev(BARE_WEBKIT, "GET", 5_000));
+        assert_eq!(
+            (v.class, v.certainty),
+            (HitClass::Human, Certainty::Probable)
+        );
+        // A Safari click through Private Relay is a person browsing.
+        let safari = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_6) AppleWebKit/605.1.15 \
+                      (KHTML, like Gecko) Version/15.6 Safari/605.1.15";
+        let mut e = click(1, "172.224.226.43", 90_000_000);
+        e.headers = Arc::new(Headers::new(HeaderFields {
+            method: "GET",
+            user_agent: safari,
+            ..HeaderFields::default()
+        }));
+        assert_eq!(sent_at(&rules, 0).classify(&e).class, HitClass::Human);
+    }
+
+    #[test]
+    fn a_click_on_arrival_is_a_probable_scanner_and_a_later_one_a_person() {
+        let rules = Rules::builtin();
+        let v = sent_at(&rules, 1_000).classify(&click(1, "198.51.100.9", 1_020_000));
+        assert_eq!(
+            (v.class, v.detail.as_ref(), v.certainty),
+            (HitClass::Scanner, "at-delivery", Certainty::Probable)
+        );
+        let v = sent_at(&rules, 1_000).classify(&click(1, "198.51.100.9", 1_200_000));
+        assert_eq!(v.class, HitClass::Human);
+        // Without a send time, timing alone decides nothing.
+        let mut c = Classifier::new(&rules, &manifest(), vec![], 60);
+        assert_eq!(
+            c.classify(&click(1, "198.51.100.9", 1_020_000)).class,
+            HitClass::Human
+        );
+    }
+
+    #[test]
+    fn microsoft_mail_servers_clicking_near_delivery_are_scanners_their_pixel_loads_are_not() {
+        let rules = Rules::builtin();
+        let v = sent_at(&rules, 0).classify(&click(1, "52.96.40.12", 200_000));
+        assert_eq!(
+            (v.class, v.detail.as_ref(), v.certainty),
+            (
+                HitClass::Scanner,
+                "microsoft-exchange-online",
+                Certainty::Probable
+            )
+        );
+        let mut open = ev(FIREFOX, "GET", 200);
+        open.client = "52.96.40.12".parse().unwrap();
+        assert_eq!(sent_at(&rules, 0).classify(&open).class, HitClass::Human);
+        // Google's user-triggered fetchers (the prefetch proxy among them) follow links for
+        // people; they are not the people.
+        let v = sent_at(&rules, 0).classify(&click(1, "74.125.208.13", 90_000_000));
+        assert_eq!(
+            (v.class, v.detail.as_ref(), v.certainty),
+            (HitClass::Bot, "google-fetcher", Certainty::Certain)
+        );
+    }
+
+    #[test]
+    fn a_user_agent_rule_can_cover_clicks_only() {
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("mine.toml");
+        std::fs::write(
+            &file,
+            "[[user_agent]]\nmatch = \"contains\"\npattern = \"Firefox/133\"\nclass = \"scanner\"\n\
+             detail = \"our-gateway\"\nscope = \"clicks\"\n",
+        )
+        .unwrap();
+        let rules = Rules::load(Some(&file), None).unwrap();
+        let mut c = Classifier::new(&rules, &manifest(), vec![], 60);
+        assert_eq!(c.classify(&ev(FIREFOX, "GET", 0)).class, HitClass::Human);
+        assert_eq!(
+            c.classify(&click(1, "198.51.100.9", 10_000_000)).class,
+            HitClass::Scanner
+        );
+    }
+
+    #[test]
+    fn certainty_follows_the_signal() {
+        let rules = Rules::builtin();
+        let certainty = |ua: &str, method: &str| {
+            Classifier::new(&rules, &manifest(), vec![], 60)
+                .classify(&ev(ua, method, 0))
+                .certainty
+        };
+        assert_eq!(certainty("curl/8.5.0", "GET"), Certainty::Certain);
+        assert_eq!(certainty(FIREFOX, "HEAD"), Certainty::Certain);
+        assert_eq!(certainty("Mozilla/5.0", "GET"), Certainty::Probable);
+        assert_eq!(certainty(FIREFOX, "GET"), Certainty::Probable);
+        assert_eq!(
+            certainty("SomeTool/1.0 (+https://example.com/bot)", "GET"),
+            Certainty::Probable
+        );
+        // A version after an @ is not a contact address.
+        let ecosia = "Mozilla/5.0 (Linux; Android 10; SM-G975U) AppleWebKit/537.36 (KHTML, like \
+                      Gecko) Chrome/85.0.4183.127 Mobile Safari/537.36 (Ecosia android@85.0.4183.127)";
+        assert_eq!(class_of(ecosia, "GET").0, HitClass::Human);
+        assert_eq!(
+            class_of("Fetcher/2 (ops@example.com)", "GET").0,
+            HitClass::Bot
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use anyhow::Result;
-use pxtrack::rules::{ListCopy, Rules, STALE_AFTER_DAYS};
+use pxtrack::rules::{Certainty, ListCopy, Rules, STALE_AFTER_DAYS, Scope};
 
 use super::{load_config_if_any, terminal_safe};
 
@@ -26,8 +26,8 @@ pub fn run(config_flag: Option<&Path>) -> Result<()> {
     let w = rules.windows;
     writeln!(
         out,
-        "windows: delivery {} s, burst {} s, probe {} s",
-        w.delivery_secs, w.burst_secs, w.probe_secs
+        "windows: delivery {} s, burst {} s, probe {} s, instant click {} s",
+        w.delivery_secs, w.burst_secs, w.probe_secs, w.instant_secs
     )?;
     let nets: Vec<String> = internal.iter().map(|n| n.to_string()).collect();
     writeln!(
@@ -47,11 +47,12 @@ pub fn run(config_flag: Option<&Path>) -> Result<()> {
     for n in &rules.nets {
         writeln!(
             out,
-            "  {:<10} {:<8} {:<6} {:<11} -> {}/{}{}  {}",
+            "  {:<10} {:<8} {:<6} {:<11} {:<8} -> {}/{}{}  {}",
             n.outcome.origin.as_str(),
             n.certainty.as_str(),
             n.scope.as_str(),
             n.user_agent.as_str(),
+            n.window.as_str(),
             n.outcome.class.as_str(),
             n.outcome.detail,
             if n.outcome.machine_open {
@@ -96,7 +97,7 @@ pub fn run(config_flag: Option<&Path>) -> Result<()> {
     for r in &rules.user_agents {
         writeln!(
             out,
-            "  {:<10} {:<17} {:<60} -> {}/{}{}",
+            "  {:<10} {:<17} {:<60} -> {}/{}{}{}{}",
             r.outcome.origin.as_str(),
             r.kind.as_str(),
             terminal_safe(&format!("{:?}", r.pattern)),
@@ -107,15 +108,28 @@ pub fn run(config_flag: Option<&Path>) -> Result<()> {
             } else {
                 ""
             },
+            if r.outcome.certainty == Certainty::Probable {
+                " (probable)"
+            } else {
+                ""
+            },
+            match r.scope {
+                Scope::Both => "",
+                Scope::Opens => " (pixel loads only)",
+                Scope::Clicks => " (clicks only)",
+            },
         )?;
     }
     writeln!(
         out,
-        "\nthen: any method but GET -> bot/unexpected-method; HEAD -> bot/head-request; \
+        "\nthen: networks with window delivery, within the delivery window; a bare Apple WebKit \
+         pixel load within the delivery window of its send (sends.csv) -> proxy/apple-mpp \
+         (probable); any method but GET -> bot/unexpected-method; HEAD -> bot/head-request; \
          Sec-Purpose or Purpose prefetch -> bot/prefetch; a click right after a forged one from \
-         the same address -> scanner/link-probe; repeats within duplicate_window_secs -> \
-         duplicate; the rest -> human/direct; finally, bursts of different links of one message \
-         -> scanner/click-burst"
+         the same address -> scanner/link-probe (probable); a click within the instant window of \
+         its send -> scanner/at-delivery (probable); repeats within duplicate_window_secs -> \
+         duplicate; the rest -> human/direct (probable); finally, bursts of different links of \
+         one message -> scanner/click-burst (probable)"
     )?;
     out.flush()?;
     for l in stale {

@@ -10,6 +10,7 @@ pub(crate) struct RawWindows {
     pub(crate) delivery_secs: Option<u32>,
     pub(crate) burst_secs: Option<u32>,
     pub(crate) probe_secs: Option<u32>,
+    pub(crate) instant_secs: Option<u32>,
 }
 
 impl RawWindows {
@@ -18,6 +19,7 @@ impl RawWindows {
             delivery_secs: self.delivery_secs.unwrap_or(w.delivery_secs),
             burst_secs: self.burst_secs.unwrap_or(w.burst_secs),
             probe_secs: self.probe_secs.unwrap_or(w.probe_secs),
+            instant_secs: self.instant_secs.unwrap_or(w.instant_secs),
         }
     }
 }
@@ -46,8 +48,14 @@ pub(crate) struct RawUa {
     pub(crate) machine_open: bool,
     #[serde(default = "certain")]
     pub(crate) certainty: Certainty,
+    #[serde(default = "both")]
+    pub(crate) scope: Scope,
     #[serde(default)]
     pub(crate) source: String,
+}
+
+fn both() -> Scope {
+    Scope::Both
 }
 
 fn certain() -> Certainty {
@@ -76,6 +84,7 @@ pub(crate) struct RawNet {
     pub(crate) certainty: Certainty,
     #[serde(default)]
     pub(crate) user_agent: UaShape,
+    pub(crate) window: Option<NetWindow>,
     #[serde(default)]
     pub(crate) machine_open: bool,
     #[serde(default)]
@@ -90,6 +99,9 @@ pub(crate) struct RawAsn {
     pub(crate) detail: String,
     pub(crate) scope: Scope,
     pub(crate) certainty: Certainty,
+    #[serde(default)]
+    pub(crate) user_agent: UaShape,
+    pub(crate) window: Option<NetWindow>,
     #[serde(default)]
     pub(crate) source: String,
 }

@@ -47,6 +47,10 @@ pub enum UaMatch {
     Contains,
     /// The user agent contains it, ignoring ASCII case.
     ContainsAnyCase,
+    /// The user agent contains the pattern (`@`) between a name and a host whose last label is
+    /// letters (`name@example.com`): a contact address, which software that announces itself
+    /// gives and browsers do not (`android@85.0.4183.127`, a version, is not one).
+    ContainsAddress,
 }
 
 impl UaMatch {
@@ -57,6 +61,7 @@ impl UaMatch {
             UaMatch::Prefix => "prefix",
             UaMatch::Contains => "contains",
             UaMatch::ContainsAnyCase => "contains-any-case",
+            UaMatch::ContainsAddress => "contains-address",
         }
     }
 }
@@ -185,6 +190,9 @@ pub struct UaRule {
     pub kind: UaMatch,
     /// The pattern.
     pub pattern: String,
+    /// Which hits it applies to (an app's own link preview is a machine, its pixel loads are
+    /// the reader's).
+    pub scope: Scope,
     /// What a match decides.
     pub outcome: Outcome,
 }
@@ -201,6 +209,21 @@ impl UaRule {
                 .as_bytes()
                 .windows(p.len().max(1))
                 .any(|w| w.eq_ignore_ascii_case(p.as_bytes())),
+            UaMatch::ContainsAddress => ua.match_indices(p).any(|(at, _)| {
+                let name_ok = ua[..at]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_ascii_alphanumeric());
+                let host: &str = ua[at + p.len()..]
+                    .split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+                    .next()
+                    .unwrap_or("");
+                let tld = host.trim_end_matches('.').rsplit('.').next().unwrap_or("");
+                name_ok
+                    && host.contains('.')
+                    && tld.len() >= 2
+                    && tld.chars().all(|c| c.is_ascii_alphabetic())
+            }),
         }
     }
 
@@ -212,6 +235,7 @@ impl UaRule {
             UaMatch::Prefix => format!("user agent starts with {p:?}"),
             UaMatch::Contains => format!("user agent contains {p:?}"),
             UaMatch::ContainsAnyCase => format!("user agent contains {p:?} (any case)"),
+            UaMatch::ContainsAddress => "user agent gives a contact address".to_string(),
         }
     }
 }
@@ -227,10 +251,41 @@ pub struct NetRule {
     pub certainty: Certainty,
     /// Which user agents it applies to.
     pub user_agent: UaShape,
+    /// When a match decides.
+    pub window: NetWindow,
     /// What a match decides.
     pub outcome: Outcome,
     /// The published list its networks come from, if any.
     pub list: Option<ListInfo>,
+}
+
+/// When a network rule decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NetWindow {
+    /// Whenever it matches, before the user-agent rules (the default for `certain` rules).
+    Always,
+    /// Only within the delivery window of the message's send or first request, after the
+    /// user-agent rules (the default for `probable` rules: the network also carries people).
+    Delivery,
+}
+
+impl NetWindow {
+    /// The default for a rule of `certainty`.
+    pub fn default_for(certainty: Certainty) -> Self {
+        match certainty {
+            Certainty::Certain => NetWindow::Always,
+            Certainty::Probable => NetWindow::Delivery,
+        }
+    }
+
+    /// The name in rule files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetWindow::Always => "always",
+            NetWindow::Delivery => "delivery",
+        }
+    }
 }
 
 /// Timing windows.
@@ -243,6 +298,9 @@ pub struct Windows {
     pub burst_secs: u32,
     /// A bad click token then a valid click from one address within this: Safe Links' probe.
     pub probe_secs: u32,
+    /// A click within this long of its message's send (when `sends.csv` says when) is probably
+    /// a gateway following the link at delivery; 0 turns the rule off.
+    pub instant_secs: u32,
 }
 
 /// All rules in force.
@@ -284,6 +342,7 @@ impl Rules {
                 delivery_secs: 300,
                 burst_secs: 2,
                 probe_secs: 2,
+                instant_secs: 60,
             },
             network_count: 0,
         }
@@ -365,6 +424,7 @@ impl Rules {
             self.user_agents.push(UaRule {
                 kind: u.kind,
                 pattern: u.pattern,
+                scope: u.scope,
                 outcome: Outcome {
                     class: parse_class(&u.class).map_err(err)?,
                     detail: Arc::from(u.detail.as_str()),
@@ -442,6 +502,7 @@ impl Rules {
                 scope: n.scope,
                 certainty: n.certainty,
                 user_agent: n.user_agent,
+                window: n.window.unwrap_or(NetWindow::default_for(n.certainty)),
                 outcome: Outcome {
                     class: parse_class(&n.class).map_err(err)?,
                     detail: Arc::from(n.detail.as_str()),
@@ -466,7 +527,8 @@ impl Rules {
                     .join(" "),
                 scope: a.scope,
                 certainty: a.certainty,
-                user_agent: UaShape::Any,
+                user_agent: a.user_agent,
+                window: a.window.unwrap_or(NetWindow::default_for(a.certainty)),
                 list: None,
                 outcome: Outcome {
                     class: parse_class(&a.class).map_err(err)?,
@@ -519,6 +581,7 @@ impl Rules {
             scope: Scope::Opens,
             certainty: Certainty::Certain,
             user_agent: UaShape::BareWebkit,
+            window: NetWindow::Always,
             list: Some(ListInfo {
                 name: "apple-relay".into(),
                 url: "https://mask-api.icloud.com/egress-ip-ranges.csv".into(),
