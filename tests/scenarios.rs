@@ -113,6 +113,13 @@ impl Scenario {
         .status
     }
 
+    /// Sets the clock to START + `secs` and sends one request with more headers.
+    fn at_with(&mut self, secs: i64, path: &str, headers: &[(&str, &str)]) -> u16 {
+        self.clock.set_offset(START, secs);
+        self.sent += 1;
+        request(self.port, "GET", path, headers).status
+    }
+
     fn open(&mut self, secs: i64, token: &str, ua: &str, client: &str) {
         assert_eq!(
             self.at(secs, "GET", &format!("/o/{token}.png"), ua, client),
@@ -522,4 +529,152 @@ fn a_gmail_proxy_load_right_after_the_send_is_the_senders_copy() {
         page.contains("<dt>Template</dt><dd>t.html (sha256 "),
         "{page}"
     );
+}
+
+/// Mints an open and two links for one recipient: (open, pricing, docs).
+fn message(s: &Scenario, campaign: &str, recipient: &str) -> (String, String, String) {
+    let link = |label: &str| {
+        s.mint(&[
+            "mint",
+            "click",
+            "--campaign",
+            campaign,
+            "--recipient",
+            recipient,
+            "--label",
+            label,
+            &format!("https://example.com/{label}"),
+        ])
+    };
+    let open = s.mint(&[
+        "mint",
+        "open",
+        "--campaign",
+        campaign,
+        "--recipient",
+        recipient,
+    ]);
+    (open, link("pricing"), link("docs"))
+}
+
+#[test]
+fn a_gateway_on_cloud_machines_outside_the_mail_protection_ranges() {
+    let mut s = Scenario::new();
+    // The operator downloaded Amazon's ip-ranges.json (here, a small file of the same format)
+    // and named it: EC2 machines clicking near delivery are then scanners.
+    std::fs::write(
+        s.w.path("ip-ranges.json"),
+        r#"{"syncToken": "1764547987", "createDate": "2026-11-30-21-13-07", "prefixes": [
+            {"ip_prefix": "3.5.140.0/22", "region": "ap-northeast-2", "service": "AMAZON", "network_border_group": "ap-northeast-2"},
+            {"ip_prefix": "18.196.0.0/15", "region": "eu-central-1", "service": "EC2", "network_border_group": "eu-central-1"}],
+          "ipv6_prefixes": [{"ipv6_prefix": "2a05:d014::/36", "region": "eu-central-1", "service": "EC2", "network_border_group": "eu-central-1"}]}"#,
+    )
+    .unwrap();
+    s.w.edit(
+        "pxtrack.toml",
+        "[classify]\n",
+        "[classify.lists]\naws = \"ip-ranges.json\"\n\n[classify]\n",
+    );
+    let (open, pricing, docs) = message(&s, "launch", "ana@example.com");
+    s.serve();
+    // At delivery a gateway's sandbox on EC2 follows both links, three seconds apart (too slow
+    // for the burst rule), with a stock browser; then Exchange Online's own servers check one.
+    s.click(25, &pricing, CHROME, "18.197.40.2");
+    s.click(28, &docs, CHROME, "18.197.40.3");
+    s.click(31, &pricing, CHROME_OLD, "52.96.40.12");
+    // An hour later Ana reads it and clicks.
+    s.open(3600, &open, OUTLOOK, "192.0.2.44");
+    s.click(3630, &docs, CHROME, "192.0.2.44");
+    let (events, summary) = s.analyze();
+    assert_eq!(
+        classes(&events),
+        pairs(&[
+            ("scanner", "cloud-network"),
+            ("scanner", "cloud-network"),
+            ("scanner", "microsoft-exchange-online"),
+            ("human", "direct"),
+            ("human", "direct"),
+        ])
+    );
+    let certainty: Vec<&str> = events.iter().map(|e| e["certainty"].as_str()).collect();
+    assert_eq!(
+        certainty,
+        ["probable", "probable", "probable", "probable", "probable"]
+    );
+    assert!(
+        events[0]["reason"].contains("delivery window"),
+        "{}",
+        events[0]["reason"]
+    );
+    assert_eq!(figure(&summary, "launch", "unique_human_clicks"), 1);
+    assert_eq!(figure(&summary, "launch", "total_clicks"), 1);
+    assert_eq!(figure(&summary, "launch", "machine_hits"), 3);
+    // The report shows the verdict's certainty beside its reason.
+    let page = util::campaign_page(&s.w.path("report"));
+    assert!(
+        page.contains("(probable)</span>"),
+        "no certainty on the campaign page"
+    );
+}
+
+#[test]
+fn prefetch_proxies_fetch_the_link_before_the_reader() {
+    let mut s = Scenario::new();
+    let (open, pricing, _) = message(&s, "digest", "bo@example.com");
+    s.serve();
+    // Chrome's private prefetch proxy checks the site's traffic advice, then fetches the link
+    // from a Google fetcher address, marked as a prefetch.
+    assert_eq!(
+        s.at(
+            600,
+            "GET",
+            "/.well-known/traffic-advice",
+            "Chrome Privacy Preserving Prefetch Proxy",
+            "74.125.208.13"
+        ),
+        404
+    );
+    let path = format!("/c/{pricing}");
+    let status = s.at_with(
+        601,
+        &path,
+        &[
+            ("User-Agent", CHROME),
+            ("X-Forwarded-For", "74.125.208.14"),
+            ("Sec-Purpose", "prefetch;anonymous-client-ip"),
+        ],
+    );
+    assert_eq!(status, 302);
+    // Firefox prefetches the same link from the reader's own address.
+    let firefox =
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:116.0) Gecko/20100101 Firefox/116.0";
+    let status = s.at_with(
+        602,
+        &path,
+        &[
+            ("User-Agent", firefox),
+            ("X-Forwarded-For", "192.0.2.60"),
+            ("Sec-Purpose", "prefetch"),
+        ],
+    );
+    assert_eq!(status, 302);
+    // Then Bo opens the message and follows the link himself.
+    s.open(900, &open, OUTLOOK, "192.0.2.60");
+    s.click(910, &pricing, firefox, "192.0.2.60");
+    let (events, summary) = s.analyze();
+    assert_eq!(
+        classes(&events),
+        pairs(&[
+            ("invalid", "no-token"),
+            ("bot", "google-fetcher"),
+            ("bot", "prefetch"),
+            ("human", "direct"),
+            ("human", "direct"),
+        ])
+    );
+    assert_eq!(events[1]["purpose"], "prefetch;anonymous-client-ip");
+    assert_eq!(events[1]["certainty"], "certain");
+    assert_eq!(figure(&summary, "digest", "total_clicks"), 1);
+    assert_eq!(figure(&summary, "digest", "unique_human_clicks"), 1);
+    assert_eq!(figure(&summary, "digest", "machine_hits"), 2);
 }
