@@ -134,6 +134,12 @@ pub enum Command {
     /// data file embedded in pxtrack; `[classify] rules = "FILE"` in the config adds rules checked
     /// before them, and `[classify] apple_relay_egress = "FILE"` loads Apple's Private Relay
     /// egress list.
+    ///
+    /// The networks providers publish (Microsoft's Exchange Online Protection, Google's
+    /// crawlers and fetchers, Barracuda, Amazon's EC2, Google Cloud) are lists with a date: this
+    /// command shows each list's date and warns when the one in force is over a year old.
+    /// Refresh one by downloading the provider's file as it is and naming it in the config:
+    /// `[classify.lists]` then `microsoft-eop = "endpoints.json"`, `aws = "ip-ranges.json"`...
     Rules,
 }
 
