@@ -332,8 +332,8 @@ fn timings_name_each_phase_and_each_thread() {
         "processor time by thread: read ",
         ", parse ",
         ", classify and aggregate ",
-        ", events.csv rows ",
-        ", events.csv disk ",
+        ", events rows ",
+        ", events encoding and disk ",
         "pages (the events file is finished meanwhile):",
         "finishing the events file:",
     ] {

@@ -226,8 +226,8 @@ pub fn run(config_flag: Option<&Path>, args: &AnalyzeArgs) -> Result<Outcome> {
         .collect();
     by_thread.extend([
         format!("classify and aggregate {main_cpu:.2} s"),
-        format!("events.csv rows {rows_cpu:.2} s"),
-        format!("events.csv disk {disk_cpu:.2} s"),
+        format!("events rows {rows_cpu:.2} s"),
+        format!("events encoding and disk {disk_cpu:.2} s"),
     ]);
     timings.note(&format!(
         "processor time by thread: {}",
