@@ -85,8 +85,10 @@ pub fn run(inputs: Inputs<'_>, progress: &Arc<dyn Progress>) -> Result<Analysis>
 
 /// [`run`], and `then` with the figures as soon as the last event is classified, while the
 /// per-event export is still being finished on its thread (the report's pages need only the
-/// figures, so they are written meanwhile). An error of the export is returned even when
-/// `then` succeeded; `then`'s own outcome is its result.
+/// figures, so they are written meanwhile). With no export to wait for, `then` runs after the
+/// analysis has let go of its tables (the known targets, the client cache), which keeps the
+/// report job's peak memory down. An error of the export is returned even when `then`
+/// succeeded; `then`'s own outcome is its result.
 pub fn run_then<T>(
     inputs: Inputs<'_>,
     progress: &Arc<dyn Progress>,
@@ -126,6 +128,8 @@ pub fn run_then<T>(
     let mut clients = ClientDetector::new();
     let known = pipeline::known_targets(files, manifest, keys, path_prefix, &options);
     let mut csv = EventsOut::create(events, events_dir, manifest, &known, privacy, file_names)?;
+    let overlap = !matches!(csv, EventsOut::None);
+    let mut then = Some(then);
     let done = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Classified>>(4);
         let writer = std::thread::Builder::new()
@@ -175,7 +179,11 @@ pub fn run_then<T>(
         drop(tx);
         let main_cpu = thread_cpu_secs();
         let stats = aggregator.finish();
-        let after = then(&outcome, &stats);
+        let after = if overlap {
+            then.take().map(|f| f(&outcome, &stats))
+        } else {
+            None
+        };
         let written = writer
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
@@ -187,6 +195,14 @@ pub fn run_then<T>(
         )
     });
     let (outcome, stats, after, written) = done;
+    let after = match (after, then) {
+        (Some(after), _) => after,
+        (None, Some(then)) => {
+            drop((known, clients, geo));
+            then(&outcome, &stats)
+        }
+        (None, None) => unreachable!("then runs once"),
+    };
     let [
         classify_cpu_secs,
         events_rows_cpu_secs,
