@@ -658,6 +658,27 @@ fn prefetch_proxies_fetch_the_link_before_the_reader() {
         ],
     );
     assert_eq!(status, 302);
+    // Safari's preview and an older Firefox's prefetch mark themselves with headers of their
+    // own, which nginx logs in the purpose field when Purpose is absent.
+    let safari = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, \
+                  like Gecko) Version/17.0 Safari/605.1.15";
+    let old_firefox =
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:91.0) Gecko/20100101 Firefox/91.0";
+    for (secs, ua, header, value) in [
+        (603, safari, "X-Purpose", "preview"),
+        (604, old_firefox, "X-Moz", "prefetch"),
+    ] {
+        let status = s.at_with(
+            secs,
+            &path,
+            &[
+                ("User-Agent", ua),
+                ("X-Forwarded-For", "192.0.2.61"),
+                (header, value),
+            ],
+        );
+        assert_eq!(status, 302);
+    }
     // Then Bo opens the message and follows the link himself.
     s.open(900, &open, OUTLOOK, "192.0.2.60");
     s.click(910, &pricing, firefox, "192.0.2.60");
@@ -668,13 +689,17 @@ fn prefetch_proxies_fetch_the_link_before_the_reader() {
             ("invalid", "no-token"),
             ("bot", "google-fetcher"),
             ("bot", "prefetch"),
+            ("bot", "prefetch"),
+            ("bot", "prefetch"),
             ("human", "direct"),
             ("human", "direct"),
         ])
     );
     assert_eq!(events[1]["purpose"], "prefetch;anonymous-client-ip");
     assert_eq!(events[1]["certainty"], "certain");
+    assert_eq!(events[3]["purpose"], "preview");
+    assert_eq!(events[4]["purpose"], "prefetch");
     assert_eq!(figure(&summary, "digest", "total_clicks"), 1);
     assert_eq!(figure(&summary, "digest", "unique_human_clicks"), 1);
-    assert_eq!(figure(&summary, "digest", "machine_hits"), 2);
+    assert_eq!(figure(&summary, "digest", "machine_hits"), 4);
 }

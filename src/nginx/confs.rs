@@ -85,6 +85,9 @@ location ^~ {prefix}/c/ {{
 # instance) fits beside it, and no http-level setting of your nginx.conf is overridden.
 
 # pxtrack's access log format: tab-separated, first field "{LOG_FORMAT_TAG}". See README.md.
+# Its Purpose field also carries the prefetch markers of Safari (X-Purpose) and of older
+# Firefoxes (X-Moz) when Purpose is absent.
+{purpose_map}
 {log_format}
 
 # A literal "$" for click targets: nginx strings have no escape for it, and geo values are never
@@ -126,6 +129,7 @@ map {click_entry} {click_target} {{
         config_path = config.path.display().to_string().replace(['\n', '\r'], " "),
         main = layout.dir.join("pxtrack.conf").display(),
         log_format = log_format_directive_named(instance),
+        purpose_map = purpose_map_named(instance),
         dollar_var = names.var("dollar"),
     );
 

@@ -157,15 +157,30 @@ impl Names<'_> {
     }
 }
 
-/// The `log_format` directive for pxtrack's format, named `name`.
+/// The `log_format` directive for pxtrack's format, named `name`. The `Purpose` field is
+/// `${name}_purpose`, which [`purpose_map_named`] defines: `Purpose`, else Safari's
+/// `X-Purpose` and older Firefoxes' `X-Moz`, the other prefetch markers browsers send.
 pub fn log_format_directive_named(name: &str) -> String {
     let mut s = format!("log_format {name} '{LOG_FORMAT_TAG}");
     for field in LOG_FIELDS {
         s.push_str("\\t");
-        s.push_str(field);
+        if field == "$http_purpose" {
+            s.push_str(&format!("${name}_purpose"));
+        } else {
+            s.push_str(field);
+        }
     }
     s.push_str("';");
     s
+}
+
+/// The `map` that defines the log format's `${name}_purpose` (see
+/// [`log_format_directive_named`]).
+pub fn purpose_map_named(name: &str) -> String {
+    format!(
+        "map $http_purpose ${name}_purpose {{\n    \"\" \"$http_x_purpose$http_x_moz\";\n    \
+         default $http_purpose;\n}}"
+    )
 }
 
 /// The `log_format` directive for pxtrack's format under its default name.

@@ -121,13 +121,23 @@ pub fn succeeded(out: Output) -> Output {
     out
 }
 
-/// A port that was free a moment ago.
+/// A port that was free a moment ago, and never handed to another test of this process: the
+/// tests of one binary run at once, and two of them given the same port would each take the
+/// other's nginx for theirs (a minted pixel answered 404 by the wrong server).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A running nginx with its own prefix directory; stopped when dropped, even on a failed test.
@@ -205,7 +215,9 @@ impl Nginx {
             prefix: prefix.to_path_buf(),
         };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        // Listening, and by this nginx: a port answered by another process would make every
+        // request of the test go to the wrong server.
+        while TcpStream::connect(("127.0.0.1", port)).is_err() || !listens(n.child.id(), port) {
             if let Ok(Some(status)) = n.child.try_wait() {
                 let mut err = String::new();
                 if let Some(mut s) = n.child.stderr.take() {
@@ -223,6 +235,31 @@ impl Nginx {
         }
         n
     }
+}
+
+/// Whether process `pid` holds a socket listening on TCP `port` (from /proc).
+fn listens(pid: u32, port: u16) -> bool {
+    let suffix = format!(":{port:04X}");
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        for line in std::fs::read_to_string(table)
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+        {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() > 9 && f[1].ends_with(&suffix) && f[3] == "0A" {
+                inodes.push(format!("socket:[{}]", f[9]));
+            }
+        }
+    }
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path())
+            .is_ok_and(|target| inodes.iter().any(|i| target.as_os_str() == i.as_str()))
+    })
 }
 
 impl Nginx {

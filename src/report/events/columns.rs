@@ -42,7 +42,7 @@ pub enum Cell {
     Referer,
     /// `X-Requested-With` ([`Group::Headers`]).
     RequestedWith,
-    /// `Sec-Purpose` or `Purpose` ([`Group::Headers`]).
+    /// `Sec-Purpose`, else `Purpose`, `X-Purpose` or `X-Moz` ([`Group::Headers`]).
     Purpose,
     /// `Accept-Language` ([`Group::Headers`]).
     AcceptLanguage,
