@@ -7,7 +7,8 @@ pub const LOG_FORMAT_TAG: &str = "pxt1";
 
 /// The variables of pxtrack's log format, in order, after the tag. Tab-separated: nginx's default
 /// log escaping turns tabs, quotes, backslashes and non-ASCII bytes inside values into `\xHH`, so
-/// a tab always separates fields.
+/// a tab always separates fields. A `$pxtrack_` variable is one the generated config defines,
+/// named after `[nginx] instance` (`$pxtrack_purpose`: `Purpose`, else `X-Purpose` or `X-Moz`).
 pub const LOG_FIELDS: [&str; 15] = [
     "$msec",
     "$remote_addr",
@@ -22,6 +23,6 @@ pub const LOG_FIELDS: [&str; 15] = [
     "$http_user_agent",
     "$http_x_requested_with",
     "$http_sec_purpose",
-    "$http_purpose",
+    "$pxtrack_purpose",
     "$http_accept_language",
 ];

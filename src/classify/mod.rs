@@ -116,6 +116,9 @@ pub struct Classifier<'r> {
     ua_cache: HashMap<AgentKey, [Option<Verdict>; 2]>,
     /// The reason of a duplicate, by seconds since the previous request (a few dozen values).
     duplicate_reasons: HashMap<i64, Arc<str>>,
+    /// The reasons of the timing rules (Apple's proxy on arrival, a click on arrival), by rule
+    /// and seconds since the send: built once each, not once per hit.
+    timed_reasons: HashMap<(Timed, i64), Arc<str>>,
     /// Last request time per (manifest row, client, user agent), for duplicates.
     last_seen: HashMap<(usize, IpAddr, AgentKey), i64>,
     /// Manifest row -> message (campaign and recipient).
@@ -184,6 +187,7 @@ impl<'r> Classifier<'r> {
             probe_ms: i64::from(rules.windows.probe_secs) * 1000,
             ua_cache: HashMap::new(),
             duplicate_reasons: HashMap::new(),
+            timed_reasons: HashMap::new(),
             last_seen: HashMap::new(),
             message_of_row,
             minted_ms: manifest
@@ -500,15 +504,7 @@ impl<'r> Classifier<'r> {
             return Verdict {
                 class: HitClass::Proxy,
                 detail: Arc::from("apple-mpp"),
-                reason: format!(
-                    "bare Apple WebKit user agent {} s after the message was sent (delivery window \
-                     {} s): Apple Mail Privacy Protection loads images on arrival; probable, \
-                     since Apple Mail with the protection off sends the same agent (name Apple's \
-                     relay list as [classify] apple_relay_egress to be sure)",
-                    d / 1000,
-                    self.delivery_ms / 1000
-                )
-                .into(),
+                reason: self.timed_reason(Timed::AppleOnArrival, d / 1000),
                 machine_open: true,
                 certainty: Certainty::Probable,
             };
@@ -545,19 +541,44 @@ impl<'r> Classifier<'r> {
         if ev.kind == HitKind::Click
             && let Some(d) = since_send.filter(|&d| d <= self.instant_ms)
         {
-            return Verdict::new(
-                HitClass::Scanner,
-                "at-delivery",
-                format!(
-                    "clicked {} s after the message was sent (instant window {} s): security \
-                     gateways follow links on arrival, before a person could read the message",
-                    d / 1000,
-                    self.instant_ms / 1000
-                ),
-            )
-            .probable();
+            let reason = self.timed_reason(Timed::ClickOnArrival, d / 1000);
+            return Verdict::new(HitClass::Scanner, "at-delivery", reason).probable();
         }
         self.human.clone()
+    }
+}
+
+/// The timing rules whose reason names the seconds since the send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Timed {
+    AppleOnArrival,
+    ClickOnArrival,
+}
+
+impl Classifier<'_> {
+    /// The reason of a timing rule that decided `secs` after the send, built once per value.
+    fn timed_reason(&mut self, rule: Timed, secs: i64) -> Arc<str> {
+        let (delivery, instant) = (self.delivery_ms / 1000, self.instant_ms / 1000);
+        self.timed_reasons
+            .entry((rule, secs))
+            .or_insert_with(|| {
+                match rule {
+                    Timed::AppleOnArrival => format!(
+                        "bare Apple WebKit user agent {secs} s after the message was sent \
+                         (delivery window {delivery} s): Apple Mail Privacy Protection loads \
+                         images on arrival; probable, since Apple Mail with the protection off \
+                         sends the same agent (name Apple's relay list as [classify] \
+                         apple_relay_egress to be sure)"
+                    ),
+                    Timed::ClickOnArrival => format!(
+                        "clicked {secs} s after the message was sent (instant window {instant} \
+                         s): security gateways follow links on arrival, before a person could \
+                         read the message"
+                    ),
+                }
+                .into()
+            })
+            .clone()
     }
 }
 

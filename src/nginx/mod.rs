@@ -157,25 +157,23 @@ impl Names<'_> {
     }
 }
 
-/// The `log_format` directive for pxtrack's format, named `name`. The `Purpose` field is
-/// `${name}_purpose`, which [`purpose_map_named`] defines: `Purpose`, else Safari's
-/// `X-Purpose` and older Firefoxes' `X-Moz`, the other prefetch markers browsers send.
+/// The `log_format` directive for pxtrack's format, named `name`; the fields' own variables
+/// (`$pxtrack_...` in [`LOG_FIELDS`]) are named after it too (see [`purpose_map_named`]).
 pub fn log_format_directive_named(name: &str) -> String {
     let mut s = format!("log_format {name} '{LOG_FORMAT_TAG}");
     for field in LOG_FIELDS {
         s.push_str("\\t");
-        if field == "$http_purpose" {
-            s.push_str(&format!("${name}_purpose"));
-        } else {
-            s.push_str(field);
+        match field.strip_prefix("$pxtrack_") {
+            Some(own) => s.push_str(&format!("${name}_{own}")),
+            None => s.push_str(field),
         }
     }
     s.push_str("';");
     s
 }
 
-/// The `map` that defines the log format's `${name}_purpose` (see
-/// [`log_format_directive_named`]).
+/// The `map` that defines the log format's `${name}_purpose`: `Purpose`, else Safari's
+/// `X-Purpose` and older Firefoxes' `X-Moz`, the other prefetch markers browsers send.
 pub fn purpose_map_named(name: &str) -> String {
     format!(
         "map $http_purpose ${name}_purpose {{\n    \"\" \"$http_x_purpose$http_x_moz\";\n    \
