@@ -132,6 +132,11 @@ impl<T: ?Sized, V> ArcMap<T, V> {
         self.map.clear();
     }
 
+    /// Every value, to change in place.
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> + '_ {
+        self.map.values_mut().map(|(_, v)| v)
+    }
+
     /// Takes every entry out.
     pub fn drain(&mut self) -> impl Iterator<Item = (Arc<T>, V)> + '_ {
         self.map.drain().map(|(_, entry)| entry)

@@ -461,7 +461,7 @@ impl<'r> Classifier<'r> {
         if let Some(i) = net_i.filter(|&i| rules.nets[i].window == NetWindow::Always) {
             let n = &rules.nets[i];
             // Addresses come from logs: the cache starts over when full.
-            if self.net_reasons.len() >= 1 << 12 {
+            if self.net_reasons.len() >= 1 << 16 {
                 self.net_reasons.clear();
             }
             let reason = self

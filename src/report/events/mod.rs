@@ -7,6 +7,7 @@ use super::*;
 mod cells;
 mod columns;
 mod parquet_file;
+mod parquet_pages;
 
 use cells::*;
 pub use columns::{Cell, EVENTS_COLUMNS, EVENTS_HEADER, Group};
@@ -366,7 +367,7 @@ mod tests {
     use std::sync::Arc;
 
     /// A classified request for no token, from line `line` of log file `file`.
-    fn other_request(file: u32, line: u64, user_agent: &str) -> Classified {
+    pub(super) fn other_request(file: u32, line: u64, user_agent: &str) -> Classified {
         use crate::classify::Verdict;
         use crate::hit::{Event, Source};
         use crate::model::HitClass;

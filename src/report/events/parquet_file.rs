@@ -1,79 +1,419 @@
 //! `events.parquet`: the columns of `events.csv` ([`EVENTS_COLUMNS`], same names, same order),
 //! typed for query engines. `time` is a UTC timestamp in microseconds, `status` an integer, every
-//! other column a string; the writer dictionary-encodes each string column (the low-cardinality
-//! ones stay dictionaries: kind, token status, campaign, class, detail, method, label...), pages
-//! are zstd-compressed, row groups hold about a million rows. The privacy switches apply exactly
-//! as in the CSV; cells carry their text as it is (no spreadsheet formula guard: no spreadsheet
+//! other column a string; the string columns whose values repeat are dictionary-encoded (kind,
+//! token status, campaign, class, detail, method, label, user agent, target...), pages are
+//! zstd-compressed, row groups hold about a million rows. The privacy switches apply exactly as
+//! in the CSV; cells carry their text as it is (no spreadsheet formula guard: no spreadsheet
 //! opens Parquet).
+//!
+//! The writer is pxtrack's own, on the parquet crate's page and file API: a general writer
+//! finds a value's dictionary index by hashing the value, on every row, and that was most of
+//! its cost. Here a cell's index is found by where the value comes from, as `events.csv`'s cell
+//! caches do: a manifest row, a set of headers, a known target, a verdict's reason; the value
+//! itself is looked at once per row group, when its source is first met. This side fills the
+//! pages; [`super::parquet_pages`] encodes, compresses and writes them on a thread of its own.
+//! A column whose dictionary outgrows [`DICTIONARY_LIMIT`] (hostile logs can make any header
+//! unique) goes on in the plain encoding for the rest of its row group, as Parquet allows.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::sync::Arc;
 
-use ::parquet::arrow::ArrowWriter;
-use ::parquet::basic::{Compression, ZstdLevel};
-use ::parquet::file::properties::{EnabledStatistics, WriterProperties};
-use ::parquet::schema::types::ColumnPath;
-use arrow_array::builder::{Int32Builder, StringBuilder, TimestampMicrosecondBuilder};
-use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use ::parquet::basic::{ConvertedType, LogicalType, Repetition, TimeUnit, Type as PhysicalType};
+use ::parquet::schema::types::{Type, TypePtr};
 
+use super::parquet_pages::{self, Dictionary, Message, PageData};
 use super::*;
+use crate::fast::ArcMap;
 
 /// Rows per row group: "about a million", a power of two.
 pub const ROW_GROUP_ROWS: usize = 1 << 20;
 
-/// Rows handed to the Parquet writer at a time.
-const BATCH_ROWS: usize = 64 * 1024;
+/// Rows per data page: small enough that a page of indices is encoded while the next is filled.
+const PAGE_ROWS: usize = 1 << 16;
 
-/// The Arrow type of a column.
-fn data_type(cell: Cell) -> DataType {
-    match cell {
-        Cell::Time => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-        Cell::Status => DataType::Int32,
-        _ => DataType::Utf8,
+/// The most bytes a column chunk's dictionary holds before the column goes on in the plain
+/// encoding (readers take any size; past this a dictionary stops paying for itself).
+pub const DICTIONARY_LIMIT: usize = 8 << 20;
+
+/// The sizes the writer works to (tests make them small to reach every path).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Layout {
+    pub(crate) row_group_rows: usize,
+    pub(crate) page_rows: usize,
+    pub(crate) dictionary_limit: usize,
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Layout {
+            row_group_rows: ROW_GROUP_ROWS,
+            page_rows: PAGE_ROWS,
+            dictionary_limit: DICTIONARY_LIMIT,
+        }
     }
 }
 
-/// The schema: [`EVENTS_COLUMNS`] with their types.
-pub fn schema() -> SchemaRef {
-    Arc::new(Schema::new(
-        EVENTS_COLUMNS
-            .iter()
-            .map(|&(name, cell)| Field::new(name, data_type(cell), false))
-            .collect::<Vec<_>>(),
-    ))
+/// The Parquet schema: [`EVENTS_COLUMNS`], every one required (an empty cell is an empty
+/// string, as in the CSV).
+pub fn schema() -> TypePtr {
+    let fields = EVENTS_COLUMNS
+        .iter()
+        .map(|&(name, cell)| {
+            let field = match cell {
+                Cell::Time => Type::primitive_type_builder(name, PhysicalType::INT64)
+                    .with_logical_type(Some(LogicalType::timestamp(true, TimeUnit::MICROS)))
+                    .with_converted_type(ConvertedType::TIMESTAMP_MICROS),
+                Cell::Status => Type::primitive_type_builder(name, PhysicalType::INT32),
+                _ => Type::primitive_type_builder(name, PhysicalType::BYTE_ARRAY)
+                    .with_logical_type(Some(LogicalType::String))
+                    .with_converted_type(ConvertedType::UTF8),
+            };
+            Arc::new(
+                field
+                    .with_repetition(Repetition::REQUIRED)
+                    .build()
+                    .expect("a valid column type"),
+            )
+        })
+        .collect();
+    Arc::new(
+        Type::group_type_builder("events")
+            .with_fields(fields)
+            .build()
+            .expect("a valid schema"),
+    )
 }
 
 /// A column being filled.
 enum Column {
-    Time(TimestampMicrosecondBuilder),
-    Int(Int32Builder),
-    Text(StringBuilder),
+    Time(Vec<i64>),
+    Int(Vec<i32>),
+    Text(Box<TextColumn>),
 }
 
-/// The Parquet encoder on a thread of its own: the columns of a batch are filled on the export
-/// thread while the previous batch is encoded and compressed here, so the two halves of the
-/// writer's work use both cores (they were 30% and 70% of one thread).
+/// "Not met yet in this row group", in a cache of dictionary indices.
+const UNSET: u32 = u32::MAX;
+
+/// A string column's row group so far: its dictionary, and the current page as indices into
+/// it, or as plain values once the dictionary is full (or when the column never has one).
+#[derive(Default)]
+struct TextColumn {
+    /// The values in the plain encoding, in index order.
+    dictionary: Vec<u8>,
+    count: u32,
+    /// Where each value starts in `dictionary` (after its length), by index.
+    starts: Vec<u32>,
+    /// The indices, found by their value's text (kept once, in `dictionary`).
+    interned: hashbrown::HashTable<u32>,
+    hasher: foldhash::fast::FixedState,
+    /// Texts that live for the whole run (`as_str` of a class, a kind...), by address.
+    statics: Vec<(usize, u32)>,
+    indices: Vec<u32>,
+    plain: Vec<u8>,
+    plain_rows: u32,
+    /// The rest of this row group is plain.
+    plain_mode: bool,
+    /// This row group has pages of indices.
+    indexed: bool,
+    /// Never a dictionary: a value of its own on nearly every row (source, address).
+    always_plain: bool,
+    /// Pages finished before the current one (the indices before a switch to plain).
+    done: Vec<PageData>,
+}
+
+impl TextColumn {
+    fn new(always_plain: bool) -> Self {
+        TextColumn {
+            always_plain,
+            plain_mode: always_plain,
+            ..TextColumn::default()
+        }
+    }
+
+    /// Adds a value whose index, once known, is kept in `slot` (a cache keyed by the value's
+    /// source); `text` is asked for only when the slot is empty or the column is plain.
+    #[inline]
+    fn push_cached<'t>(
+        &mut self,
+        slot: &mut u32,
+        limit: usize,
+        text: impl FnOnce() -> Cow<'t, str>,
+    ) {
+        self.push_slot(slot, limit, false, text)
+    }
+
+    /// As [`TextColumn::push_cached`], for sources whose texts are theirs alone (`unique`: no
+    /// other source has the same), which go into the dictionary without being looked for.
+    #[inline]
+    fn push_slot<'t>(
+        &mut self,
+        slot: &mut u32,
+        limit: usize,
+        unique: bool,
+        text: impl FnOnce() -> Cow<'t, str>,
+    ) {
+        if !self.plain_mode && *slot != UNSET {
+            self.indices.push(*slot);
+            return;
+        }
+        let text = text();
+        let index = match (self.plain_mode, unique) {
+            (true, _) => None,
+            (false, true) => self.add(&text, limit),
+            (false, false) => self.intern(&text, limit),
+        };
+        if let Some(i) = index {
+            *slot = i;
+            self.indices.push(i);
+            return;
+        }
+        self.push_plain(text.as_bytes());
+    }
+
+    /// Adds a value that lives as long as the program.
+    #[inline]
+    fn push_static(&mut self, text: &'static str, limit: usize) {
+        let key = text.as_ptr() as usize;
+        if !self.plain_mode
+            && let Some(&(_, i)) = self.statics.iter().find(|&&(k, _)| k == key)
+        {
+            self.indices.push(i);
+            return;
+        }
+        if self.statics.len() < 64
+            && !self.plain_mode
+            && let Some(i) = self.intern(text, limit)
+        {
+            self.statics.push((key, i));
+            self.indices.push(i);
+            return;
+        }
+        self.push_text(text, limit);
+    }
+
+    /// Adds a value found by its text.
+    fn push_text(&mut self, text: &str, limit: usize) {
+        if !self.plain_mode
+            && let Some(i) = self.intern(text, limit)
+        {
+            self.indices.push(i);
+            return;
+        }
+        self.push_plain(text.as_bytes());
+    }
+
+    /// The index of `text` in the dictionary, added when new; `None` (and the column plain
+    /// from here on) when the dictionary is full.
+    fn intern(&mut self, text: &str, limit: usize) -> Option<u32> {
+        use std::hash::BuildHasher as _;
+        let hash = self.hasher.hash_one(text.as_bytes());
+        let (dictionary, starts) = (&self.dictionary, &self.starts);
+        let found = self.interned.find(hash, |&i| {
+            dictionary_value(dictionary, starts, i) == text.as_bytes()
+        });
+        if let Some(&i) = found {
+            return Some(i);
+        }
+        let i = self.add(text, limit)?;
+        let (dictionary, starts, hasher) = (&self.dictionary, &self.starts, &self.hasher);
+        self.interned.insert_unique(hash, i, |&i| {
+            hasher.hash_one(dictionary_value(dictionary, starts, i))
+        });
+        Some(i)
+    }
+
+    /// Adds `text` to the dictionary without looking for it there: for values whose source
+    /// has a text of its own (a known target's token and address); `None` (and the column plain
+    /// from here on) when the dictionary is full.
+    fn add(&mut self, text: &str, limit: usize) -> Option<u32> {
+        if self.dictionary.len() + 4 + text.len() > limit {
+            self.go_plain();
+            return None;
+        }
+        let i = self.count;
+        self.count += 1;
+        push_plain_value(&mut self.dictionary, text.as_bytes());
+        self.starts
+            .push(u32::try_from(self.dictionary.len() - text.len()).expect("under the limit"));
+        Some(i)
+    }
+
+    fn go_plain(&mut self) {
+        if !self.indices.is_empty() {
+            self.indexed = true;
+            self.done
+                .push(PageData::Indices(std::mem::take(&mut self.indices)));
+        }
+        self.plain_mode = true;
+    }
+
+    fn push_plain(&mut self, text: &[u8]) {
+        push_plain_value(&mut self.plain, text);
+        self.plain_rows += 1;
+    }
+
+    /// Starts a plain value written in place; [`TextColumn::end_plain`] sets its length.
+    fn start_plain(&mut self) -> usize {
+        let at = self.plain.len();
+        self.plain.extend_from_slice(&[0; 4]);
+        at
+    }
+
+    fn end_plain(&mut self, at: usize) {
+        let len = u32::try_from(self.plain.len() - at - 4).expect("a cell under 4 GiB");
+        self.plain[at..at + 4].copy_from_slice(&len.to_le_bytes());
+        self.plain_rows += 1;
+    }
+
+    /// Moves the pages so far, in row order, to `out`.
+    fn take_pages(&mut self, c: usize, rows: usize, out: &mut Vec<(usize, PageData)>) {
+        out.extend(self.done.drain(..).map(|p| (c, p)));
+        if !self.indices.is_empty() {
+            self.indexed = true;
+            let indices = std::mem::replace(&mut self.indices, Vec::with_capacity(rows));
+            out.push((c, PageData::Indices(indices)));
+        }
+        if self.plain_rows > 0 {
+            let capacity = self.plain.len();
+            let bytes = std::mem::replace(&mut self.plain, Vec::with_capacity(capacity));
+            out.push((
+                c,
+                PageData::Plain {
+                    bytes,
+                    rows: std::mem::take(&mut self.plain_rows),
+                },
+            ));
+        }
+    }
+
+    /// The row group's dictionary, if its pages use one, and whether the column starts over.
+    ///
+    /// The dictionary carries over to the next row group (each row group's copy holds every
+    /// value met so far, which Parquet allows), so that the values of a manifest row, a set of
+    /// headers or a verdict are looked at once per run, not once per row group. When it filled
+    /// up, the column starts over with an empty one (and its sources must forget their indices).
+    fn end_group(&mut self) -> (Option<Dictionary>, bool) {
+        let used = std::mem::take(&mut self.indexed);
+        let dictionary = (used && self.count > 0).then(|| Dictionary {
+            values: self.dictionary.clone(),
+            count: self.count,
+        });
+        let start_over = self.plain_mode && !self.always_plain;
+        if start_over {
+            self.dictionary = Vec::new();
+            self.count = 0;
+            self.interned.clear();
+            self.starts.clear();
+            self.statics.clear();
+            self.plain_mode = false;
+        }
+        (dictionary, start_over)
+    }
+}
+
+/// Value `i` of a dictionary whose values start at `starts`.
+fn dictionary_value<'d>(dictionary: &'d [u8], starts: &[u32], i: u32) -> &'d [u8] {
+    let start = starts[i as usize] as usize;
+    let len: [u8; 4] = dictionary[start - 4..start]
+        .try_into()
+        .expect("four length bytes");
+    &dictionary[start..start + u32::from_le_bytes(len) as usize]
+}
+
+/// Appends a string in Parquet's plain encoding.
+fn push_plain_value(out: &mut Vec<u8>, text: &[u8]) {
+    let len = u32::try_from(text.len()).expect("a cell under 4 GiB");
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(text);
+}
+
+/// Per source, the dictionary indices of its cells in the current row group.
+struct Slots {
+    /// Per manifest row: campaign, recipient, label, target.
+    rows: Vec<[u32; 4]>,
+    no_row: [u32; 4],
+    /// Per set of headers: method, user agent, referer, requested-with, purpose, language.
+    headers: ArcMap<Headers, [u32; 6]>,
+    /// Per known target: uri, token.
+    known: Vec<[u32; 2]>,
+    detail: ArcMap<str, u32>,
+    reason: ArcMap<str, u32>,
+}
+
+/// The most entries an identity cache keeps before it starts over (its keys come from logs;
+/// the values stay in the dictionary, found again by their text).
+const MAX_SLOTS: usize = 1 << 16;
+
+impl Slots {
+    fn new(rows: usize, known: usize) -> Self {
+        Slots {
+            rows: vec![[UNSET; 4]; rows],
+            no_row: [UNSET; 4],
+            headers: ArcMap::default(),
+            known: vec![[UNSET; 2]; known],
+            detail: ArcMap::default(),
+            reason: ArcMap::default(),
+        }
+    }
+
+    /// Forgets every index of `cell`'s column (its dictionary started over).
+    fn forget(&mut self, cell: Cell) {
+        match cell.group() {
+            Some(Group::Row) => {
+                let i = row_slot(cell);
+                self.no_row[i] = UNSET;
+                self.rows.iter_mut().for_each(|s| s[i] = UNSET);
+            }
+            Some(Group::Headers) => {
+                let i = header_slot(cell);
+                self.headers.values_mut().for_each(|s| s[i] = UNSET);
+            }
+            Some(Group::Request) => {
+                let i = usize::from(cell == Cell::Token);
+                self.known.iter_mut().for_each(|s| s[i] = UNSET);
+            }
+            None if cell == Cell::Detail => self.detail.clear(),
+            None if cell == Cell::Reason => self.reason.clear(),
+            // The rest are found by their text.
+            None => {}
+        }
+    }
+}
+
+fn row_slot(cell: Cell) -> usize {
+    match cell {
+        Cell::Campaign => 0,
+        Cell::Recipient => 1,
+        Cell::Label => 2,
+        _ => 3,
+    }
+}
+
+fn header_slot(cell: Cell) -> usize {
+    match cell {
+        Cell::Method => 0,
+        Cell::UserAgent => 1,
+        Cell::Referer => 2,
+        Cell::RequestedWith => 3,
+        Cell::Purpose => 4,
+        _ => 5,
+    }
+}
+
+/// The encoder thread, and the channel to it.
 struct Encoder {
-    to_thread: Option<std::sync::mpsc::SyncSender<RecordBatch>>,
-    thread: Option<std::thread::JoinHandle<std::result::Result<f64, ParquetErrorText>>>,
+    to_thread: Option<std::sync::mpsc::SyncSender<Message>>,
+    thread: Option<std::thread::JoinHandle<std::result::Result<f64, String>>>,
 }
-
-/// A Parquet error, as text (the crate's error does not cross threads by reference).
-type ParquetErrorText = String;
 
 impl Encoder {
-    fn start(mut writer: ArrowWriter<File>) -> Self {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<RecordBatch>(0);
+    fn start(file: File) -> Self {
+        // One message in flight: a page set is encoded while the next is filled.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Message>(1);
         let thread = std::thread::Builder::new()
             .name("pxtrack-parquet".into())
-            .spawn(move || {
-                for batch in rx {
-                    writer.write(&batch).map_err(|e| e.to_string())?;
-                }
-                writer.close().map_err(|e| e.to_string())?;
-                Ok(crate::fast::thread_cpu_secs())
-            })
+            .spawn(move || parquet_pages::run(rx, file, schema()))
             .expect("a thread can be started");
         Encoder {
             to_thread: Some(tx),
@@ -81,9 +421,9 @@ impl Encoder {
         }
     }
 
-    /// Hands a batch over; an error the thread met is reported here or at [`Encoder::finish`].
-    fn write(&mut self, batch: RecordBatch, path: &Path) -> Result<()> {
-        let sent = self.to_thread.as_ref().map(|tx| tx.send(batch));
+    /// Hands a message over; an error the thread met is reported here or at [`Encoder::finish`].
+    fn send(&mut self, message: Message, path: &Path) -> Result<()> {
+        let sent = self.to_thread.as_ref().map(|tx| tx.send(message));
         match sent {
             Some(Ok(())) => Ok(()),
             // The thread stopped: it says why.
@@ -115,16 +455,18 @@ impl Drop for Encoder {
 
 /// `events.parquet`, written as the events stream past, a row group at a time.
 pub struct EventsParquet<'a> {
-    writer: Encoder,
-    schema: SchemaRef,
+    encoder: Encoder,
     columns: Vec<Column>,
-    rows: usize,
+    slots: Slots,
+    layout: Layout,
+    /// Rows in the current page and row group.
+    page_rows: usize,
+    group_rows: usize,
     manifest: &'a Manifest,
     known: &'a KnownTargets,
     privacy: Privacy,
     file_names: &'a [String],
     text: String,
-    ip: Vec<u8>,
     num: itoa::Buffer,
     path: std::path::PathBuf,
 }
@@ -138,192 +480,252 @@ impl<'a> EventsParquet<'a> {
         privacy: Privacy,
         file_names: &'a [String],
     ) -> Result<Self> {
+        Self::create_with(
+            path,
+            manifest,
+            known,
+            privacy,
+            file_names,
+            Layout::default(),
+        )
+    }
+
+    pub(crate) fn create_with(
+        path: &Path,
+        manifest: &'a Manifest,
+        known: &'a KnownTargets,
+        privacy: Privacy,
+        file_names: &'a [String],
+        layout: Layout,
+    ) -> Result<Self> {
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
-        let schema = schema();
-        // zstd's fastest level: the writer is one thread beside the analysis. Min/max
-        // statistics are kept where a query engine prunes by them (time, status); on the string
-        // columns they were a third of the writer's time, two byte comparisons per value.
-        let mut props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(1).expect("a valid level"),
-            ))
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .set_statistics_enabled(EnabledStatistics::None);
-        for name in ["time", "status"] {
-            props = props
-                .set_column_statistics_enabled(ColumnPath::from(name), EnabledStatistics::Page);
-        }
-        // Columns with a value of their own on nearly every row, or one per token, gain nothing
-        // from a dictionary: it would outgrow its page and fall back to plain after costing a
-        // hash per value.
-        for name in ["time", "source", "token", "uri", "target", "ip"] {
-            props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
-        }
-        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props.build()))
-            .map_err(|e| parquet_error(path, e))?;
+        let columns = EVENTS_COLUMNS
+            .iter()
+            .map(|&(_, cell)| match cell {
+                Cell::Time => Column::Time(Vec::with_capacity(layout.page_rows)),
+                Cell::Status => Column::Int(Vec::with_capacity(layout.page_rows)),
+                Cell::Ip | Cell::Source => Column::Text(Box::new(TextColumn::new(true))),
+                _ => Column::Text(Box::new(TextColumn::new(false))),
+            })
+            .collect();
         Ok(EventsParquet {
-            writer: Encoder::start(writer),
-            schema,
-            columns: Self::new_columns(),
-            rows: 0,
+            encoder: Encoder::start(file),
+            columns,
+            slots: Slots::new(manifest.rows.len(), known.len()),
+            layout,
+            page_rows: 0,
+            group_rows: 0,
             manifest,
             known,
             privacy,
             file_names,
             text: String::new(),
-            ip: Vec::with_capacity(40),
             num: itoa::Buffer::new(),
             path: path.to_path_buf(),
         })
     }
 
-    fn new_columns() -> Vec<Column> {
-        EVENTS_COLUMNS
-            .iter()
-            .map(|&(_, cell)| match cell {
-                Cell::Time => Column::Time(
-                    TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC"),
-                ),
-                Cell::Status => Column::Int(Int32Builder::with_capacity(BATCH_ROWS)),
-                // Sized for a batch of typical cells, so that the buffers rarely grow (each
-                // growth copies what is there).
-                _ => {
-                    let bytes = match cell {
-                        Cell::UserAgent => 160,
-                        Cell::Reason | Cell::Target | Cell::Uri | Cell::Referer => 80,
-                        Cell::Token | Cell::Source | Cell::Recipient => 48,
-                        _ => 16,
-                    };
-                    Column::Text(StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * bytes))
-                }
-            })
-            .collect()
-    }
-
     /// Adds one event's row.
     pub fn write(&mut self, c: &Classified) -> Result<()> {
         let ev = &c.event;
-        let row = ev.row.map(|r| &self.manifest.rows[r]);
-        let (token, uri) = ev.texts(self.known);
-        for (column, &(_, cell)) in self.columns.iter_mut().zip(EVENTS_COLUMNS.iter()) {
-            match column {
-                Column::Time(b) => b.append_value(ev.time_ms.saturating_mul(1000)),
-                Column::Int(b) => b.append_value(i32::from(ev.status)),
-                Column::Text(b) => {
-                    let text: std::borrow::Cow<'_, str> = match cell {
-                        Cell::Kind => ev.kind.as_str().into(),
-                        Cell::TokenStatus => ev.token_status.as_str().into(),
-                        Cell::Campaign | Cell::Recipient | Cell::Label | Cell::Target => {
-                            match row {
-                                Some(r) => row_text(r, self.privacy, cell),
-                                None => "".into(),
-                            }
-                        }
-                        Cell::Class => c.verdict.class.as_str().into(),
-                        Cell::Detail => (&*c.verdict.detail).into(),
-                        Cell::Method => ev.headers.method().into(),
-                        Cell::Ip if self.privacy.anonymize_ip => {
-                            self.text.clear();
-                            self.privacy.push_ip(&mut self.text, ev.client);
-                            self.text.as_str().into()
-                        }
-                        Cell::Ip => {
-                            // As events.csv writes it, without the formatting machinery.
-                            self.ip.clear();
-                            push_ip(&mut self.ip, ev.client);
-                            std::str::from_utf8(&self.ip).unwrap_or_default().into()
-                        }
-                        Cell::UserAgent => ev.headers.user_agent().into(),
-                        Cell::Reason => (&*c.verdict.reason).into(),
-                        Cell::Certainty => c.verdict.certainty.as_str().into(),
-                        Cell::Uri => uri.into(),
-                        Cell::Referer => ev.headers.referer().into(),
-                        Cell::RequestedWith => ev.headers.requested_with().into(),
-                        Cell::Purpose => ev.headers.purpose().into(),
-                        Cell::AcceptLanguage => ev.headers.accept_language().into(),
-                        Cell::Token => token.into(),
-                        Cell::Source => {
-                            source_text(&mut self.text, self.file_names, ev.source, &mut self.num)
-                                .into()
-                        }
-                        Cell::Time | Cell::Status => unreachable!("typed columns"),
-                    };
-                    b.append_value(&*text);
-                }
+        let limit = self.layout.dictionary_limit;
+        let privacy = self.privacy;
+        let Slots {
+            rows,
+            no_row,
+            headers,
+            known,
+            detail,
+            reason,
+        } = &mut self.slots;
+        if headers.len() > MAX_SLOTS {
+            headers.clear();
+        }
+        for s in [&mut *detail, &mut *reason] {
+            if s.len() > MAX_SLOTS {
+                s.clear();
             }
         }
-        self.rows += 1;
-        if self.rows == BATCH_ROWS {
-            self.flush_batch()?;
+        let row = ev.row.and_then(|r| Some((self.manifest.rows.get(r)?, r)));
+        let row_slots = match row {
+            Some((_, r)) => &mut rows[r],
+            None => no_row,
+        };
+        let h = &ev.headers;
+        let header_slots = headers.get_or_insert_with(h, || [UNSET; 6]);
+        let mut known_slots = match ev.target {
+            TargetText::Known(k) => known.get_mut(k as usize),
+            TargetText::Own { .. } => None,
+        };
+        let detail_slot = detail.get_or_insert_with(&c.verdict.detail, || UNSET);
+        let reason_slot = reason.get_or_insert_with(&c.verdict.reason, || UNSET);
+        for (column, &(_, cell)) in self.columns.iter_mut().zip(EVENTS_COLUMNS.iter()) {
+            let t = match column {
+                Column::Time(values) => {
+                    values.push(ev.time_ms.saturating_mul(1000));
+                    continue;
+                }
+                Column::Int(values) => {
+                    values.push(i32::from(ev.status));
+                    continue;
+                }
+                Column::Text(t) => t,
+            };
+            match cell {
+                Cell::Kind => t.push_static(ev.kind.as_str(), limit),
+                Cell::TokenStatus => t.push_static(ev.token_status.as_str(), limit),
+                Cell::Class => t.push_static(c.verdict.class.as_str(), limit),
+                Cell::Certainty => t.push_static(c.verdict.certainty.as_str(), limit),
+                Cell::Campaign | Cell::Recipient | Cell::Label | Cell::Target => {
+                    t.push_cached(&mut row_slots[row_slot(cell)], limit, || match row {
+                        Some((r, _)) => row_text(r, privacy, cell),
+                        None => "".into(),
+                    })
+                }
+                Cell::Method
+                | Cell::UserAgent
+                | Cell::Referer
+                | Cell::RequestedWith
+                | Cell::Purpose
+                | Cell::AcceptLanguage => {
+                    t.push_cached(&mut header_slots[header_slot(cell)], limit, || {
+                        match cell {
+                            Cell::Method => h.method(),
+                            Cell::UserAgent => h.user_agent(),
+                            Cell::Referer => h.referer(),
+                            Cell::RequestedWith => h.requested_with(),
+                            Cell::Purpose => h.purpose(),
+                            _ => h.accept_language(),
+                        }
+                        .into()
+                    })
+                }
+                Cell::Detail => t.push_cached(detail_slot, limit, || (&*c.verdict.detail).into()),
+                Cell::Reason => t.push_cached(reason_slot, limit, || (&*c.verdict.reason).into()),
+                Cell::Uri | Cell::Token => {
+                    let i = usize::from(cell == Cell::Token);
+                    match (&mut known_slots, &ev.target) {
+                        (Some(slots), TargetText::Known(k)) => {
+                            let k = *k;
+                            t.push_slot(&mut slots[i], limit, true, || {
+                                let (token, uri) = self.known.texts(k);
+                                if i == 1 { token } else { uri }.into()
+                            })
+                        }
+                        (_, TargetText::Own { token, uri }) => {
+                            t.push_text(if i == 1 { token } else { uri }, limit)
+                        }
+                        // A known target past the table: its texts as the CSV writes them.
+                        (None, TargetText::Known(_)) => {
+                            let (token, uri) = ev.texts(self.known);
+                            t.push_text(if i == 1 { token } else { uri }, limit)
+                        }
+                    }
+                }
+                Cell::Ip => {
+                    let at = t.start_plain();
+                    if privacy.anonymize_ip {
+                        self.text.clear();
+                        privacy.push_ip(&mut self.text, ev.client);
+                        t.plain.extend_from_slice(self.text.as_bytes());
+                    } else {
+                        push_ip(&mut t.plain, ev.client);
+                    }
+                    t.end_plain(at);
+                }
+                Cell::Source => {
+                    let at = t.start_plain();
+                    t.plain.extend_from_slice(
+                        source_text(&mut self.text, self.file_names, ev.source, &mut self.num)
+                            .as_bytes(),
+                    );
+                    t.end_plain(at);
+                }
+                Cell::Time | Cell::Status => unreachable!("typed columns"),
+            }
+        }
+        self.page_rows += 1;
+        self.group_rows += 1;
+        if self.group_rows == self.layout.row_group_rows {
+            self.end_group()?;
+        } else if self.page_rows == self.layout.page_rows {
+            self.send_pages()?;
         }
         Ok(())
     }
 
     /// Adds the rows of a batch of events, in order.
     ///
-    /// A row's texts live apart (the manifest row's strings, the headers', the reason, the
-    /// known target's), and copying them was mostly waiting for them: so the structs a few rows
-    /// ahead are asked for early, then the texts they point to, as the CSV writer does.
+    /// The slots of a manifest row and of a known target are where a row waits for memory
+    /// (events come in no order of either), so those of a row a few ahead are asked for early.
     pub fn write_batch(&mut self, batch: &[Classified]) -> Result<()> {
-        const AHEAD: usize = 6;
+        const AHEAD: usize = 8;
         for (i, c) in batch.iter().enumerate() {
-            if let Some(later) = batch.get(i + 2 * AHEAD) {
+            if let Some(later) = batch.get(i + AHEAD) {
                 let ev = &later.event;
-                if let Some(r) = ev.row.and_then(|r| self.manifest.rows.get(r)) {
-                    prefetch(r);
+                if let Some(slot) = ev.row.and_then(|r| self.slots.rows.get(r)) {
+                    prefetch(slot);
                 }
-                prefetch(Arc::as_ptr(&ev.headers));
-                if let TargetText::Known(k) = ev.target {
-                    self.known.prefetch_texts(k);
+                if let TargetText::Known(k) = ev.target
+                    && let Some(slot) = self.slots.known.get(k as usize)
+                {
+                    prefetch(slot);
                 }
-            }
-            if let Some(next) = batch.get(i + AHEAD) {
-                let ev = &next.event;
-                if let Some(r) = ev.row.and_then(|r| self.manifest.rows.get(r)) {
-                    for text in [&r.campaign, &r.recipient, &r.label, &r.target] {
-                        prefetch(text.as_ptr());
-                    }
-                }
-                let h = &ev.headers;
-                for text in [h.method(), h.user_agent(), h.referer(), h.accept_language()] {
-                    prefetch(text.as_ptr());
-                }
-                prefetch(next.verdict.reason.as_ptr());
-                prefetch(next.verdict.detail.as_ptr());
             }
             self.write(c)?;
         }
         Ok(())
     }
 
-    fn flush_batch(&mut self) -> Result<()> {
-        if self.rows == 0 {
+    fn send_pages(&mut self) -> Result<()> {
+        if self.page_rows == 0 {
             return Ok(());
         }
-        // Fresh builders sized for a batch: a finished builder starts over without capacity,
-        // and growing it again copies every buffer several times.
-        let mut full = std::mem::replace(&mut self.columns, Self::new_columns());
-        let arrays: Vec<ArrayRef> = full
-            .iter_mut()
-            .map(|c| -> ArrayRef {
-                match c {
-                    Column::Time(b) => Arc::new(b.finish()),
-                    Column::Int(b) => Arc::new(b.finish()),
-                    Column::Text(b) => Arc::new(b.finish()),
+        let capacity = self.layout.page_rows;
+        let mut pages = Vec::with_capacity(self.columns.len());
+        for (c, column) in self.columns.iter_mut().enumerate() {
+            match column {
+                Column::Time(v) => {
+                    let v = std::mem::replace(v, Vec::with_capacity(capacity));
+                    pages.push((c, PageData::Int64(v)));
                 }
-            })
-            .collect();
-        let batch = RecordBatch::try_new(self.schema.clone(), arrays)
-            .expect("columns match the schema they were made from");
-        self.writer.write(batch, &self.path)?;
-        self.rows = 0;
-        Ok(())
+                Column::Int(v) => {
+                    let v = std::mem::replace(v, Vec::with_capacity(capacity));
+                    pages.push((c, PageData::Int32(v)));
+                }
+                Column::Text(t) => t.take_pages(c, capacity, &mut pages),
+            }
+        }
+        self.page_rows = 0;
+        self.encoder.send(Message::Pages(pages), &self.path)
+    }
+
+    fn end_group(&mut self) -> Result<()> {
+        self.send_pages()?;
+        if self.group_rows == 0 {
+            return Ok(());
+        }
+        let mut dictionaries = Vec::with_capacity(self.columns.len());
+        for (column, &(_, cell)) in self.columns.iter_mut().zip(EVENTS_COLUMNS.iter()) {
+            let (dictionary, start_over) = match column {
+                Column::Text(t) => t.end_group(),
+                Column::Time(_) | Column::Int(_) => (None, false),
+            };
+            if start_over {
+                self.slots.forget(cell);
+            }
+            dictionaries.push(dictionary);
+        }
+        let rows = self.group_rows as u64;
+        self.group_rows = 0;
+        self.encoder
+            .send(Message::EndGroup { rows, dictionaries }, &self.path)
     }
 
     /// Writes the last row group and the footer; says how many bytes the file has.
     pub fn finish(mut self) -> Result<Written> {
-        self.flush_batch()?;
-        let cpu_secs = self.writer.finish(&self.path)?;
+        self.end_group()?;
+        let cpu_secs = self.encoder.finish(&self.path)?;
         let bytes = std::fs::metadata(&self.path)
             .map_err(|e| Error::io(&self.path, e))?
             .len();
@@ -335,6 +737,201 @@ impl<'a> EventsParquet<'a> {
     }
 }
 
-fn parquet_error(path: &Path, e: ::parquet::errors::ParquetError) -> Error {
-    Error::io(path, std::io::Error::other(e.to_string()))
+#[cfg(test)]
+mod tests {
+    use super::super::tests::other_request;
+    use super::*;
+    use ::parquet::basic::Encoding;
+    use ::parquet::file::reader::{FileReader, SerializedFileReader};
+    use ::parquet::record::Field;
+
+    /// Events that reach every path of the writer: manifest rows and none, known targets and
+    /// texts of their own, headers and reasons shared and unique, IPv4 and IPv6.
+    fn events(known: &KnownTargets, n: usize) -> Vec<Classified> {
+        use crate::model::{HeaderFields, Headers};
+        let shared: Vec<Arc<Headers>> = (0..5)
+            .map(|i| {
+                Arc::new(Headers::new(HeaderFields {
+                    method: if i == 4 { "HEAD" } else { "GET" },
+                    user_agent: &format!("Mozilla/5.0 agent {i}"),
+                    referer: if i == 2 { "https://example.org/" } else { "" },
+                    requested_with: "",
+                    purpose: if i == 3 { "prefetch" } else { "" },
+                    accept_language: "en",
+                }))
+            })
+            .collect();
+        (0..n)
+            .map(|i| {
+                let mut c = other_request(i as u32 % 2, i as u64 + 1, "");
+                c.event.time_ms = 1_700_000_000_000 + i as i64 * 1_234;
+                c.event.status = [200, 302, 404][i % 3];
+                c.event.client = if i % 7 == 0 {
+                    format!("2001:db8::{:x}", i).parse().unwrap()
+                } else {
+                    format!("192.0.{}.{}", i % 200, i % 250).parse().unwrap()
+                };
+                c.event.row = (i % 5 != 0).then_some(i % 3);
+                if i % 4 == 0 && !known.is_empty() {
+                    c.event.target = TargetText::Known((i % known.len()) as u32);
+                } else if i % 4 == 1 {
+                    c.event.target = TargetText::Own {
+                        token: format!("forged{i}").into(),
+                        uri: format!("/c/forged{i}").into(),
+                    };
+                }
+                // Every 10th row an agent of its own, long enough to fill a small dictionary.
+                c.event.headers = if i % 10 == 9 {
+                    Arc::new(Headers::new(HeaderFields {
+                        method: "GET",
+                        user_agent: &format!("scanner {i} {}", "x".repeat(i % 300)),
+                        referer: "=cmd|' /C calc'!A0",
+                        requested_with: "",
+                        purpose: "",
+                        accept_language: "",
+                    }))
+                } else {
+                    shared[i % shared.len()].clone()
+                };
+                if i % 6 == 0 {
+                    c.verdict.reason = format!("address {} is in a test network", i % 40).into();
+                }
+                c
+            })
+            .collect()
+    }
+
+    /// Each event's `events.parquet` row, as the parquet crate's own reader reads it, is its
+    /// `events.csv` row: every cell the same text (with the CSV's formula guard applied), the
+    /// time the same instant; over many row groups and pages, dictionaries that fill up and
+    /// start over, and columns that go plain.
+    #[test]
+    fn each_row_reads_back_as_its_csv_row() {
+        use crate::token::{KeyRing, SecretKey, TokenKind};
+        let keys = KeyRing::single(SecretKey::new(1, [3; 32]));
+        let rows: Vec<ManifestRow> = (0..3)
+            .map(|i| {
+                let kind = if i == 0 {
+                    TokenKind::Open
+                } else {
+                    TokenKind::Click
+                };
+                ManifestRow {
+                    campaign: format!("campaign-{}", i % 2),
+                    recipient: format!("person{i}@example.com"),
+                    label: format!("link {i}"),
+                    target: format!("https://example.com/{i}?for=person{i}@example.com"),
+                    ..ManifestRow::example(kind, &crate::token::mint(kind, keys.active(), None))
+                }
+            })
+            .collect();
+        let manifest = Manifest::new(rows);
+        let known = KnownTargets::new(&manifest, &keys, "/t");
+        let names = ["access.log".to_string(), "access.log.1".to_string()];
+        let batch = events(&known, 5_000);
+        let layout = Layout {
+            row_group_rows: 1_200,
+            page_rows: 100,
+            dictionary_limit: 3_000,
+        };
+        for privacy in [
+            Privacy::default(),
+            Privacy {
+                anonymize_ip: true,
+                recipient_detail: false,
+            },
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let csv_path = dir.path().join("events.csv");
+            let mut csv = EventsCsv::create(&csv_path, &manifest, &known, privacy, &names).unwrap();
+            csv.write_batch(&batch).unwrap();
+            csv.finish().unwrap();
+            let pq_path = dir.path().join("events.parquet");
+            let mut pq =
+                EventsParquet::create_with(&pq_path, &manifest, &known, privacy, &names, layout)
+                    .unwrap();
+            // In uneven batches, as the export thread hands them over.
+            for chunk in batch.chunks(777) {
+                pq.write_batch(chunk).unwrap();
+            }
+            pq.finish().unwrap();
+
+            let reader = SerializedFileReader::new(File::open(&pq_path).unwrap()).unwrap();
+            let meta = reader.metadata();
+            assert_eq!(meta.num_row_groups(), 5);
+            // The agents' dictionary fills within a row group: its pages go from indices to
+            // plain there.
+            let ua = EVENTS_HEADER
+                .iter()
+                .position(|&h| h == "user_agent")
+                .unwrap();
+            let mut switched = 0;
+            for g in 0..meta.num_row_groups() {
+                let encodings: Vec<Encoding> = reader
+                    .get_row_group(g)
+                    .unwrap()
+                    .get_column_page_reader(ua)
+                    .unwrap()
+                    .map(|p| p.unwrap())
+                    .filter(|p| p.page_type() == ::parquet::basic::PageType::DATA_PAGE)
+                    .map(|p| p.encoding())
+                    .collect();
+                assert_eq!(encodings[0], Encoding::RLE_DICTIONARY, "row group {g}");
+                if encodings.contains(&Encoding::PLAIN) {
+                    switched += 1;
+                }
+            }
+            assert!(switched >= 3, "{switched}");
+            let csv_rows: Vec<csv::StringRecord> = csv::Reader::from_path(&csv_path)
+                .unwrap()
+                .records()
+                .map(Result::unwrap)
+                .collect();
+            let mut n = 0;
+            let mut text = String::new();
+            for (i, row) in reader.get_row_iter(None).unwrap().enumerate() {
+                let row = row.unwrap();
+                let want = &csv_rows[i];
+                for (j, (name, field)) in row.get_column_iter().enumerate() {
+                    assert_eq!(name, EVENTS_COLUMNS[j].0);
+                    let got: String = match field {
+                        Field::TimestampMicros(us) => rfc3339_fast(us / 1000, &mut text).into(),
+                        Field::Int(v) => v.to_string(),
+                        Field::Str(s) => csv_safe(s).into_owned(),
+                        other => panic!("column {name}: {other:?}"),
+                    };
+                    assert_eq!(got, want[j], "row {i}, column {name}");
+                }
+                n += 1;
+            }
+            assert_eq!(n, batch.len());
+        }
+    }
+
+    /// A dictionary that fills in a row group goes plain for the rest of it, and starts over
+    /// in the next; the file says so in its encodings.
+    #[test]
+    fn a_full_dictionary_goes_plain_then_starts_over() {
+        let mut t = TextColumn::new(false);
+        for i in 0..10 {
+            t.push_text(&format!("value number {i}"), 60);
+        }
+        assert!(t.plain_mode);
+        assert_eq!(t.count, 3);
+        let mut pages = Vec::new();
+        t.take_pages(0, 16, &mut pages);
+        assert!(matches!(pages[0].1, PageData::Indices(ref v) if v == &[0, 1, 2]));
+        assert!(matches!(pages[1].1, PageData::Plain { rows: 7, .. }));
+        let (dictionary, start_over) = t.end_group();
+        assert!(start_over && dictionary.is_some_and(|d| d.count == 3));
+        assert!(!t.plain_mode && t.count == 0);
+        // A dictionary that did not fill carries over, and is sent again with the next group.
+        t.push_text("kept", 60);
+        t.take_pages(0, 16, &mut pages);
+        assert_eq!(t.end_group().0.map(|d| d.count), Some(1));
+        t.push_text("kept", 60);
+        t.push_text("new", 60);
+        t.take_pages(0, 16, &mut pages);
+        assert_eq!(t.end_group().0.map(|d| d.count), Some(2));
+    }
 }
