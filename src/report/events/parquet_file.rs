@@ -1,8 +1,9 @@
 //! `events.parquet`: the columns of `events.csv` ([`EVENTS_COLUMNS`], same names, same order),
-//! typed for query engines. `time` is a UTC timestamp in microseconds, `status` an integer, every
-//! other column a string; the string columns whose values repeat are dictionary-encoded (kind,
-//! token status, campaign, class, detail, method, label, user agent, target...), pages are
-//! zstd-compressed, row groups hold about a million rows. The privacy switches apply exactly as
+//! typed for query engines. `time` is a UTC timestamp in microseconds (DELTA_BINARY_PACKED),
+//! `status` an integer, every other column a string; the string columns whose values repeat are
+//! dictionary-encoded (kind, token status, campaign, class, detail, method, label, user agent,
+//! target...), `source` is DELTA_BYTE_ARRAY (each `file:line` shares all but its last digits
+//! with the one before), pages are zstd-compressed, row groups hold about a million rows. The privacy switches apply exactly as
 //! in the CSV; cells carry their text as it is (no spreadsheet formula guard: no spreadsheet
 //! opens Parquet).
 //!
@@ -88,6 +89,7 @@ pub fn schema() -> TypePtr {
 /// A column being filled.
 enum Column {
     Time(Vec<i64>),
+    Source(Vec<(u32, u64)>),
     Int(Vec<i32>),
     Text(Box<TextColumn>),
 }
@@ -337,8 +339,8 @@ struct Slots {
     headers: ArcMap<Headers, [u32; 6]>,
     /// Per known target: uri, token.
     known: Vec<[u32; 2]>,
-    detail: ArcMap<str, u32>,
-    reason: ArcMap<str, u32>,
+    detail: TextSlots,
+    reason: TextSlots,
 }
 
 /// The most entries an identity cache keeps before it starts over (its keys come from logs;
@@ -352,8 +354,8 @@ impl Slots {
             no_row: [UNSET; 4],
             headers: ArcMap::default(),
             known: vec![[UNSET; 2]; known],
-            detail: ArcMap::default(),
-            reason: ArcMap::default(),
+            detail: TextSlots::new(10),
+            reason: TextSlots::new(16),
         }
     }
 
@@ -378,6 +380,49 @@ impl Slots {
             // The rest are found by their text.
             None => {}
         }
+    }
+}
+
+/// Dictionary indices of texts found by their `Arc`'s address, in a direct-mapped table whose
+/// entry for an address can be computed (and so fetched early) before it is needed: a verdict's
+/// reason names the client's address for network rules, tens of thousands of texts that a hash
+/// map would keep out of cache. An entry holds its `Arc`, so that no other text can take that
+/// address while it is there; a text whose entry another took is found again by its value.
+struct TextSlots {
+    entries: Vec<Option<(Arc<str>, u32)>>,
+    bits: u32,
+}
+
+impl TextSlots {
+    fn new(bits: u32) -> Self {
+        TextSlots {
+            entries: vec![None; 1 << bits],
+            bits,
+        }
+    }
+
+    fn at(&self, key: &Arc<str>) -> usize {
+        let address = Arc::as_ptr(key).cast::<u8>() as usize as u64;
+        (address.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - self.bits)) as usize
+    }
+
+    /// The index kept for `key` (`UNSET` when it has none yet).
+    fn slot(&mut self, key: &Arc<str>) -> &mut u32 {
+        let at = self.at(key);
+        let entry = &mut self.entries[at];
+        match entry {
+            Some((k, _)) if Arc::ptr_eq(k, key) => {}
+            _ => *entry = Some((Arc::clone(key), UNSET)),
+        }
+        &mut entry.as_mut().expect("filled above").1
+    }
+
+    fn prefetch(&self, key: &Arc<str>) {
+        prefetch(&self.entries[self.at(key)]);
+    }
+
+    fn clear(&mut self) {
+        self.entries.fill(None);
     }
 }
 
@@ -408,12 +453,12 @@ struct Encoder {
 }
 
 impl Encoder {
-    fn start(file: File) -> Self {
+    fn start(file: File, file_names: Vec<String>) -> Self {
         // One message in flight: a page set is encoded while the next is filled.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Message>(1);
         let thread = std::thread::Builder::new()
             .name("pxtrack-parquet".into())
-            .spawn(move || parquet_pages::run(rx, file, schema()))
+            .spawn(move || parquet_pages::run(rx, file, schema(), file_names))
             .expect("a thread can be started");
         Encoder {
             to_thread: Some(tx),
@@ -465,9 +510,7 @@ pub struct EventsParquet<'a> {
     manifest: &'a Manifest,
     known: &'a KnownTargets,
     privacy: Privacy,
-    file_names: &'a [String],
     text: String,
-    num: itoa::Buffer,
     path: std::path::PathBuf,
 }
 
@@ -504,12 +547,13 @@ impl<'a> EventsParquet<'a> {
             .map(|&(_, cell)| match cell {
                 Cell::Time => Column::Time(Vec::with_capacity(layout.page_rows)),
                 Cell::Status => Column::Int(Vec::with_capacity(layout.page_rows)),
-                Cell::Ip | Cell::Source => Column::Text(Box::new(TextColumn::new(true))),
+                Cell::Source => Column::Source(Vec::with_capacity(layout.page_rows)),
+                Cell::Ip => Column::Text(Box::new(TextColumn::new(true))),
                 _ => Column::Text(Box::new(TextColumn::new(false))),
             })
             .collect();
         Ok(EventsParquet {
-            encoder: Encoder::start(file),
+            encoder: Encoder::start(file, file_names.to_vec()),
             columns,
             slots: Slots::new(manifest.rows.len(), known.len()),
             layout,
@@ -518,9 +562,7 @@ impl<'a> EventsParquet<'a> {
             manifest,
             known,
             privacy,
-            file_names,
             text: String::new(),
-            num: itoa::Buffer::new(),
             path: path.to_path_buf(),
         })
     }
@@ -541,11 +583,6 @@ impl<'a> EventsParquet<'a> {
         if headers.len() > MAX_SLOTS {
             headers.clear();
         }
-        for s in [&mut *detail, &mut *reason] {
-            if s.len() > MAX_SLOTS {
-                s.clear();
-            }
-        }
         let row = ev.row.and_then(|r| Some((self.manifest.rows.get(r)?, r)));
         let row_slots = match row {
             Some((_, r)) => &mut rows[r],
@@ -557,8 +594,8 @@ impl<'a> EventsParquet<'a> {
             TargetText::Known(k) => known.get_mut(k as usize),
             TargetText::Own { .. } => None,
         };
-        let detail_slot = detail.get_or_insert_with(&c.verdict.detail, || UNSET);
-        let reason_slot = reason.get_or_insert_with(&c.verdict.reason, || UNSET);
+        let detail_slot = detail.slot(&c.verdict.detail);
+        let reason_slot = reason.slot(&c.verdict.reason);
         for (column, &(_, cell)) in self.columns.iter_mut().zip(EVENTS_COLUMNS.iter()) {
             let t = match column {
                 Column::Time(values) => {
@@ -567,6 +604,10 @@ impl<'a> EventsParquet<'a> {
                 }
                 Column::Int(values) => {
                     values.push(i32::from(ev.status));
+                    continue;
+                }
+                Column::Source(values) => {
+                    values.push((ev.source.file, ev.source.line));
                     continue;
                 }
                 Column::Text(t) => t,
@@ -633,15 +674,7 @@ impl<'a> EventsParquet<'a> {
                     }
                     t.end_plain(at);
                 }
-                Cell::Source => {
-                    let at = t.start_plain();
-                    t.plain.extend_from_slice(
-                        source_text(&mut self.text, self.file_names, ev.source, &mut self.num)
-                            .as_bytes(),
-                    );
-                    t.end_plain(at);
-                }
-                Cell::Time | Cell::Status => unreachable!("typed columns"),
+                Cell::Time | Cell::Status | Cell::Source => unreachable!("columns of their own"),
             }
         }
         self.page_rows += 1;
@@ -661,7 +694,15 @@ impl<'a> EventsParquet<'a> {
     pub fn write_batch(&mut self, batch: &[Classified]) -> Result<()> {
         const AHEAD: usize = 8;
         for (i, c) in batch.iter().enumerate() {
+            if let Some(later) = batch.get(i + 2 * AHEAD) {
+                // Made on another core: not in this one's cache.
+                let at = std::ptr::from_ref(later).cast::<u8>();
+                for line in 0..std::mem::size_of::<Classified>().div_ceil(64) {
+                    prefetch(at.wrapping_add(line * 64));
+                }
+            }
             if let Some(later) = batch.get(i + AHEAD) {
+                self.slots.reason.prefetch(&later.verdict.reason);
                 let ev = &later.event;
                 if let Some(slot) = ev.row.and_then(|r| self.slots.rows.get(r)) {
                     prefetch(slot);
@@ -693,6 +734,10 @@ impl<'a> EventsParquet<'a> {
                     let v = std::mem::replace(v, Vec::with_capacity(capacity));
                     pages.push((c, PageData::Int32(v)));
                 }
+                Column::Source(v) => {
+                    let v = std::mem::replace(v, Vec::with_capacity(capacity));
+                    pages.push((c, PageData::Source(v)));
+                }
                 Column::Text(t) => t.take_pages(c, capacity, &mut pages),
             }
         }
@@ -709,7 +754,7 @@ impl<'a> EventsParquet<'a> {
         for (column, &(_, cell)) in self.columns.iter_mut().zip(EVENTS_COLUMNS.iter()) {
             let (dictionary, start_over) = match column {
                 Column::Text(t) => t.end_group(),
-                Column::Time(_) | Column::Int(_) => (None, false),
+                Column::Time(_) | Column::Int(_) | Column::Source(_) => (None, false),
             };
             if start_over {
                 self.slots.forget(cell);
@@ -764,7 +809,8 @@ mod tests {
         (0..n)
             .map(|i| {
                 let mut c = other_request(i as u32 % 2, i as u64 + 1, "");
-                c.event.time_ms = 1_700_000_000_000 + i as i64 * 1_234;
+                // Mostly climbing, now and then back (lines are logged as requests end).
+                c.event.time_ms = 1_700_000_000_000 + i as i64 * 1_234 - (i % 3) as i64 * 5_000;
                 c.event.status = [200, 302, 404][i % 3];
                 c.event.client = if i % 7 == 0 {
                     format!("2001:db8::{:x}", i).parse().unwrap()
@@ -831,7 +877,8 @@ mod tests {
         let batch = events(&known, 5_000);
         let layout = Layout {
             row_group_rows: 1_200,
-            page_rows: 100,
+            // Pages of more than two DELTA_BINARY_PACKED blocks, the last one partial.
+            page_rows: 300,
             dictionary_limit: 3_000,
         };
         for privacy in [
