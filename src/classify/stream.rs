@@ -59,6 +59,7 @@ impl<'r> Stream<'r> {
         let c = &self.classifier;
         if let Some(&row) = ev.row.as_ref() {
             prefetch(c.message_of_row.as_ptr().wrapping_add(row));
+            prefetch(c.minted_ms.as_ptr().wrapping_add(row));
         }
         self.arrivals.push_back(ev);
         let n = self.arrivals.len();
@@ -68,6 +69,7 @@ impl<'r> Stream<'r> {
             .and_then(|row| c.message_of_row.get(row))
         {
             prefetch(c.first_activity.as_ptr().wrapping_add(*m as usize));
+            prefetch(c.sent_ms.as_ptr().wrapping_add(*m as usize));
         }
         if n > LOOKAHEAD {
             let ev = self.arrivals.pop_front().expect("more than LOOKAHEAD held");
