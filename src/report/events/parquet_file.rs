@@ -955,6 +955,111 @@ mod tests {
         }
     }
 
+    /// Three readers written apart from this writer (DuckDB, PyArrow's Arrow C++, Polars) read
+    /// a file of five row groups, 300-row pages, dictionaries that fill and start over, and the
+    /// delta encodings, and find every value the parquet crate's reader finds, with the types.
+    #[test]
+    fn duckdb_pyarrow_and_polars_read_what_the_parquet_crate_reads() {
+        use crate::token::{KeyRing, SecretKey, TokenKind};
+        let python = match std::env::var_os("PXTRACK_TEST_PYTHON") {
+            Some(p) if Path::new(&p).is_file() => p,
+            _ => panic!(
+                "PXTRACK_TEST_PYTHON is not set to a Python with duckdb, pyarrow and polars: \
+                 run scripts/test, which makes target/test-venv"
+            ),
+        };
+        let keys = KeyRing::single(SecretKey::new(1, [3; 32]));
+        let rows: Vec<ManifestRow> = (0..3)
+            .map(|i| ManifestRow {
+                recipient: format!("person{i}@example.com"),
+                ..ManifestRow::example(
+                    TokenKind::Click,
+                    &crate::token::mint(TokenKind::Click, keys.active(), None),
+                )
+            })
+            .collect();
+        let manifest = Manifest::new(rows);
+        let known = KnownTargets::new(&manifest, &keys, "");
+        let names = ["access.log".to_string(), "access.log.1".to_string()];
+        let layout = Layout {
+            row_group_rows: 1_200,
+            page_rows: 300,
+            dictionary_limit: 3_000,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.parquet");
+        let mut pq = EventsParquet::create_with(
+            &path,
+            &manifest,
+            &known,
+            Privacy::default(),
+            &names,
+            layout,
+        )
+        .unwrap();
+        pq.write_batch(&events(&known, 5_000)).unwrap();
+        pq.finish().unwrap();
+        // What the parquet crate reads, as JSON: times as microseconds, the rest as text.
+        let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+        let expected: Vec<Vec<String>> = reader
+            .get_row_iter(None)
+            .unwrap()
+            .map(|row| {
+                row.unwrap()
+                    .get_column_iter()
+                    .map(|(_, f)| match f {
+                        Field::TimestampMicros(us) => us.to_string(),
+                        Field::Int(v) => v.to_string(),
+                        Field::Str(s) => s.clone(),
+                        other => panic!("{other:?}"),
+                    })
+                    .collect()
+            })
+            .collect();
+        std::fs::write(
+            dir.path().join("expected.json"),
+            serde_json::to_string(&expected).unwrap(),
+        )
+        .unwrap();
+        let script = r#"
+import json, datetime, duckdb, pyarrow.parquet as pq, polars as pl
+expected = json.load(open("expected.json"))
+epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+def text(v):
+    if isinstance(v, datetime.datetime):
+        d = v - epoch
+        return str((d.days * 86400 + d.seconds) * 1_000_000 + d.microseconds)
+    return str(v)
+t = pq.read_table("events.parquet")
+types = {f.name: str(f.type) for f in t.schema}
+assert types["time"] == "timestamp[us, tz=UTC]", types["time"]
+assert types["status"] == "int32", types["status"]
+assert types["user_agent"] in ("string", "large_string"), types["user_agent"]
+readers = {
+    "pyarrow": [[text(v) for v in r.values()] for r in t.to_pylist()],
+    "polars": [[text(v) for v in r] for r in pl.read_parquet("events.parquet").iter_rows()],
+    "duckdb": [[text(v) for v in r] for r in duckdb.sql("select * from 'events.parquet'").fetchall()],
+}
+for name, rows in readers.items():
+    assert len(rows) == len(expected), (name, len(rows))
+    for i, (got, want) in enumerate(zip(rows, expected)):
+        assert got == want, (name, i, [(a, b) for a, b in zip(got, want) if a != b][:3])
+print("read", len(expected), "rows with", ", ".join(readers))
+"#;
+        let out = std::process::Command::new(python)
+            .current_dir(dir.path())
+            .args(["-c", script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("read 5000 rows"));
+    }
+
     /// A dictionary that fills in a row group goes plain for the rest of it, and starts over
     /// in the next; the file says so in its encodings.
     #[test]
