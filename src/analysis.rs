@@ -132,11 +132,17 @@ pub fn run_then<T>(
     let mut then = Some(then);
     let done = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Classified>>(4);
+        // Written batches go back to be emptied and filled again where they were made: the
+        // events end on the thread that made their verdicts (dropped on another, every shared
+        // reason's and headers' count would move between the cores with each event).
+        let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Vec<Classified>>(8);
         let writer = std::thread::Builder::new()
             .name("pxtrack-csv".into())
             .spawn_scoped(scope, move || -> Result<[f64; 2]> {
                 for batch in rx {
                     csv.write_batch(&batch)?;
+                    // Full (the other side is done): dropped here then.
+                    let _ = back_tx.try_send(batch);
                 }
                 let disk = csv.finish()?.cpu_secs;
                 Ok([thread_cpu_secs(), disk])
@@ -152,8 +158,20 @@ pub fn run_then<T>(
             batch.push(c);
             if batch.len() == BATCH {
                 aggregator.add_batch(&batch);
-                // A closed channel means the writer failed; its error is reported below.
-                let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+                if overlap {
+                    let next = match back_rx.try_recv() {
+                        Ok(mut written) => {
+                            written.clear();
+                            written
+                        }
+                        Err(_) => Vec::with_capacity(BATCH),
+                    };
+                    // A closed channel means the writer failed; its error is reported below.
+                    let _ = tx.send(std::mem::replace(&mut batch, next));
+                } else {
+                    // No export: the events end here.
+                    batch.clear();
+                }
             }
         };
         let mut stream = Stream::new(classifier);
