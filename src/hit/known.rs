@@ -147,9 +147,16 @@ impl KnownTargets {
         match (step, *slot) {
             (Prefetch::Slot, _) => prefetch(slot),
             (_, 0) => {}
-            (Prefetch::Record, n) => prefetch(&self.records[n as usize - 1]),
+            // A record and a text may each straddle two cache lines: both are asked for.
+            (Prefetch::Record, n) => {
+                let record = std::ptr::from_ref(&self.records[n as usize - 1]).cast::<u8>();
+                prefetch(record);
+                prefetch(record.wrapping_add(std::mem::size_of::<Cached>() - 1));
+            }
             (Prefetch::Text, n) => {
-                prefetch(self.records[n as usize - 1].key().0.as_ptr());
+                let key = self.records[n as usize - 1].key().0;
+                prefetch(key.as_ptr());
+                prefetch(key.as_ptr().wrapping_add(key.len().saturating_sub(1)));
             }
         }
     }
