@@ -346,14 +346,17 @@ fn repeats_at_least(v: &[u32], i: usize, cap: usize) -> usize {
     v[i..].iter().take(cap).take_while(|&&x| x == first).count()
 }
 
-/// Packs `values` at `width` bits each, least significant bit first, padded with zeros to `len`
-/// values.
-fn bit_pack(values: &[u32], len: usize, width: u32, out: &mut Vec<u8>) {
-    let mut acc: u64 = 0;
+/// Packs `values` at `width` bits each (up to 64), least significant bit first, padded with
+/// zeros to `len` values (a multiple of eight, so that the last byte is whole).
+fn bit_pack<T: Copy + Into<u64>>(values: &[T], len: usize, width: u32, out: &mut Vec<u8>) {
+    if width == 0 {
+        return;
+    }
+    let mut acc: u128 = 0;
     let mut bits = 0u32;
     for k in 0..len {
-        let v = values.get(k).copied().unwrap_or(0);
-        acc |= u64::from(v) << bits;
+        let v: u64 = values.get(k).map_or(0, |&v| v.into());
+        acc |= u128::from(v) << bits;
         bits += width;
         while bits >= 8 {
             out.push(acc as u8);
@@ -425,7 +428,7 @@ fn delta_block(deltas: &[i64], out: &mut Vec<u8>) {
     out.extend(widths.iter().map(|&w| w as u8));
     // Only the miniblocks that hold values are written; the last is padded to its full size.
     for (part, &width) in offsets.chunks(PER_MINIBLOCK).zip(&widths) {
-        bit_pack64(part, PER_MINIBLOCK, width, out);
+        bit_pack(part, PER_MINIBLOCK, width, out);
     }
 }
 
@@ -466,27 +469,6 @@ fn delta_byte_array(sources: &[(u32, u64)], file_names: &[String], out: &mut Vec
 
 fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
-}
-
-/// Packs `values` at `width` bits each (up to 64), least significant bit first, padded with
-/// zeros to `len` values.
-fn bit_pack64(values: &[u64], len: usize, width: u32, out: &mut Vec<u8>) {
-    if width == 0 {
-        return;
-    }
-    let mut acc: u128 = 0;
-    let mut bits = 0u32;
-    for k in 0..len {
-        let v = values.get(k).copied().unwrap_or(0);
-        acc |= u128::from(v) << bits;
-        bits += width;
-        while bits >= 8 {
-            out.push(acc as u8);
-            acc >>= 8;
-            bits -= 8;
-        }
-    }
-    debug_assert_eq!(bits, 0, "32 values of any width fill whole bytes");
 }
 
 #[cfg(test)]
