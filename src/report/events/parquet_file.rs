@@ -11,10 +11,11 @@
 //! finds a value's dictionary index by hashing the value, on every row, and that was most of
 //! its cost. Here a cell's index is found by where the value comes from, as `events.csv`'s cell
 //! caches do: a manifest row, a set of headers, a known target, a verdict's reason; the value
-//! itself is looked at once per row group, when its source is first met. This side fills the
-//! pages; [`super::parquet_pages`] encodes, compresses and writes them on a thread of its own.
-//! A column whose dictionary outgrows [`DICTIONARY_LIMIT`] (hostile logs can make any header
-//! unique) goes on in the plain encoding for the rest of its row group, as Parquet allows.
+//! itself is looked at when its source is first met, and dictionaries carry over from one row
+//! group to the next. This side fills the pages; [`super::parquet_pages`] encodes, compresses
+//! and writes them on a thread of its own. A column whose dictionary outgrows
+//! [`DICTIONARY_LIMIT`] (hostile logs can make any header unique) goes on in the plain encoding
+//! for the rest of its row group, as Parquet allows, and starts over with an empty one.
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -94,11 +95,13 @@ enum Column {
     Text(Box<TextColumn>),
 }
 
-/// "Not met yet in this row group", in a cache of dictionary indices.
+/// "Not met yet" (or forgotten when its column's dictionary started over), in a cache of
+/// dictionary indices.
 const UNSET: u32 = u32::MAX;
 
-/// A string column's row group so far: its dictionary, and the current page as indices into
-/// it, or as plain values once the dictionary is full (or when the column never has one).
+/// A string column: its dictionary (carried over between row groups), and the current page as
+/// indices into it, or as plain values once the dictionary is full (or when the column never
+/// has one).
 #[derive(Default)]
 struct TextColumn {
     /// The values in the plain encoding, in index order.
@@ -118,7 +121,7 @@ struct TextColumn {
     plain_mode: bool,
     /// This row group has pages of indices.
     indexed: bool,
-    /// Never a dictionary: a value of its own on nearly every row (source, address).
+    /// Never a dictionary: a value of its own on nearly every row (the client address).
     always_plain: bool,
     /// Pages finished before the current one (the indices before a switch to plain).
     done: Vec<PageData>,
