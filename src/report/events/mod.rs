@@ -6,6 +6,7 @@ use super::*;
 
 mod cells;
 mod columns;
+mod parquet_columns;
 mod parquet_file;
 mod parquet_pages;
 
