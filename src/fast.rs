@@ -22,6 +22,25 @@ pub fn prefetch<T>(p: *const T) {
     let _ = p;
 }
 
+/// [`prefetch`] for every cache line of the `len` bytes at `p`: a value need not start on a line,
+/// so even one shorter than a line may straddle two.
+#[inline(always)]
+pub fn prefetch_bytes(p: *const u8, len: usize) {
+    let last = p.wrapping_add(len.saturating_sub(1));
+    let mut at = p;
+    while (at as usize) < (last as usize) {
+        prefetch(at);
+        at = at.wrapping_add(64);
+    }
+    prefetch(last);
+}
+
+/// [`prefetch_bytes`] for the whole of `value` (not what it points to).
+#[inline(always)]
+pub fn prefetch_value<T>(value: &T) {
+    prefetch_bytes(std::ptr::from_ref(value).cast(), std::mem::size_of::<T>());
+}
+
 /// Whether two byte strings are equal, compared eight bytes at a time in plain code.
 ///
 /// `==` on slices calls the C library's `memcmp`, and glibc picks its AVX-512 version on the

@@ -34,7 +34,7 @@ use std::sync::Arc;
 use crate::classify::Verdict;
 
 use crate::enrich::ClientInfo;
-use crate::fast::{ArcMap, prefetch};
+use crate::fast::{ArcMap, prefetch, prefetch_value};
 use crate::hit::{Event, Source};
 use crate::manifest::Manifest;
 use crate::model::GeoInfo;
@@ -388,23 +388,27 @@ impl Aggregator {
             if let Some(row) = row_at(i + AHEAD) {
                 prefetch(&self.rows[row]);
             }
-            if let Some(tally) = row_at(i + AHEAD * 2 / 3).and_then(|row| self.rows.get(row))
-                && let Some(camp) = self.stats.campaigns.get(tally.place.campaign as usize)
-                && let Some(rs) = camp.recipient_stats.get(tally.place.recipient as usize)
-            {
-                prefetch(rs);
-                prefetch(std::ptr::from_ref(rs).cast::<u8>().wrapping_add(64));
+            if let Some((_, rs)) = row_at(i + AHEAD * 2 / 3).and_then(|r| self.recipient_of(r)) {
+                prefetch_value(rs);
             }
-            if let Some(tally) = row_at(i + AHEAD / 3).and_then(|row| self.rows.get(row))
+            if let Some((tally, rs)) = row_at(i + AHEAD / 3).and_then(|r| self.recipient_of(r))
                 && (tally.hits as usize) < TOKEN_SAMPLE
                 && tally.slot != u32::MAX
-                && let Some(camp) = self.stats.campaigns.get(tally.place.campaign as usize)
-                && let Some(rs) = camp.recipient_stats.get(tally.place.recipient as usize)
             {
                 prefetch(rs.tokens.as_ptr().wrapping_add(tally.slot as usize));
             }
             self.add(c);
         }
+    }
+
+    /// Manifest row `row`'s tally and its recipient's figures.
+    fn recipient_of(&self, row: usize) -> Option<(&RowTally, &RecipientStats)> {
+        let tally = self.rows.get(row)?;
+        let camp = self.stats.campaigns.get(tally.place.campaign as usize)?;
+        Some((
+            tally,
+            camp.recipient_stats.get(tally.place.recipient as usize)?,
+        ))
     }
 
     /// Takes one classified event.

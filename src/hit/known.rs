@@ -147,16 +147,11 @@ impl KnownTargets {
         match (step, *slot) {
             (Prefetch::Slot, _) => prefetch(slot),
             (_, 0) => {}
-            // A record and a text may each straddle two cache lines: both are asked for.
-            (Prefetch::Record, n) => {
-                let record = std::ptr::from_ref(&self.records[n as usize - 1]).cast::<u8>();
-                prefetch(record);
-                prefetch(record.wrapping_add(std::mem::size_of::<Cached>() - 1));
-            }
+            // A record and a text may each straddle two cache lines: all are asked for.
+            (Prefetch::Record, n) => prefetch_value(&self.records[n as usize - 1]),
             (Prefetch::Text, n) => {
                 let key = self.records[n as usize - 1].key().0;
-                prefetch(key.as_ptr());
-                prefetch(key.as_ptr().wrapping_add(key.len().saturating_sub(1)));
+                prefetch_bytes(key.as_ptr(), key.len());
             }
         }
     }

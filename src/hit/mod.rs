@@ -9,7 +9,7 @@
 //!
 //! Key types: [`Event`], [`Resolver`], [`KnownTargets`].
 
-use crate::fast::{LogBytes, prefetch};
+use crate::fast::{LogBytes, prefetch, prefetch_bytes, prefetch_value};
 
 mod known;
 

@@ -101,21 +101,26 @@ pub(crate) struct HeaderCells {
 impl HeaderCells {
     pub(crate) fn new(plan: &Plan, h: &Headers) -> Self {
         let mut bytes = Vec::new();
-        let ends = plan.fill(Group::Headers, &mut bytes, |cell| match cell {
-            Cell::Method => h.method(),
-            Cell::UserAgent => h.user_agent(),
-            Cell::Referer => h.referer(),
-            Cell::RequestedWith => h.requested_with(),
-            Cell::Purpose => h.purpose(),
-            Cell::AcceptLanguage => h.accept_language(),
-            _ => unreachable!("a header cell"),
-        });
+        let ends = plan.fill(Group::Headers, &mut bytes, |cell| header_text(h, cell));
         let mut span = [0; MAX_RUNS + 1];
         span[1..].copy_from_slice(&ends);
         HeaderCells {
             bytes: bytes.into(),
             span,
         }
+    }
+}
+
+/// A set of headers' text for one of its cells ([`Group::Headers`]).
+pub(crate) fn header_text(h: &Headers, cell: Cell) -> &str {
+    match cell {
+        Cell::Method => h.method(),
+        Cell::UserAgent => h.user_agent(),
+        Cell::Referer => h.referer(),
+        Cell::RequestedWith => h.requested_with(),
+        Cell::Purpose => h.purpose(),
+        Cell::AcceptLanguage => h.accept_language(),
+        _ => unreachable!("a header cell"),
     }
 }
 
@@ -163,6 +168,23 @@ pub(crate) fn push_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
             use std::io::Write as _;
             let _ = write!(out, "{v6}");
         }
+    }
+}
+
+/// Appends the `ip` cell's text as the privacy settings allow: the address, or its network when
+/// addresses are anonymized (written through `scratch`).
+pub(crate) fn push_address(
+    out: &mut Vec<u8>,
+    privacy: Privacy,
+    ip: std::net::IpAddr,
+    scratch: &mut String,
+) {
+    if privacy.anonymize_ip {
+        scratch.clear();
+        privacy.push_ip(scratch, ip);
+        out.extend_from_slice(scratch.as_bytes());
+    } else {
+        push_ip(out, ip);
     }
 }
 

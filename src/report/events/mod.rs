@@ -279,11 +279,8 @@ impl<'a> EventsCsv<'a> {
                         push_u16(out, ev.status);
                         out.push(b',');
                     }
-                    Cell::Ip if self.privacy.anonymize_ip => {
-                        plain_cell(out, &self.privacy.show_ip(ev.client));
-                    }
                     Cell::Ip => {
-                        push_ip(out, ev.client);
+                        push_address(out, self.privacy, ev.client, &mut self.text);
                         out.push(b',');
                     }
                     Cell::Reason => csv_cell(out, &c.verdict.reason),

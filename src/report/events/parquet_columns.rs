@@ -20,26 +20,26 @@ pub(super) const UNSET: u32 = u32::MAX;
 #[derive(Default)]
 pub(super) struct TextColumn {
     /// The values in the plain encoding, in index order.
-    pub(super) dictionary: Vec<u8>,
-    pub(super) count: u32,
+    dictionary: Vec<u8>,
+    count: u32,
     /// Where each value starts in `dictionary` (after its length), by index.
-    pub(super) starts: Vec<u32>,
+    starts: Vec<u32>,
     /// The indices, found by their value's text (kept once, in `dictionary`).
-    pub(super) interned: hashbrown::HashTable<u32>,
-    pub(super) hasher: foldhash::fast::FixedState,
+    interned: hashbrown::HashTable<u32>,
+    hasher: foldhash::fast::FixedState,
     /// Texts that live for the whole run (`as_str` of a class, a kind...), by address.
-    pub(super) statics: Vec<(usize, u32)>,
-    pub(super) indices: Vec<u32>,
-    pub(super) plain: Vec<u8>,
-    pub(super) plain_rows: u32,
+    statics: Vec<(usize, u32)>,
+    indices: Vec<u32>,
+    plain: Vec<u8>,
+    plain_rows: u32,
     /// The rest of this row group is plain.
-    pub(super) plain_mode: bool,
+    plain_mode: bool,
     /// This row group has pages of indices.
-    pub(super) indexed: bool,
+    indexed: bool,
     /// Never a dictionary: a value of its own on nearly every row (the client address).
-    pub(super) always_plain: bool,
+    always_plain: bool,
     /// Pages finished before the current one (the indices before a switch to plain).
-    pub(super) done: Vec<PageData>,
+    done: Vec<PageData>,
 }
 
 impl TextColumn {
@@ -125,7 +125,7 @@ impl TextColumn {
 
     /// The index of `text` in the dictionary, added when new; `None` (and the column plain
     /// from here on) when the dictionary is full.
-    pub(super) fn intern(&mut self, text: &str, limit: usize) -> Option<u32> {
+    fn intern(&mut self, text: &str, limit: usize) -> Option<u32> {
         use std::hash::BuildHasher as _;
         let hash = self.hasher.hash_one(text.as_bytes());
         let (dictionary, starts) = (&self.dictionary, &self.starts);
@@ -146,7 +146,7 @@ impl TextColumn {
     /// Adds `text` to the dictionary without looking for it there: for values whose source
     /// has a text of its own (a known target's token and address); `None` (and the column plain
     /// from here on) when the dictionary is full.
-    pub(super) fn add(&mut self, text: &str, limit: usize) -> Option<u32> {
+    fn add(&mut self, text: &str, limit: usize) -> Option<u32> {
         if self.dictionary.len() + 4 + text.len() > limit {
             self.go_plain();
             return None;
@@ -159,7 +159,7 @@ impl TextColumn {
         Some(i)
     }
 
-    pub(super) fn go_plain(&mut self) {
+    fn go_plain(&mut self) {
         if !self.indices.is_empty() {
             self.indexed = true;
             self.done
@@ -168,19 +168,16 @@ impl TextColumn {
         self.plain_mode = true;
     }
 
-    pub(super) fn push_plain(&mut self, text: &[u8]) {
+    fn push_plain(&mut self, text: &[u8]) {
         push_plain_value(&mut self.plain, text);
         self.plain_rows += 1;
     }
 
-    /// Starts a plain value written in place; [`TextColumn::end_plain`] sets its length.
-    pub(super) fn start_plain(&mut self) -> usize {
+    /// Adds a plain value that `write` appends to the page itself (no copy through a buffer).
+    pub(super) fn push_plain_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
         let at = self.plain.len();
         self.plain.extend_from_slice(&[0; 4]);
-        at
-    }
-
-    pub(super) fn end_plain(&mut self, at: usize) {
+        write(&mut self.plain);
         let len = u32::try_from(self.plain.len() - at - 4).expect("a cell under 4 GiB");
         self.plain[at..at + 4].copy_from_slice(&len.to_le_bytes());
         self.plain_rows += 1;
@@ -248,7 +245,8 @@ fn push_plain_value(out: &mut Vec<u8>, text: &[u8]) {
     out.extend_from_slice(text);
 }
 
-/// Per source, the dictionary indices of its cells in the current row group.
+/// Per source, the dictionary indices of its cells (kept across row groups, as the
+/// dictionaries are; a column's are forgotten when its dictionary starts over).
 pub(super) struct Slots {
     /// Per manifest row: campaign, recipient, label, target.
     pub(super) rows: Vec<[u32; 4]>,
@@ -312,14 +310,14 @@ pub(super) struct TextSlots {
 }
 
 impl TextSlots {
-    pub(super) fn new(bits: u32) -> Self {
+    fn new(bits: u32) -> Self {
         TextSlots {
             entries: vec![None; 1 << bits],
             bits,
         }
     }
 
-    pub(super) fn at(&self, key: &Arc<str>) -> usize {
+    fn at(&self, key: &Arc<str>) -> usize {
         let address = Arc::as_ptr(key).cast::<u8>() as usize as u64;
         (address.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - self.bits)) as usize
     }
@@ -339,7 +337,7 @@ impl TextSlots {
         prefetch(&self.entries[self.at(key)]);
     }
 
-    pub(super) fn clear(&mut self) {
+    fn clear(&mut self) {
         self.entries.fill(None);
     }
 }

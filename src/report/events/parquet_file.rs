@@ -3,9 +3,9 @@
 //! `status` an integer, every other column a string; the string columns whose values repeat are
 //! dictionary-encoded (kind, token status, campaign, class, detail, method, label, user agent,
 //! target...), `source` is DELTA_BYTE_ARRAY (each `file:line` shares all but its last digits
-//! with the one before), pages are zstd-compressed, row groups hold about a million rows. The privacy switches apply exactly as
-//! in the CSV; cells carry their text as it is (no spreadsheet formula guard: no spreadsheet
-//! opens Parquet).
+//! with the one before), pages are zstd-compressed, row groups hold about a million rows. The
+//! privacy switches apply exactly as in the CSV; cells carry their text as it is (no spreadsheet
+//! formula guard: no spreadsheet opens Parquet).
 //!
 //! The writer is pxtrack's own, on the parquet crate's page and file API: a general writer
 //! finds a value's dictionary index by hashing the value, on every row, and that was most of
@@ -26,6 +26,7 @@ use ::parquet::schema::types::{Type, TypePtr};
 use super::parquet_columns::{MAX_SLOTS, Slots, TextColumn, UNSET, header_slot, row_slot};
 use super::parquet_pages::{self, Message, PageData};
 use super::*;
+use crate::fast::prefetch_value;
 
 /// Rows per row group: "about a million", a power of two.
 pub const ROW_GROUP_ROWS: usize = 1 << 20;
@@ -89,7 +90,7 @@ pub fn schema() -> TypePtr {
 /// A column being filled.
 enum Column {
     Time(Vec<i64>),
-    Source(Vec<(u32, u64)>),
+    Source(Vec<crate::hit::Source>),
     Int(Vec<i32>),
     Text(Box<TextColumn>),
 }
@@ -255,7 +256,7 @@ impl<'a> EventsParquet<'a> {
                     continue;
                 }
                 Column::Source(values) => {
-                    values.push((ev.source.file, ev.source.line));
+                    values.push(ev.source);
                     continue;
                 }
                 Column::Text(t) => t,
@@ -278,50 +279,26 @@ impl<'a> EventsParquet<'a> {
                 | Cell::Purpose
                 | Cell::AcceptLanguage => {
                     t.push_cached(&mut header_slots[header_slot(cell)], limit, || {
-                        match cell {
-                            Cell::Method => h.method(),
-                            Cell::UserAgent => h.user_agent(),
-                            Cell::Referer => h.referer(),
-                            Cell::RequestedWith => h.requested_with(),
-                            Cell::Purpose => h.purpose(),
-                            _ => h.accept_language(),
-                        }
-                        .into()
+                        header_text(h, cell).into()
                     })
                 }
                 Cell::Detail => t.push_cached(detail_slot, limit, || (&*c.verdict.detail).into()),
                 Cell::Reason => t.push_cached(reason_slot, limit, || (&*c.verdict.reason).into()),
                 Cell::Uri | Cell::Token => {
                     let i = usize::from(cell == Cell::Token);
-                    match (&mut known_slots, &ev.target) {
-                        (Some(slots), TargetText::Known(k)) => {
-                            let k = *k;
-                            t.push_slot(&mut slots[i], limit, true, || {
-                                let (token, uri) = self.known.texts(k);
-                                if i == 1 { token } else { uri }.into()
-                            })
-                        }
-                        (_, TargetText::Own { token, uri }) => {
-                            t.push_text(if i == 1 { token } else { uri }, limit)
-                        }
-                        // A known target past the table: its texts as the CSV writes them.
-                        (None, TargetText::Known(_)) => {
-                            let (token, uri) = ev.texts(self.known);
-                            t.push_text(if i == 1 { token } else { uri }, limit)
-                        }
+                    let text = || {
+                        let (token, uri) = ev.texts(self.known);
+                        if i == 1 { token } else { uri }
+                    };
+                    match known_slots.as_deref_mut() {
+                        // A known target's texts are its own: no other has the same.
+                        Some(slots) => t.push_slot(&mut slots[i], limit, true, || text().into()),
+                        None => t.push_text(text(), limit),
                     }
                 }
-                Cell::Ip => {
-                    let at = t.start_plain();
-                    if privacy.anonymize_ip {
-                        self.text.clear();
-                        privacy.push_ip(&mut self.text, ev.client);
-                        t.plain.extend_from_slice(self.text.as_bytes());
-                    } else {
-                        push_ip(&mut t.plain, ev.client);
-                    }
-                    t.end_plain(at);
-                }
+                Cell::Ip => t.push_plain_with(|out| {
+                    push_address(out, privacy, ev.client, &mut self.text);
+                }),
                 Cell::Time | Cell::Status | Cell::Source => unreachable!("columns of their own"),
             }
         }
@@ -344,10 +321,7 @@ impl<'a> EventsParquet<'a> {
         for (i, c) in batch.iter().enumerate() {
             if let Some(later) = batch.get(i + 2 * AHEAD) {
                 // Made on another core: not in this one's cache.
-                let at = std::ptr::from_ref(later).cast::<u8>();
-                for line in 0..std::mem::size_of::<Classified>().div_ceil(64) {
-                    prefetch(at.wrapping_add(line * 64));
-                }
+                prefetch_value(later);
             }
             if let Some(later) = batch.get(i + AHEAD) {
                 self.slots.reason.prefetch(&later.verdict.reason);

@@ -28,7 +28,7 @@ pub(crate) enum PageData {
     Int64(Vec<i64>),
     /// `source`: the file (an index into the run's file names) and the line, written
     /// DELTA_BYTE_ARRAY (each `file:line` shares all but its last digits with the one before).
-    Source(Vec<(u32, u64)>),
+    Source(Vec<crate::hit::Source>),
     /// `status`.
     Int32(Vec<i32>),
     /// Indices into the column chunk's dictionary.
@@ -59,10 +59,8 @@ pub(crate) enum Message {
 #[derive(Default)]
 struct Chunk {
     pages: Vec<CompressedPage>,
-    /// Encodings other than plain and dictionary that its pages use.
+    /// The encodings its data pages use, in the order first used.
     encodings: Vec<Encoding>,
-    plain: bool,
-    indices: bool,
     /// Smallest and largest value, for the integer columns (query engines prune by them).
     range: Option<(i64, i64)>,
     /// Whether the column is 32-bit (its statistics are typed).
@@ -141,9 +139,8 @@ impl Encoder {
                 PageData::Int64(values) => {
                     let (lo, hi) = range(values.iter().copied());
                     chunk.widen(lo, hi);
-                    delta_binary_packed(values.iter().copied(), values.len(), &mut scratch);
-                    let stats = Statistics::new(Some(lo), Some(hi), None, Some(0), false);
-                    chunk.encodings.push(Encoding::DELTA_BINARY_PACKED);
+                    delta_binary_packed(values, &mut scratch);
+                    let stats = int_statistics(lo, hi, false);
                     (
                         values.len(),
                         Encoding::DELTA_BINARY_PACKED,
@@ -153,7 +150,6 @@ impl Encoder {
                 }
                 PageData::Source(sources) => {
                     delta_byte_array(sources, &self.file_names, &mut scratch);
-                    chunk.encodings.push(Encoding::DELTA_BYTE_ARRAY);
                     (sources.len(), Encoding::DELTA_BYTE_ARRAY, None, &scratch)
                 }
                 PageData::Int32(values) => {
@@ -163,23 +159,24 @@ impl Encoder {
                     for v in values {
                         scratch.extend_from_slice(&v.to_le_bytes());
                     }
-                    let (lo, hi) = (lo as i32, hi as i32);
-                    let stats = Statistics::new(Some(lo), Some(hi), None, Some(0), false);
-                    chunk.plain = true;
-                    (values.len(), Encoding::PLAIN, Some(stats), &scratch)
+                    (
+                        values.len(),
+                        Encoding::PLAIN,
+                        Some(int_statistics(lo, hi, true)),
+                        &scratch,
+                    )
                 }
                 PageData::Indices(indices) => {
                     encode_indices(indices, &mut scratch);
-                    chunk.indices = true;
                     (indices.len(), Encoding::RLE_DICTIONARY, None, &scratch)
                 }
-                PageData::Plain { bytes, rows } => {
-                    chunk.plain = true;
-                    (*rows as usize, Encoding::PLAIN, None, bytes)
-                }
+                PageData::Plain { bytes, rows } => (*rows as usize, Encoding::PLAIN, None, bytes),
             };
+        if !chunk.encodings.contains(&encoding) {
+            chunk.encodings.push(encoding);
+        }
         let uncompressed = raw.len();
-        let buf = self.zstd.compress(raw).map(Bytes::from).map_err(text)?;
+        let buf = self.compress(raw)?;
         let page = Page::DataPage {
             buf,
             num_values: u32::try_from(num_values).expect("a page holds under 2^32 values"),
@@ -250,12 +247,6 @@ impl Chunk {
             uncompressed += spec.uncompressed_size as u64;
             encodings.push(Encoding::PLAIN);
         }
-        if self.indices {
-            encodings.push(Encoding::RLE_DICTIONARY);
-        }
-        if self.plain && !encodings.contains(&Encoding::PLAIN) {
-            encodings.push(Encoding::PLAIN);
-        }
         for e in self.encodings {
             if !encodings.contains(&e) {
                 encodings.push(e);
@@ -279,11 +270,7 @@ impl Chunk {
             .set_data_page_offset(data_offset.ok_or("a row group without rows")?)
             .set_dictionary_page_offset(dictionary_offset);
         if let Some((lo, hi)) = self.range {
-            meta = meta.set_statistics(if self.int32 {
-                Statistics::new(Some(lo as i32), Some(hi as i32), None, Some(0), false)
-            } else {
-                Statistics::new(Some(lo), Some(hi), None, Some(0), false)
-            });
+            meta = meta.set_statistics(int_statistics(lo, hi, self.int32));
         }
         let close = ColumnCloseResult {
             bytes_written: bytes.len() as u64,
@@ -294,6 +281,16 @@ impl Chunk {
             offset_index: None,
         };
         Ok((bytes, close))
+    }
+}
+
+/// Min/max statistics of an integer column or page, typed as the column is; no nulls.
+fn int_statistics(lo: i64, hi: i64, int32: bool) -> Statistics {
+    if int32 {
+        // The values were i32: so are their extremes.
+        Statistics::new(Some(lo as i32), Some(hi as i32), None, Some(0), false)
+    } else {
+        Statistics::new(Some(lo), Some(hi), None, Some(0), false)
     }
 }
 
@@ -379,15 +376,14 @@ fn push_varint(out: &mut Vec<u8>, mut n: u64) {
 const DELTA_BLOCK: usize = 128;
 const DELTA_MINIBLOCKS: usize = 4;
 
-/// `n` integers in the DELTA_BINARY_PACKED encoding: a header (block size, miniblocks per
-/// block, value count, first value), then per block of 128 deltas the smallest, each
-/// miniblock's bit width, and the miniblocks of (delta - smallest), bit-packed.
-pub(crate) fn delta_binary_packed(values: impl Iterator<Item = i64>, n: usize, out: &mut Vec<u8>) {
+/// Integers in the DELTA_BINARY_PACKED encoding: a header (block size, miniblocks per block,
+/// value count, first value), then per block of 128 deltas the smallest, each miniblock's bit
+/// width, and the miniblocks of (delta - smallest), bit-packed.
+pub(crate) fn delta_binary_packed(values: &[i64], out: &mut Vec<u8>) {
     push_varint(out, DELTA_BLOCK as u64);
     push_varint(out, DELTA_MINIBLOCKS as u64);
-    push_varint(out, n as u64);
-    let mut values = values;
-    let Some(first) = values.next() else {
+    push_varint(out, values.len() as u64);
+    let Some((&first, rest)) = values.split_first() else {
         push_varint(out, 0);
         return;
     };
@@ -395,7 +391,7 @@ pub(crate) fn delta_binary_packed(values: impl Iterator<Item = i64>, n: usize, o
     let mut previous = first;
     let mut block = [0i64; DELTA_BLOCK];
     let mut len = 0;
-    for v in values {
+    for &v in rest {
         block[len] = v.wrapping_sub(previous);
         previous = v;
         len += 1;
@@ -418,13 +414,11 @@ fn delta_block(deltas: &[i64], out: &mut Vec<u8>) {
         *o = d.wrapping_sub(min) as u64;
     }
     let offsets = &offsets[..deltas.len()];
-    let widths: Vec<u32> = (0..DELTA_MINIBLOCKS)
-        .map(|m| {
-            let part = offsets.chunks(PER_MINIBLOCK).nth(m).unwrap_or(&[]);
-            let max = part.iter().copied().max().unwrap_or(0);
-            64 - max.leading_zeros()
-        })
-        .collect();
+    // Miniblocks without values (in the last block) are given width 0.
+    let mut widths = [0u32; DELTA_MINIBLOCKS];
+    for (w, part) in widths.iter_mut().zip(offsets.chunks(PER_MINIBLOCK)) {
+        *w = 64 - part.iter().copied().max().unwrap_or(0).leading_zeros();
+    }
     out.extend(widths.iter().map(|&w| w as u8));
     // Only the miniblocks that hold values are written; the last is padded to its full size.
     for (part, &width) in offsets.chunks(PER_MINIBLOCK).zip(&widths) {
@@ -435,35 +429,27 @@ fn delta_block(deltas: &[i64], out: &mut Vec<u8>) {
 /// Strings in the DELTA_BYTE_ARRAY encoding, each `file:line`: the lengths of the prefixes
 /// each shares with the one before and the lengths of the rest (both DELTA_BINARY_PACKED),
 /// then the rests, one after the other.
-fn delta_byte_array(sources: &[(u32, u64)], file_names: &[String], out: &mut Vec<u8>) {
-    let mut previous: Vec<u8> = Vec::new();
-    let mut current: Vec<u8> = Vec::new();
+fn delta_byte_array(sources: &[crate::hit::Source], file_names: &[String], out: &mut Vec<u8>) {
+    let (mut previous, mut current) = (String::new(), String::new());
     let mut prefixes = Vec::with_capacity(sources.len());
     let mut suffix_lens = Vec::with_capacity(sources.len());
     let mut suffixes = Vec::new();
     let mut num = itoa::Buffer::new();
-    for &(file, line) in sources {
-        current.clear();
-        current.extend_from_slice(
-            file_names
-                .get(file as usize)
-                .map_or("?", String::as_str)
-                .as_bytes(),
-        );
-        current.push(b':');
-        current.extend_from_slice(num.format(line).as_bytes());
+    for &source in sources {
+        let text = super::cells::source_text(&mut current, file_names, source, &mut num).as_bytes();
         let shared = previous
+            .as_bytes()
             .iter()
-            .zip(&current)
+            .zip(text)
             .take_while(|(a, b)| a == b)
             .count();
         prefixes.push(shared as i64);
-        suffix_lens.push((current.len() - shared) as i64);
-        suffixes.extend_from_slice(&current[shared..]);
+        suffix_lens.push((text.len() - shared) as i64);
+        suffixes.extend_from_slice(&text[shared..]);
         std::mem::swap(&mut previous, &mut current);
     }
-    delta_binary_packed(prefixes.iter().copied(), prefixes.len(), out);
-    delta_binary_packed(suffix_lens.iter().copied(), suffix_lens.len(), out);
+    delta_binary_packed(&prefixes, out);
+    delta_binary_packed(&suffix_lens, out);
     out.extend_from_slice(&suffixes);
 }
 
@@ -597,7 +583,7 @@ mod tests {
         ) {
             for values in [values, steps.iter().scan(0i64, |t, d| { *t += d; Some(*t) }).collect()] {
                 let mut out = Vec::new();
-                delta_binary_packed(values.iter().copied(), values.len(), &mut out);
+                delta_binary_packed(&values, &mut out);
                 let (decoded, rest) = undelta(&out);
                 proptest::prop_assert_eq!(decoded, values);
                 proptest::prop_assert!(rest.is_empty());
