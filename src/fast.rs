@@ -1,7 +1,8 @@
 //! Machine-level helpers, each behind one small interface: a cache prefetch hint, a byte
-//! comparison that beats the C library's for short strings, and a thread's processor time. The
-//! stages call these instead of reaching for intrinsics or system calls themselves; why each
-//! exists, with its measurement, is in BENCHMARKS.md.
+//! comparison that beats the C library's for short strings, huge pages for a table looked up at
+//! random, and a thread's processor time. The stages call these instead of reaching for
+//! intrinsics or system calls themselves; why each exists, with its measurement, is in
+//! BENCHMARKS.md.
 
 use std::sync::Arc;
 
@@ -77,6 +78,37 @@ pub fn thread_cpu_secs() -> f64 {
     {
         0.0
     }
+}
+
+/// Asks Linux to back the whole 2 MiB pages of `buf`'s allocation with huge pages (where
+/// transparent huge pages are enabled, as Debian's `madvise` default allows); elsewhere nothing.
+/// Call it before the vector is filled: pages already touched stay small until the kernel
+/// collapses them.
+///
+/// For the tables every line looks up at random (the manifest's own URLs): with 4 KiB pages
+/// each lookup also missed the processor's address cache, and the parsing workers stalled on
+/// the page walk even where the lookup had been prefetched.
+pub fn advise_huge_pages<T>(buf: &mut Vec<T>) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let start = buf.as_mut_ptr() as usize;
+        let end = start + buf.capacity() * std::mem::size_of::<T>();
+        let (from, to) = (start.next_multiple_of(HUGE), end / HUGE * HUGE);
+        if to > from {
+            // SAFETY: MADV_HUGEPAGE changes only how the kernel backs the range, never what it
+            // holds, and the range lies inside the vector's own allocation.
+            let _ = unsafe {
+                rustix::mm::madvise(
+                    from as *mut std::ffi::c_void,
+                    to - from,
+                    rustix::mm::Advice::LinuxHugepage,
+                )
+            };
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = buf;
 }
 
 /// Log bytes as the per-line lookups compare them: `==` on these is [`same_bytes`], so a key

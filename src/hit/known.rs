@@ -19,7 +19,8 @@ use super::*;
 /// target's text). So it is a plain open-addressing table whose slots and records can be asked
 /// for ahead of time ([`KnownTargets::warm`]): the parsing worker hashes the target of a line
 /// a dozen lines ahead and brings its slot, then its record, then its text into cache in steps
-/// while it resolves the lines before.
+/// while it resolves the lines before. Its slots and records ask for huge pages
+/// ([`crate::fast::advise_huge_pages`]): prefetched lookups still waited on the page walk.
 #[derive(Debug, Default)]
 pub struct KnownTargets {
     /// Record index + 1 by hash, linear probing; 0 is empty. A power of two, at most half full.
@@ -48,6 +49,8 @@ impl KnownTargets {
             records: Vec::with_capacity(manifest.rows.len()),
             hasher: foldhash::fast::RandomState::default(),
         };
+        crate::fast::advise_huge_pages(&mut known.slots);
+        crate::fast::advise_huge_pages(&mut known.records);
         let mut uri = Vec::new();
         for row in &manifest.rows {
             // The URL shapes Resolver::target reads: PREFIX/o/TOKEN.png and PREFIX/c/TOKEN.
