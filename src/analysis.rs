@@ -109,24 +109,34 @@ pub fn run_then<T>(
         options,
         send_times,
     } = inputs;
-    let classifier = Classifier::new(
-        rules,
-        manifest,
-        settings.internal_networks.clone(),
-        settings.duplicate_window_secs,
-    )
-    .with_send_times(
-        manifest,
-        |campaign, recipient| {
-            send_times
-                .get(&(campaign.to_string(), recipient.to_string()))
-                .copied()
-        },
-        settings.send_window_secs,
-    );
-    let mut aggregator = Aggregator::new(manifest);
+    // The manifest's own URLs are verified (an HMAC each) on a thread of their own while the
+    // classifier and the aggregator index the manifest: both are the setup before the first
+    // line is read, on one core until the pipeline starts.
+    let (known, classifier, mut aggregator) = std::thread::scope(|scope| {
+        let known =
+            scope.spawn(|| pipeline::known_targets(files, manifest, keys, path_prefix, &options));
+        let classifier = Classifier::new(
+            rules,
+            manifest,
+            settings.internal_networks.clone(),
+            settings.duplicate_window_secs,
+        )
+        .with_send_times(
+            manifest,
+            |campaign, recipient| {
+                send_times
+                    .get(&(campaign.to_string(), recipient.to_string()))
+                    .copied()
+            },
+            settings.send_window_secs,
+        );
+        let aggregator = Aggregator::new(manifest);
+        let known = known
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (known, classifier, aggregator)
+    });
     let mut clients = ClientDetector::new();
-    let known = pipeline::known_targets(files, manifest, keys, path_prefix, &options);
     let mut csv = EventsOut::create(events, events_dir, manifest, &known, privacy, file_names)?;
     let overlap = !matches!(csv, EventsOut::None);
     let mut then = Some(then);

@@ -105,11 +105,12 @@ impl ManifestRow {
             forms.push(encoded.clone());
             forms.push(encoded.replace('+', "%20"));
         }
-        let lower = self.target.to_ascii_lowercase();
-        if !forms
-            .iter()
-            .any(|f| lower.contains(&f.to_ascii_lowercase()))
-        {
+        // Addresses compare without case (ASCII: the case an address's bytes may differ in).
+        let contains = |hay: &str, needle: &str| {
+            let (h, n) = (hay.as_bytes(), needle.as_bytes());
+            h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+        };
+        if !forms.iter().any(|f| contains(&self.target, f)) {
             return std::borrow::Cow::Borrowed(&self.target);
         }
         let mut out = self.target.clone();
