@@ -23,6 +23,7 @@ mod exports;
 pub mod glossary;
 mod hit_rows;
 mod people;
+mod sections;
 mod site;
 mod templates;
 mod views;
@@ -442,6 +443,7 @@ impl Report<'_> {
                     prev: (p > 0).then(|| book.page_file(p - 1)),
                     next: (p + 1 < pages).then(|| book.page_file(p + 1)),
                     recipients,
+                    sections: String::new(),
                 };
                 (book.page_file(p), view)
             }
@@ -535,6 +537,9 @@ pub fn write_pages(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result
         jobs.extend((0..c.links.len()).map(|l| (ci, Page::Link(l))));
         jobs.extend((0..books[ci].pages.len()).map(|p| (ci, Page::Recipients(p))));
     }
+    let fast_recipients = tera
+        .get_template_names()
+        .any(|n| n == sections::FAST_RECIPIENTS);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let work = || -> Result<()> {
         loop {
@@ -553,8 +558,23 @@ pub fn write_pages(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result
                     (file, render(tera, "hits.html", &view, globals)?)
                 }
                 Page::Recipients(p) => {
-                    let (file, view) = report.recipient_page(c, book, p);
-                    (file, render(tera, "recipients.html", &view, globals)?)
+                    let (file, mut view) = report.recipient_page(c, book, p);
+                    if fast_recipients {
+                        let recipients = std::mem::take(&mut view.recipients);
+                        sections::push_sections(
+                            &mut view.sections,
+                            &recipients,
+                            globals.events_file,
+                        );
+                        // Dropped here, before the page is rendered: the rows are in `sections`.
+                        drop(recipients);
+                        (
+                            file,
+                            render(tera, sections::FAST_RECIPIENTS, &view, globals)?,
+                        )
+                    } else {
+                        (file, render(tera, "recipients.html", &view, globals)?)
+                    }
                 }
             };
             write(&file, html.as_bytes())?;

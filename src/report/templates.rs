@@ -43,6 +43,15 @@ pub fn templates(override_dir: Option<&Path>) -> Result<tera::Tera> {
         };
         loaded.push((name.to_string(), text));
     }
+    // The recipients pages' sections are written in Rust when both templates that make them
+    // are the embedded ones (sections.rs).
+    let replaced = |name: &str| override_dir.is_some_and(|d| d.join(name).is_file());
+    if !replaced("recipients.html")
+        && !replaced("macros.html")
+        && let Some(fast) = sections::fast_recipients_template(TEMPLATES[2].1)
+    {
+        loaded.push((sections::FAST_RECIPIENTS.to_string(), fast));
+    }
     let mut tera = tera::Tera::default();
     tera.add_raw_templates(loaded)
         .map_err(|e| template_error("(loading)", &e))?;

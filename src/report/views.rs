@@ -521,6 +521,9 @@ pub struct RecipientsPageView {
     pub next: Option<String>,
     /// The recipients on this page.
     pub recipients: Vec<RecipientSectionView>,
+    /// The recipients' sections already written (`sections.rs`), when `recipients` is empty
+    /// for that reason; empty otherwise.
+    pub sections: String,
 }
 
 /// The rejected-lines page.
