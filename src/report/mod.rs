@@ -568,10 +568,22 @@ pub fn write_pages(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result
                         );
                         // Dropped here, before the page is rendered: the rows are in `sections`.
                         drop(recipients);
-                        (
-                            file,
-                            render(tera, sections::FAST_RECIPIENTS, &view, globals)?,
-                        )
+                        // The sections go to the file between the two halves tera rendered,
+                        // not through tera (which would copy them twice more).
+                        let page = render(tera, sections::FAST_RECIPIENTS, &view, globals)?;
+                        let (head, tail) = page
+                            .split_once(sections::MARKER)
+                            .expect("the fast template holds the marker once");
+                        let p = dir.join(&file);
+                        let out = || -> std::io::Result<()> {
+                            let mut f = fs::File::create(&p)?;
+                            for part in [head, &view.sections, tail] {
+                                std::io::Write::write_all(&mut f, part.as_bytes())?;
+                            }
+                            Ok(())
+                        };
+                        out().map_err(|e| Error::io(&p, e))?;
+                        continue;
                     } else {
                         (file, render(tera, "recipients.html", &view, globals)?)
                     }

@@ -522,7 +522,8 @@ pub struct RecipientsPageView {
     /// The recipients on this page.
     pub recipients: Vec<RecipientSectionView>,
     /// The recipients' sections already written (`sections.rs`), when `recipients` is empty
-    /// for that reason; empty otherwise.
+    /// for that reason; empty otherwise. Not rendered by tera: the page is written around it.
+    #[serde(skip)]
     pub sections: String,
 }
 
