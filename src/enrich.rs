@@ -369,7 +369,16 @@ pub struct ClientDetector {
     /// most [`MAX_APPS_PER_AGENT`]) and what they detect as.
     cache: HashMap<AgentKey, AppClients>,
     entries: usize,
+    /// In front of `cache`: the last answer for a set of headers, by the address of its shared
+    /// value (the parsing workers share one value among every hit that sent the same headers),
+    /// direct-mapped. The slot holds the headers themselves, so that their address cannot be
+    /// reused by another set while the slot names it.
+    recent: Vec<Option<(Arc<Headers>, Arc<ClientInfo>)>>,
 }
+
+/// Slots of [`ClientDetector`]'s table by address.
+const RECENT_SLOTS: usize = 1 << 12;
+const _: () = assert!(RECENT_SLOTS == 1 << (64 - 52));
 
 /// `X-Requested-With` values and the clients they detect as, for one user agent.
 type AppClients = Vec<(Box<str>, Arc<ClientInfo>)>;
@@ -385,7 +394,24 @@ impl ClientDetector {
     }
 
     /// The client, OS and device of a request.
-    pub fn detect(&mut self, headers: &Headers) -> Arc<ClientInfo> {
+    pub fn detect(&mut self, headers: &Arc<Headers>) -> Arc<ClientInfo> {
+        let addr = Arc::as_ptr(headers) as usize as u64;
+        let at = (addr.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 52) as usize;
+        if let Some(Some((h, info))) = self.recent.get(at)
+            && Arc::ptr_eq(h, headers)
+        {
+            return info.clone();
+        }
+        let info = self.detect_cached(headers);
+        if self.recent.is_empty() {
+            self.recent.resize(RECENT_SLOTS, None);
+        }
+        self.recent[at] = Some((headers.clone(), info.clone()));
+        info
+    }
+
+    /// [`ClientDetector::detect`] past the table by address.
+    fn detect_cached(&mut self, headers: &Headers) -> Arc<ClientInfo> {
         let requested_with = headers.requested_with();
         if let Some((_, hit)) = self.cache.get(&headers.agent_key()).and_then(|apps| {
             apps.iter()
@@ -653,11 +679,11 @@ mod tests {
     fn client_cache_shares_results() {
         let mut d = ClientDetector::new();
         let curl = |requested_with| {
-            Headers::new(HeaderFields {
+            Arc::new(Headers::new(HeaderFields {
                 user_agent: "curl/8",
                 requested_with,
                 ..HeaderFields::default()
-            })
+            }))
         };
         let (a, b) = (curl(""), curl(""));
         assert!(Arc::ptr_eq(&d.detect(&a), &d.detect(&b)));
@@ -665,5 +691,13 @@ mod tests {
             &d.detect(&a),
             &d.detect(&curl("com.example.mail"))
         ));
+        // Headers freed and made again (at whatever address) are never answered for another set.
+        for i in 0..20_000 {
+            let app = if i % 2 == 0 { "" } else { "com.example.mail" };
+            let h = curl(app);
+            let info = d.detect(&h);
+            assert_eq!(info.client.as_ref(), detect("curl/8", app).client.as_ref());
+            assert!(Arc::ptr_eq(&info, &d.detect(&h)));
+        }
     }
 }
