@@ -376,9 +376,8 @@ pub struct ClientDetector {
     recent: Vec<Option<(Arc<Headers>, Arc<ClientInfo>)>>,
 }
 
-/// Slots of [`ClientDetector`]'s table by address.
-const RECENT_SLOTS: usize = 1 << 12;
-const _: () = assert!(RECENT_SLOTS == 1 << (64 - 52));
+/// Slots of [`ClientDetector`]'s table by address, as a power of two.
+const RECENT_BITS: u32 = 12;
 
 /// `X-Requested-With` values and the clients they detect as, for one user agent.
 type AppClients = Vec<(Box<str>, Arc<ClientInfo>)>;
@@ -396,7 +395,7 @@ impl ClientDetector {
     /// The client, OS and device of a request.
     pub fn detect(&mut self, headers: &Arc<Headers>) -> Arc<ClientInfo> {
         let addr = Arc::as_ptr(headers) as usize as u64;
-        let at = (addr.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 52) as usize;
+        let at = (addr.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - RECENT_BITS)) as usize;
         if let Some(Some((h, info))) = self.recent.get(at)
             && Arc::ptr_eq(h, headers)
         {
@@ -404,7 +403,7 @@ impl ClientDetector {
         }
         let info = self.detect_cached(headers);
         if self.recent.is_empty() {
-            self.recent.resize(RECENT_SLOTS, None);
+            self.recent.resize(1 << RECENT_BITS, None);
         }
         self.recent[at] = Some((headers.clone(), info.clone()));
         info

@@ -27,11 +27,8 @@ pub use samples::{Sample, Samples, TextId};
 use tally::*;
 pub use timeline::TimeCounts;
 
-use std::collections::{BTreeMap, HashMap};
-
-/// The tables `Aggregator::new` builds over every manifest row, hashed with foldhash: SipHash
-/// was a fifth of the setup before the logs are read.
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+use foldhash::HashMap;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -299,7 +296,9 @@ impl Aggregator {
         let mut names: Vec<&str> = manifest.rows.iter().map(|r| r.campaign.as_str()).collect();
         names.sort_unstable();
         names.dedup();
-        let campaign_ix: FastMap<&str, u32> = names
+        // The index maps over every manifest row hash with foldhash: SipHash was a fifth of the
+        // setup before the logs are read.
+        let campaign_ix: HashMap<&str, u32> = names
             .iter()
             .enumerate()
             .map(|(i, n)| (*n, i as u32))
@@ -311,10 +310,10 @@ impl Aggregator {
                 ..Default::default()
             })
             .collect();
-        let mut recipient_ix: Vec<FastMap<&str, u32>> = vec![FastMap::default(); names.len()];
+        let mut recipient_ix: Vec<HashMap<&str, u32>> = vec![Default::default(); names.len()];
         // Links by label and shared target: the per-recipient links of one message (an
         // unsubscribe URL per person) are one link.
-        let mut link_ix: Vec<FastMap<(&str, String), u32>> = vec![FastMap::default(); names.len()];
+        let mut link_ix: Vec<HashMap<(&str, String), u32>> = vec![Default::default(); names.len()];
         let mut rows = Vec::with_capacity(manifest.rows.len());
         for row in &manifest.rows {
             let ci = campaign_ix[row.campaign.as_str()];

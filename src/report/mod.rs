@@ -443,7 +443,6 @@ impl Report<'_> {
                     prev: (p > 0).then(|| book.page_file(p - 1)),
                     next: (p + 1 < pages).then(|| book.page_file(p + 1)),
                     recipients,
-                    sections: String::new(),
                 };
                 (book.page_file(p), view)
             }
@@ -493,10 +492,7 @@ pub fn write_pages(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result
         zone: report.zone,
         events_file: report.events.file_name(),
     };
-    let write = |name: &str, bytes: &[u8]| -> Result<()> {
-        let p = dir.join(name);
-        fs::write(&p, bytes).map_err(|e| Error::io(&p, e))
-    };
+    let write = |name: &str, bytes: &[u8]| write_file(&dir.join(name), &[bytes]);
     write(
         MARKER_FILE,
         b"This directory is a pxtrack report. `pxtrack analyze` replaces it as a whole.\n",
@@ -548,48 +544,33 @@ pub fn write_pages(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result
                 return Ok(());
             };
             let (c, book) = (&campaigns[ci], &books[ci]);
-            let (file, html) = match page {
+            // A page is written as one text, or (a recipients page whose sections are written
+            // in Rust) as the parts sections::render_page gives.
+            let (file, parts) = match page {
                 Page::Campaign => (
                     campaign_file(&c.name),
-                    render(tera, "campaign.html", &report.campaign(c, book), globals)?,
+                    vec![render(
+                        tera,
+                        "campaign.html",
+                        &report.campaign(c, book),
+                        globals,
+                    )?],
                 ),
                 Page::Link(l) => {
                     let (file, view) = report.link_page(c, book, l);
-                    (file, render(tera, "hits.html", &view, globals)?)
+                    (file, vec![render(tera, "hits.html", &view, globals)?])
                 }
                 Page::Recipients(p) => {
-                    let (file, mut view) = report.recipient_page(c, book, p);
+                    let (file, view) = report.recipient_page(c, book, p);
                     if fast_recipients {
-                        let recipients = std::mem::take(&mut view.recipients);
-                        sections::push_sections(
-                            &mut view.sections,
-                            &recipients,
-                            globals.events_file,
-                        );
-                        // Dropped here, before the page is rendered: the rows are in `sections`.
-                        drop(recipients);
-                        // The sections go to the file between the two halves tera rendered,
-                        // not through tera (which would copy them twice more).
-                        let page = render(tera, sections::FAST_RECIPIENTS, &view, globals)?;
-                        let (head, tail) = page
-                            .split_once(sections::MARKER)
-                            .expect("the fast template holds the marker once");
-                        let p = dir.join(&file);
-                        let out = || -> std::io::Result<()> {
-                            let mut f = fs::File::create(&p)?;
-                            for part in [head, &view.sections, tail] {
-                                std::io::Write::write_all(&mut f, part.as_bytes())?;
-                            }
-                            Ok(())
-                        };
-                        out().map_err(|e| Error::io(&p, e))?;
-                        continue;
+                        (file, sections::render_page(tera, view, globals)?.into())
                     } else {
-                        (file, render(tera, "recipients.html", &view, globals)?)
+                        (file, vec![render(tera, "recipients.html", &view, globals)?])
                     }
                 }
             };
-            write(&file, html.as_bytes())?;
+            let parts: Vec<&[u8]> = parts.iter().map(|p| p.as_bytes()).collect();
+            write_file(&dir.join(&file), &parts)?;
         }
     };
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8));
@@ -620,6 +601,18 @@ pub fn write_pages(report: &Report<'_>, tera: &tera::Tera, dir: &Path) -> Result
         report.write_recipients_csv(&dir.join("recipients.csv"), &books)?;
     }
     Ok(())
+}
+
+/// Writes the file at `path` as `parts`, one after another.
+fn write_file(path: &Path, parts: &[&[u8]]) -> Result<()> {
+    let out = || -> std::io::Result<()> {
+        let mut f = fs::File::create(path)?;
+        for part in parts {
+            std::io::Write::write_all(&mut f, part)?;
+        }
+        Ok(())
+    };
+    out().map_err(|e| Error::io(path, e))
 }
 
 #[cfg(test)]

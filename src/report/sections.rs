@@ -8,7 +8,9 @@
 //! Used only when neither of those two templates is replaced (`--templates`): a template of
 //! the user's own is rendered by tera from the whole view, as before.
 
-use super::views::{RecipientSectionView, TokenSectionView};
+use super::templates::{Globals, render};
+use super::views::{RecipientSectionView, RecipientsPageView, TokenSectionView};
+use crate::error::Result;
 
 /// The name the recipients page is registered under when its sections come from here: the
 /// embedded `recipients.html` with its loop over `recipients` replaced by [`MARKER`].
@@ -36,6 +38,29 @@ pub(crate) fn fast_recipients_template(recipients_html: &str) -> Option<String> 
             &recipients_html[end..]
         )
     })
+}
+
+/// A recipients page from [`FAST_RECIPIENTS`], as the three parts it is written in: tera's page
+/// before the sections, the sections, and tera's page after them. The sections do not go through
+/// tera, which would copy them into its context and again into its output.
+pub(crate) fn render_page(
+    tera: &tera::Tera,
+    mut view: RecipientsPageView,
+    globals: Globals,
+) -> Result<[String; 3]> {
+    let mut sections = String::new();
+    push_sections(
+        &mut sections,
+        &std::mem::take(&mut view.recipients),
+        globals.events_file,
+    );
+    let mut head = render(tera, FAST_RECIPIENTS, &view, globals)?;
+    let at = head
+        .find(MARKER)
+        .expect("the fast template holds the marker once");
+    let tail = head[at + MARKER.len()..].to_string();
+    head.truncate(at);
+    Ok([head, sections, tail])
 }
 
 /// Appends `text` escaped as tera escapes a `{{ value }}` (which also escapes `/`).
@@ -193,7 +218,6 @@ mod tests {
                 recipient(HOSTILE, vec![token("news", "", 0, 0)]),
                 recipient("no-tokens@example.com", vec![]),
             ],
-            sections: String::new(),
         }
     }
 

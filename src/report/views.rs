@@ -521,10 +521,6 @@ pub struct RecipientsPageView {
     pub next: Option<String>,
     /// The recipients on this page.
     pub recipients: Vec<RecipientSectionView>,
-    /// The recipients' sections already written (`sections.rs`), when `recipients` is empty
-    /// for that reason; empty otherwise. Not rendered by tera: the page is written around it.
-    #[serde(skip)]
-    pub sections: String,
 }
 
 /// The rejected-lines page.
