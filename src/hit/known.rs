@@ -8,25 +8,90 @@ use super::*;
 /// verified and resolved once before the logs are read and shared by every parsing worker.
 ///
 /// Almost every hit asks for one of these exact targets. Filled into each worker's own cache,
-/// the resolved targets (some 25 MiB for 80,000 tokens) would be held once per core; this table
-/// holds them once. Targets it does not have (query strings, escapes, forged
-/// tokens, scanners' paths) still go through each worker's own caches. Building it costs about
-/// 1.5 us and 250 bytes per row, so the pipeline builds it only when the logs are large enough
-/// to ask for most rows; [`KnownTargets::default`] is the empty table.
+/// the resolved targets would be held once per core; this table holds them once. Targets it
+/// does not have (query strings, escapes, forged tokens, scanners' paths) still go through each
+/// worker's own caches. Building it costs about a microsecond and 90 bytes per row, so the
+/// pipeline builds it only when the logs are large enough to ask for most rows;
+/// [`KnownTargets::default`] is the empty table.
 ///
-/// The table is read for almost every line, and with tens of thousands of tokens its records
-/// are rarely in cache: a lookup waited on three loads in turn (the slot, the record, the
-/// target's text). So it is a plain open-addressing table whose slots and records can be asked
-/// for ahead of time ([`KnownTargets::warm`]): the parsing worker hashes the target of a line
-/// a dozen lines ahead and brings its slot, then its record, then its text into cache in steps
-/// while it resolves the lines before. Its slots and records ask for huge pages
+/// The table is read for almost every line, and with tens of thousands of tokens its entries
+/// are rarely in cache. So it is a plain open-addressing table whose slots name entries laid
+/// out back to back in one buffer, each the resolved target (row, expiry, kind) followed by the
+/// target's own bytes: a lookup waits on two loads in turn (the slot, then the entry), and both
+/// can be asked for ahead of time ([`KnownTargets::warm`]): the parsing worker hashes the
+/// target of a line a dozen lines ahead and brings its slot, then its entry into cache while it
+/// resolves the lines before. The slots and the entries ask for huge pages
 /// ([`crate::fast::advise_huge_pages`]): prefetched lookups still waited on the page walk.
 #[derive(Debug, Default)]
 pub struct KnownTargets {
-    /// Record index + 1 by hash, linear probing; 0 is empty. A power of two, at most half full.
+    /// Offset + 1 in `entries` of an entry, by hash, linear probing; 0 is empty. A power of
+    /// two, at most half full.
     slots: Vec<u32>,
-    pub(super) records: Vec<Cached>,
+    /// The entries back to back: [`HEAD`] bytes of header, then the target (see [`Entry`]).
+    entries: Vec<u8>,
+    /// Offset in `entries` of record `i`'s entry: events name records by number.
+    at: Vec<u32>,
     hasher: foldhash::fast::RandomState,
+}
+
+/// Bytes of an entry's header: expiry (i64, `i64::MIN` for none), row (u32), record number
+/// (u32), target length (u16), token offset and length in the target (u16 each), kind (u8),
+/// one byte of padding; little-endian.
+const HEAD: usize = 24;
+
+/// Bytes [`KnownTargets::warm`] brings into cache from an entry's start: the header and a
+/// target of up to 104 bytes (`/o/` + a 40-character token + `.png` is 47).
+const ENTRY_PREFETCH: usize = 128;
+
+/// A known target found: its record number and what it resolves to.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Found {
+    pub(super) index: u32,
+    pub(super) kind: HitKind,
+    pub(super) lookup: TokenLookup,
+}
+
+/// One entry of [`KnownTargets::entries`], read in place.
+#[derive(Debug, Clone, Copy)]
+struct Entry<'a>(&'a [u8]);
+
+impl<'a> Entry<'a> {
+    fn u16_at(&self, at: usize) -> usize {
+        usize::from(u16::from_le_bytes([self.0[at], self.0[at + 1]]))
+    }
+
+    fn u32_at(&self, at: usize) -> u32 {
+        u32::from_le_bytes(self.0[at..at + 4].try_into().expect("four bytes"))
+    }
+
+    /// The request target, as requested.
+    fn key(&self) -> &'a [u8] {
+        &self.0[HEAD..HEAD + self.u16_at(16)]
+    }
+
+    fn found(&self) -> Found {
+        let expires = i64::from_le_bytes(self.0[..8].try_into().expect("eight bytes"));
+        Found {
+            index: self.u32_at(12),
+            kind: if self.0[22] == 0 {
+                HitKind::Open
+            } else {
+                HitKind::Click
+            },
+            lookup: TokenLookup::Found {
+                row: self.u32_at(8) as usize,
+                expires_at_secs: (expires != i64::MIN).then_some(expires),
+            },
+        }
+    }
+
+    /// The token text and the request target.
+    fn texts(&self) -> (&'a str, &'a str) {
+        // Checked to be UTF-8 when the entry was made (the target is its own decoding).
+        let uri = std::str::from_utf8(self.key()).unwrap_or_default();
+        let (at, len) = (self.u16_at(18), self.u16_at(20));
+        (uri.get(at..at + len).unwrap_or_default(), uri)
+    }
 }
 
 /// How far ahead a step of [`KnownTargets::warm`] reaches.
@@ -34,44 +99,81 @@ pub struct KnownTargets {
 pub(crate) enum Prefetch {
     /// The slot.
     Slot,
-    /// The record the slot names (the slot should be in cache by now).
-    Record,
-    /// The text the record's key is compared with (the record should be in cache by now).
-    Text,
+    /// The entry the slot names (the slot should be in cache by now).
+    Entry,
 }
 
 impl KnownTargets {
     /// Resolves the target of every manifest row whose token verifies.
     pub fn new(manifest: &Manifest, keys: &KeyRing, path_prefix: &str) -> Self {
         let mut resolver = Resolver::new(manifest, keys, path_prefix);
+        let longest_prefix = resolver.open_prefix.len().max(resolver.click_prefix.len());
+        let bytes: usize = (manifest.rows.iter())
+            .map(|r| HEAD + longest_prefix + r.token.len() + ".png".len())
+            .sum();
         let mut known = KnownTargets {
             slots: vec![0; (manifest.rows.len() * 2).next_power_of_two().max(16)],
-            records: Vec::with_capacity(manifest.rows.len()),
+            entries: Vec::with_capacity(bytes),
+            at: Vec::with_capacity(manifest.rows.len()),
             hasher: foldhash::fast::RandomState::default(),
         };
         crate::fast::advise_huge_pages(&mut known.slots);
-        crate::fast::advise_huge_pages(&mut known.records);
+        crate::fast::advise_huge_pages(&mut known.entries);
         let mut uri = Vec::new();
         for row in &manifest.rows {
             // The URL shapes Resolver::target reads: PREFIX/o/TOKEN.png and PREFIX/c/TOKEN.
             uri.clear();
-            uri.extend_from_slice(match row.kind {
+            let prefix = match row.kind {
                 TokenKind::Open => &resolver.open_prefix,
                 TokenKind::Click => &resolver.click_prefix,
-            });
+            };
+            let token_at = prefix.len();
+            uri.extend_from_slice(prefix);
             uri.extend_from_slice(row.token.as_bytes());
             if row.kind == TokenKind::Open {
                 uri.extend_from_slice(b".png");
             }
             let target = resolver.resolve_target(&uri, false);
+            let TokenLookup::Found {
+                row: found_row,
+                expires_at_secs,
+            } = target.lookup
+            else {
+                continue;
+            };
+            // The entry's target is the request's bytes and its own text: a target that
+            // decodes to something else (escapes in the prefix) or is cut stays with the
+            // workers' caches, as does a token twice in the manifest (its index finds one row
+            // either way).
             let slot = known.probe(known.hash(&uri), &uri);
-            // A token twice in the manifest resolves to the row its index finds either way:
-            // one record serves.
-            if matches!(target.lookup, TokenLookup::Found { .. }) && known.slots[slot] == 0 {
-                known.records.push(Cached::new(&uri, target));
-                known.slots[slot] = u32::try_from(known.records.len())
-                    .expect("a manifest has under 4 billion rows");
+            if known.slots[slot] != 0
+                || target.uri.as_bytes() != uri.as_slice()
+                || uri.get(token_at..token_at + target.token.len()) != Some(target.token.as_bytes())
+            {
+                continue;
             }
+            let (Ok(len), Ok(token_at), Ok(token_len), Ok(row32), Ok(at), Ok(index)) = (
+                u16::try_from(uri.len()),
+                u16::try_from(token_at),
+                u16::try_from(target.token.len()),
+                u32::try_from(found_row),
+                u32::try_from(known.entries.len()),
+                u32::try_from(known.at.len()),
+            ) else {
+                continue;
+            };
+            let e = &mut known.entries;
+            e.extend_from_slice(&expires_at_secs.unwrap_or(i64::MIN).to_le_bytes());
+            e.extend_from_slice(&row32.to_le_bytes());
+            e.extend_from_slice(&index.to_le_bytes());
+            e.extend_from_slice(&len.to_le_bytes());
+            e.extend_from_slice(&token_at.to_le_bytes());
+            e.extend_from_slice(&token_len.to_le_bytes());
+            e.push(u8::from(target.kind == HitKind::Click));
+            e.push(0);
+            e.extend_from_slice(&uri);
+            known.at.push(at);
+            known.slots[slot] = at + 1;
         }
         known
     }
@@ -81,12 +183,16 @@ impl KnownTargets {
         self.hasher.hash_one(raw)
     }
 
+    fn entry(&self, at: u32) -> Entry<'_> {
+        Entry(&self.entries[at as usize..])
+    }
+
     /// The slot that holds `raw`, or the empty slot where it would go (linear probing).
     fn probe(&self, hash: u64, raw: &[u8]) -> usize {
         let mask = self.slots.len() - 1;
         let mut i = hash as usize & mask;
         while let n @ 1.. = self.slots[i] {
-            if self.records[n as usize - 1].key() == LogBytes(raw) {
+            if LogBytes(self.entry(n - 1).key()) == LogBytes(raw) {
                 break;
             }
             i = (i + 1) & mask;
@@ -94,28 +200,29 @@ impl KnownTargets {
         i
     }
 
-    /// The record of `raw`, whose hash is `hash`.
-    pub(super) fn find(&self, hash: u64, raw: &[u8]) -> Option<u32> {
-        if self.records.is_empty() {
+    /// The record of `raw`, whose hash is `hash`, and what it resolves to.
+    pub(super) fn find(&self, hash: u64, raw: &[u8]) -> Option<Found> {
+        if self.at.is_empty() {
             return None;
         }
         match self.slots[self.probe(hash, raw)] {
             0 => None,
-            n => Some(n - 1),
+            n => Some(self.entry(n - 1).found()),
         }
     }
 
     /// The token text and request target of record `index`.
     pub fn texts(&self, index: u32) -> (&str, &str) {
-        let target = &self.records[index as usize].target;
-        (&target.token, &target.uri)
+        self.entry(self.at[index as usize]).texts()
     }
 
     /// Asks for the texts of record `index` to be brought into cache.
     pub fn prefetch_texts(&self, index: u32) {
-        if let Some(record) = self.records.get(index as usize) {
-            prefetch(record.target.uri.as_ptr());
-            prefetch(record.target.token.as_ptr());
+        if let Some(&at) = self.at.get(index as usize) {
+            prefetch_bytes(
+                self.entries.as_ptr().wrapping_add(at as usize),
+                ENTRY_PREFETCH,
+            );
         }
     }
 
@@ -126,13 +233,12 @@ impl KnownTargets {
     /// `upcoming(i)` is the [`KnownTargets::hash`] of the request `i` places after the one about
     /// to be resolved (`None` when there is none, or it has no known target), for `i` up to
     /// [`KnownTargets::LOOKAHEAD`]. Called once per request resolved, it asks for the newest
-    /// one's slot, for the record of the one halfway, and for the text of the one a quarter of
-    /// the way: each load has had a few requests' time to arrive when the next needs it.
+    /// one's slot and for the entry of the one halfway: each load has had a few requests' time
+    /// to arrive when the next needs it.
     pub fn warm(&self, upcoming: impl Fn(usize) -> Option<u64>) {
         for (at, step) in [
             (Self::LOOKAHEAD - 1, Prefetch::Slot),
-            (Self::LOOKAHEAD / 2, Prefetch::Record),
-            (Self::LOOKAHEAD / 4, Prefetch::Text),
+            (Self::LOOKAHEAD / 2, Prefetch::Entry),
         ] {
             if let Some(hash) = upcoming(at) {
                 self.prefetch(hash, step);
@@ -143,30 +249,29 @@ impl KnownTargets {
     /// Asks for one step of the lookup of `hash` to be brought into cache (the first slot
     /// probed, the usual case: the table is at most half full).
     pub(crate) fn prefetch(&self, hash: u64, step: Prefetch) {
-        if self.records.is_empty() {
+        if self.at.is_empty() {
             return;
         }
         let slot = &self.slots[hash as usize & (self.slots.len() - 1)];
         match (step, *slot) {
             (Prefetch::Slot, _) => prefetch(slot),
             (_, 0) => {}
-            // A record and a text may each straddle two cache lines: all are asked for.
-            (Prefetch::Record, n) => prefetch_value(&self.records[n as usize - 1]),
-            (Prefetch::Text, n) => {
-                let key = self.records[n as usize - 1].key().0;
-                prefetch_bytes(key.as_ptr(), key.len());
-            }
+            // An entry may straddle lines: the header and a usual target are asked for.
+            (Prefetch::Entry, n) => prefetch_bytes(
+                self.entries.as_ptr().wrapping_add(n as usize - 1),
+                ENTRY_PREFETCH,
+            ),
         }
     }
 
     /// How many targets are known.
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.at.len()
     }
 
     /// Whether none is.
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.at.is_empty()
     }
 }
 
@@ -201,23 +306,23 @@ mod tests {
                 TokenKind::Click => format!("/c/{}", row.token),
             };
             let hash = known.hash(uri.as_bytes());
-            for step in [Prefetch::Slot, Prefetch::Record, Prefetch::Text] {
+            for step in [Prefetch::Slot, Prefetch::Entry] {
                 known.prefetch(hash, step);
             }
             let found = known
                 .find(hash, uri.as_bytes())
                 .expect("every row is known");
-            let record = &known.records[found as usize];
-            assert!(matches!(record.target.lookup, TokenLookup::Found { row, .. } if row == i));
-            assert_eq!(known.texts(found), (row.token.as_str(), uri.as_str()));
-            known.prefetch_texts(found);
+            assert!(matches!(found.lookup, TokenLookup::Found { row, .. } if row == i));
+            assert_eq!(found.kind == HitKind::Open, row.kind == TokenKind::Open);
+            assert_eq!(known.texts(found.index), (row.token.as_str(), uri.as_str()));
+            known.prefetch_texts(found.index);
             let other = format!("{uri}?x");
             let hash = known.hash(other.as_bytes());
-            known.prefetch(hash, Prefetch::Text);
+            known.prefetch(hash, Prefetch::Entry);
             assert!(known.find(hash, other.as_bytes()).is_none());
         }
         let empty = KnownTargets::default();
-        empty.prefetch(7, Prefetch::Text);
+        empty.prefetch(7, Prefetch::Entry);
         empty.prefetch_texts(7);
         assert!(empty.find(7, b"/o/x.png").is_none());
     }

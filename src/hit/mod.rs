@@ -9,7 +9,7 @@
 //!
 //! Key types: [`Event`], [`Resolver`], [`KnownTargets`].
 
-use crate::fast::{LogBytes, prefetch, prefetch_bytes, prefetch_value};
+use crate::fast::{LogBytes, prefetch, prefetch_bytes};
 
 mod known;
 
@@ -455,12 +455,9 @@ impl<'m> Resolver<'m> {
             .known
             .zip(known_hash)
             .filter(|_| !is_junk)
-            .and_then(|(k, hash)| {
-                k.find(hash, raw)
-                    .map(|i| (i, &k.records[i as usize].target))
-            });
+            .and_then(|(k, hash)| k.find(hash, raw));
         let (kind, lookup, target) = match known {
-            Some((i, t)) => (t.kind, t.lookup, TargetText::Known(i)),
+            Some(f) => (f.kind, f.lookup, TargetText::Known(f.index)),
             None => {
                 let cached = if is_junk {
                     None
