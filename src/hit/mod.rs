@@ -637,6 +637,18 @@ mod tests {
                 }
             }
         }
+        // A target that decodes to other text (a log escape in the prefix) is left to the
+        // workers' caches, which show it decoded.
+        let prefix = r"/a\x41b";
+        let known = KnownTargets::new(&m, &keys, prefix);
+        assert!(known.is_empty());
+        let mut shared = Resolver::new(&m, &keys, prefix).with_known(&known);
+        let e = event(&mut shared, &format!("{prefix}/o/{open}.png"), 990_000_000);
+        assert_eq!(
+            (e.kind, e.token_status),
+            (HitKind::Open, TokenStatus::Valid)
+        );
+        assert_eq!(e.texts(&known).1, format!("/aAb/o/{open}.png"));
     }
 
     #[test]
