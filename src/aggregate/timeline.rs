@@ -11,8 +11,9 @@ use super::*;
 pub struct TimeCounts {
     /// Granule width, seconds: 60, 3600 or 86,400.
     pub granule_secs: i64,
-    /// Granule start (seconds since the epoch) -> opens and clicks by class.
-    pub counts: BTreeMap<i64, [ClassCounts; 2]>,
+    /// Granule start (seconds since the epoch) and the opens and clicks by class in it, in
+    /// order of granule.
+    pub counts: Vec<(i64, [ClassCounts; 2])>,
 }
 
 /// Past this many granules the granule widens. The chart's buckets (see `report::chart`: at
@@ -27,7 +28,7 @@ impl Default for TimeCounts {
     fn default() -> Self {
         TimeCounts {
             granule_secs: 60,
-            counts: BTreeMap::new(),
+            counts: Vec::new(),
         }
     }
 }
@@ -37,7 +38,19 @@ impl TimeCounts {
     pub fn add(&mut self, ms: i64, kind: usize, class: HitClass) {
         let g = self.granule_secs;
         let key = (ms / 1000).div_euclid(g) * g;
-        self.counts.entry(key).or_insert([[0; 7]; 2])[kind][class.index()] += 1;
+        // Events come in time order: nearly always the last granule (a search of a tree of
+        // granules per event was 5% of the classifying thread).
+        let i = match self.counts.last() {
+            Some(&(last, _)) if last == key => self.counts.len() - 1,
+            _ => match self.counts.binary_search_by_key(&key, |&(k, _)| k) {
+                Ok(i) => i,
+                Err(i) => {
+                    self.counts.insert(i, (key, [[0; 7]; 2]));
+                    i
+                }
+            },
+        };
+        self.counts[i].1[kind][class.index()] += 1;
         if self.counts.len() > MAX_GRANULES {
             self.widen();
         }
@@ -51,9 +64,13 @@ impl TimeCounts {
         if g == self.granule_secs {
             return;
         }
-        let mut wider: BTreeMap<i64, [ClassCounts; 2]> = BTreeMap::new();
+        let mut wider: Vec<(i64, [ClassCounts; 2])> = Vec::new();
         for (k, v) in std::mem::take(&mut self.counts) {
-            let slot = wider.entry(k.div_euclid(g) * g).or_insert([[0; 7]; 2]);
+            let w = k.div_euclid(g) * g;
+            if wider.last().is_none_or(|&(last, _)| last != w) {
+                wider.push((w, [[0; 7]; 2]));
+            }
+            let slot = &mut wider.last_mut().expect("pushed above").1;
             for kind in 0..2 {
                 for c in 0..7 {
                     slot[kind][c] += v[kind][c];
@@ -62,5 +79,51 @@ impl TimeCounts {
         }
         self.granule_secs = g;
         self.counts = wider;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the timeline must hold: every event counted in its granule, granules in order, by
+    /// a map (as the timeline once was).
+    fn by_map(t: &TimeCounts, events: &[(i64, usize, HitClass)]) -> Vec<(i64, [ClassCounts; 2])> {
+        let g = t.granule_secs;
+        let mut m: BTreeMap<i64, [ClassCounts; 2]> = BTreeMap::new();
+        for &(ms, kind, class) in events {
+            m.entry((ms / 1000).div_euclid(g) * g)
+                .or_insert([[0; 7]; 2])[kind][class.index()] += 1;
+        }
+        m.into_iter().collect()
+    }
+
+    #[test]
+    fn granules_in_order_whatever_the_arrival_and_widened_without_loss() {
+        // Mostly in time order, some late, some before the epoch; spans enough minutes to
+        // widen to hours and then to days.
+        let mut events = Vec::new();
+        let mut state = 7u64;
+        for i in 0..40_000i64 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let jitter = (state >> 33) as i64 % 600_000;
+            let ms = i * 120_000 - jitter - 86_400_000;
+            let class =
+                [HitClass::Human, HitClass::Proxy, HitClass::Bot][(state >> 20) as usize % 3];
+            events.push((ms, (state >> 40) as usize % 2, class));
+        }
+        let mut t = TimeCounts::default();
+        for (n, &(ms, kind, class)) in events.iter().enumerate() {
+            t.add(ms, kind, class);
+            if n == 500 {
+                assert_eq!(t.granule_secs, 60);
+                assert_eq!(t.counts, by_map(&t, &events[..=n]));
+            }
+        }
+        assert_eq!(t.granule_secs, 86_400, "widened twice");
+        assert!(t.counts.len() <= MAX_GRANULES);
+        assert_eq!(t.counts, by_map(&t, &events));
     }
 }

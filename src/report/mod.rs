@@ -244,7 +244,7 @@ impl Report<'_> {
         let buckets = chart::Bucketing::for_range_in(first, last, self.zone);
         let mut opens = chart::Timeline::new(buckets);
         let mut clicks = chart::Timeline::new(buckets);
-        for (&granule, by_kind) in &c.timeline.counts {
+        for &(granule, ref by_kind) in &c.timeline.counts {
             // Granules never straddle buckets (see aggregate::TimeCounts); one that starts before
             // the first hit holds it, so it counts at the first hit's time.
             let at = (granule * 1000).max(first);
