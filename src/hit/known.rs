@@ -27,16 +27,24 @@ pub struct KnownTargets {
     /// Offset + 1 in `entries` of an entry, by hash, linear probing; 0 is empty. A power of
     /// two, at most half full.
     slots: Vec<u32>,
-    /// The entries back to back: [`HEAD`] bytes of header, then the target (see [`Entry`]).
+    /// The entries back to back: [`HEAD`] bytes of header, then the target's bytes.
     entries: Vec<u8>,
     /// Offset in `entries` of record `i`'s entry: events name records by number.
     at: Vec<u32>,
     hasher: foldhash::fast::RandomState,
 }
 
-/// Bytes of an entry's header: expiry (i64, `i64::MIN` for none), row (u32), record number
-/// (u32), target length (u16), token offset and length in the target (u16 each), kind (u8),
-/// one byte of padding; little-endian.
+/// Where an entry's header keeps each field, little-endian: the token's expiry (i64,
+/// `i64::MIN` for none), the manifest row (u32), the record number (u32), the target's length,
+/// the token's offset and length in it (u16 each), the kind (u8: 0 open, 1 click).
+const EXPIRES: usize = 0;
+const ROW: usize = 8;
+const INDEX: usize = 12;
+const LEN: usize = 16;
+const TOKEN_AT: usize = 18;
+const TOKEN_LEN: usize = 20;
+const KIND: usize = 22;
+/// Bytes of an entry's header (one of padding after the kind).
 const HEAD: usize = 24;
 
 /// Bytes [`KnownTargets::warm`] brings into cache from an entry's start: the header and a
@@ -66,20 +74,24 @@ impl<'a> Entry<'a> {
 
     /// The request target, as requested.
     fn key(&self) -> &'a [u8] {
-        &self.0[HEAD..HEAD + self.u16_at(16)]
+        &self.0[HEAD..HEAD + self.u16_at(LEN)]
     }
 
     fn found(&self) -> Found {
-        let expires = i64::from_le_bytes(self.0[..8].try_into().expect("eight bytes"));
+        let expires = i64::from_le_bytes(
+            self.0[EXPIRES..EXPIRES + 8]
+                .try_into()
+                .expect("eight bytes"),
+        );
         Found {
-            index: self.u32_at(12),
-            kind: if self.0[22] == 0 {
+            index: self.u32_at(INDEX),
+            kind: if self.0[KIND] == 0 {
                 HitKind::Open
             } else {
                 HitKind::Click
             },
             lookup: TokenLookup::Found {
-                row: self.u32_at(8) as usize,
+                row: self.u32_at(ROW) as usize,
                 expires_at_secs: (expires != i64::MIN).then_some(expires),
             },
         }
@@ -89,7 +101,7 @@ impl<'a> Entry<'a> {
     fn texts(&self) -> (&'a str, &'a str) {
         // Checked to be UTF-8 when the entry was made (the target is its own decoding).
         let uri = std::str::from_utf8(self.key()).unwrap_or_default();
-        let (at, len) = (self.u16_at(18), self.u16_at(20));
+        let (at, len) = (self.u16_at(TOKEN_AT), self.u16_at(TOKEN_LEN));
         (uri.get(at..at + len).unwrap_or_default(), uri)
     }
 }
@@ -162,16 +174,17 @@ impl KnownTargets {
             ) else {
                 continue;
             };
-            let e = &mut known.entries;
-            e.extend_from_slice(&expires_at_secs.unwrap_or(i64::MIN).to_le_bytes());
-            e.extend_from_slice(&row32.to_le_bytes());
-            e.extend_from_slice(&index.to_le_bytes());
-            e.extend_from_slice(&len.to_le_bytes());
-            e.extend_from_slice(&token_at.to_le_bytes());
-            e.extend_from_slice(&token_len.to_le_bytes());
-            e.push(u8::from(target.kind == HitKind::Click));
-            e.push(0);
-            e.extend_from_slice(&uri);
+            let mut head = [0u8; HEAD];
+            let expires = expires_at_secs.unwrap_or(i64::MIN);
+            head[EXPIRES..EXPIRES + 8].copy_from_slice(&expires.to_le_bytes());
+            head[ROW..ROW + 4].copy_from_slice(&row32.to_le_bytes());
+            head[INDEX..INDEX + 4].copy_from_slice(&index.to_le_bytes());
+            head[LEN..LEN + 2].copy_from_slice(&len.to_le_bytes());
+            head[TOKEN_AT..TOKEN_AT + 2].copy_from_slice(&token_at.to_le_bytes());
+            head[TOKEN_LEN..TOKEN_LEN + 2].copy_from_slice(&token_len.to_le_bytes());
+            head[KIND] = u8::from(target.kind == HitKind::Click);
+            known.entries.extend_from_slice(&head);
+            known.entries.extend_from_slice(&uri);
             known.at.push(at);
             known.slots[slot] = at + 1;
         }
