@@ -46,6 +46,10 @@ const MAX_LINE_BYTES: usize = 16 << 20;
 /// 8 MiB more in flight. More did not help (12, 16 and 32: the same share of the cores).
 const PERMITS_PER_FAMILY: usize = 8;
 
+/// Nice levels the parsing workers run below the thread that merges and classifies (see
+/// [`crate::fast::lower_thread_priority`]).
+const WORKER_NICE: i32 = 5;
+
 /// A typical access-log line's length, to guess a log's lines from its size.
 const LINE_BYTES_ESTIMATE: u64 = 256;
 
@@ -454,6 +458,7 @@ pub fn run(
             let worker = std::thread::Builder::new()
                 .name("pxtrack-parse".into())
                 .spawn_scoped(scope, move || {
+                    crate::fast::lower_thread_priority(WORKER_NICE);
                     parse_blocks(resolver.fresh(), &work, &done);
                     thread_cpu_secs()
                 })
