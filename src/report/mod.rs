@@ -319,7 +319,7 @@ impl Report<'_> {
                 .collect(),
             recipient_detail: self.privacy.recipient_detail,
             recipients,
-            hits: self.hit_rows(&c.hits, c.hit_count, Some(book), true),
+            hits: self.hit_rows(&c.hits, &[], c.hit_count, Some(book), true),
             recipients_total: c.recipient_stats.len(),
         }
     }
@@ -373,7 +373,7 @@ impl Report<'_> {
                         name,
                         &c.name,
                         facts,
-                        self.hit_rows(&l.hits, l.hit_count, Some(book), true),
+                        self.hit_rows(&l.hits, &[], l.hit_count, Some(book), true),
                     ),
                 )
             }
@@ -390,6 +390,13 @@ impl Report<'_> {
     ) -> (String, RecipientsPageView) {
         let pages = book.pages.len();
         let members = &book.pages[p];
+        // Every hit the page shows, in its order, and how many of them are written so far:
+        // each token's rows ask for the samples of the rows after them (see hit_rows).
+        let order: Vec<u32> = (members.iter())
+            .flat_map(|&ri| c.recipient_stats[ri].tokens.iter())
+            .flat_map(|t| t.hits.iter().copied())
+            .collect();
+        let mut shown = 0;
         {
             {
                 let recipients = members
@@ -411,7 +418,11 @@ impl Report<'_> {
                                     minted: row
                                         .map(|x| self.zone.human(x.created.timestamp_millis()))
                                         .unwrap_or_default(),
-                                    hits: self.hit_rows(&t.hits, t.total, Some(book), false),
+                                    hits: {
+                                        shown += t.hits.len();
+                                        let upcoming = order.get(shown..).unwrap_or_default();
+                                        self.hit_rows(&t.hits, upcoming, t.total, Some(book), false)
+                                    },
                                 }
                             })
                             .collect();
