@@ -74,10 +74,10 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    fn new(class: HitClass, detail: &str, reason: impl Into<Arc<str>>) -> Self {
+    fn new(class: HitClass, detail: Arc<str>, reason: impl Into<Arc<str>>) -> Self {
         Verdict {
             class,
-            detail: Arc::from(detail),
+            detail,
             reason: reason.into(),
             machine_open: false,
             certainty: Certainty::Certain,
@@ -148,6 +148,36 @@ pub struct Classifier<'r> {
     net_reasons: HashMap<(usize, IpAddr), Arc<str>>,
     /// When to run [`Classifier::prune`].
     prune: PruneClock,
+    /// The details of the verdicts made per hit.
+    details: Details,
+}
+
+/// The details of the verdicts the classifier makes hit by hit (the others are the rules' own or
+/// built once), made once: a verdict then allocates nothing for its detail, and the exports'
+/// caches, which know a text by the address it is shared at, find it (a detail made anew for
+/// every Apple Mail Privacy Protection open of a run with `sends.csv` was a new text to each).
+struct Details {
+    internal: Arc<str>,
+    link_probe: Arc<str>,
+    at_delivery: Arc<str>,
+    apple_mpp: Arc<str>,
+    sent_copy: Arc<str>,
+    new_country: Arc<str>,
+    click_burst: Arc<str>,
+}
+
+impl Default for Details {
+    fn default() -> Self {
+        Details {
+            internal: Arc::from("internal-network"),
+            link_probe: Arc::from("link-probe"),
+            at_delivery: Arc::from("at-delivery"),
+            apple_mpp: Arc::from("apple-mpp"),
+            sent_copy: Arc::from("sent-copy"),
+            new_country: Arc::from("new-country"),
+            click_burst: Arc::from("click-burst"),
+        }
+    }
 }
 
 /// How long before its token's minting a hit may be dated and still count: clocks of the
@@ -204,14 +234,15 @@ impl<'r> Classifier<'r> {
                 .iter()
                 .map(|&f| {
                     let (class, detail, reason) = f.verdict();
-                    Verdict::new(class, detail, reason)
+                    Verdict::new(class, Arc::from(detail), reason)
                 })
                 .collect(),
             net_reasons: HashMap::new(),
             prune: PruneClock::default(),
+            details: Details::default(),
             human: Verdict::new(
                 HitClass::Human,
-                "direct",
+                Arc::from("direct"),
                 "no machine signal: user agent, method, headers, address and timing look like a \
                  person's",
             )
@@ -313,7 +344,7 @@ impl<'r> Classifier<'r> {
         {
             base = Verdict {
                 class: HitClass::Proxy,
-                detail: Arc::from("sent-copy"),
+                detail: self.details.sent_copy.clone(),
                 reason: format!(
                     "loaded through Gmail's image proxy {} s after the message was sent (send \
                      window {} s): most likely the sender looking at their Sent copy, or a \
@@ -390,7 +421,7 @@ impl<'r> Classifier<'r> {
             return base;
         }
         Verdict {
-            detail: Arc::from("new-country"),
+            detail: self.details.new_country.clone(),
             reason: format!(
                 "human-looking, but from {country} while this message's earlier human hits came \
                  from {before}: perhaps forwarded"
@@ -437,7 +468,7 @@ impl<'r> Classifier<'r> {
         if let Some(net) = self.internal.iter().find(|n| n.contains(&ev.client)) {
             return Verdict::new(
                 HitClass::Internal,
-                "internal-network",
+                self.details.internal.clone(),
                 format!("client address is in the internal network {net}"),
             );
         }
@@ -503,7 +534,7 @@ impl<'r> Classifier<'r> {
         {
             return Verdict {
                 class: HitClass::Proxy,
-                detail: Arc::from("apple-mpp"),
+                detail: self.details.apple_mpp.clone(),
                 reason: self.timed_reason(Timed::AppleOnArrival, d / 1000),
                 machine_open: true,
                 certainty: Certainty::Probable,
@@ -529,7 +560,7 @@ impl<'r> Classifier<'r> {
         {
             return Verdict::new(
                 HitClass::Scanner,
-                "link-probe",
+                self.details.link_probe.clone(),
                 format!(
                     "a forged or mutated click from the same address {} ms before: the probe \
                      link scanners such as Safe Links send first",
@@ -542,7 +573,8 @@ impl<'r> Classifier<'r> {
             && let Some(d) = since_send.filter(|&d| d <= self.instant_ms)
         {
             let reason = self.timed_reason(Timed::ClickOnArrival, d / 1000);
-            return Verdict::new(HitClass::Scanner, "at-delivery", reason).probable();
+            let detail = self.details.at_delivery.clone();
+            return Verdict::new(HitClass::Scanner, detail, reason).probable();
         }
         self.human.clone()
     }

@@ -124,7 +124,7 @@ impl<'r> Stream<'r> {
                     ) {
                         *v = Verdict::new(
                             HitClass::Scanner,
-                            "click-burst",
+                            self.classifier.details.click_burst.clone(),
                             format!(
                                 "{n} different links of this message clicked from {} within {} s: \
                                  a scanner sweeping the message",
