@@ -85,7 +85,7 @@ pub fn thread_cpu_secs() -> f64 {
 ///
 /// For the parsing workers: on two cores the classifying thread is the one the run waits for,
 /// and with three busy threads sharing two cores it got two thirds of one; its workers at 5
-/// levels below it, the 10M-line benchmark took 3-8% less time in three series of interleaved
+/// levels below it, the 10M-line benchmark took 3-16% less time in four series of interleaved
 /// runs (nice 10 the same, 19 slower: the workers then starve it of parsed blocks). Relative,
 /// so that a run started with `nice` keeps its workers below the rest of it and never raises
 /// them above where the user put the process.

@@ -93,8 +93,10 @@ impl Report<'_> {
         let mut links: Option<(usize, Option<String>, Option<String>)> = None;
         let samples = &self.stats.samples;
         for (k, &i) in hits.iter().enumerate() {
+            // Past this token's own rows, the next ones' (only then is k + SAMPLE_AHEAD at
+            // least hits.len()).
             let ahead = (hits.get(k + SAMPLE_AHEAD))
-                .or_else(|| upcoming.get((k + SAMPLE_AHEAD).wrapping_sub(hits.len())));
+                .or_else(|| upcoming.get(k + SAMPLE_AHEAD - hits.len()));
             if let Some(&n) = ahead.filter(|&&n| (n as usize) < samples.len()) {
                 crate::fast::prefetch_value(&samples[n as usize]);
             }
