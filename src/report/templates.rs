@@ -35,20 +35,25 @@ pub const ASSETS: [(&str, &str); 2] = [
 /// `override_dir` when one is given and exists.
 pub fn templates(override_dir: Option<&Path>) -> Result<tera::Tera> {
     let mut loaded: Vec<(String, String)> = Vec::new();
+    let mut replaced: Vec<&str> = Vec::new();
     for (name, text) in TEMPLATES {
         let custom = override_dir.map(|d| d.join(name)).filter(|p| p.is_file());
         let text = match custom {
-            Some(p) => fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?,
+            Some(p) => {
+                replaced.push(name);
+                fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?
+            }
             None => text.to_string(),
         };
         loaded.push((name.to_string(), text));
     }
     // The recipients pages' sections are written in Rust when both templates that make them
     // are the embedded ones (sections.rs).
-    let replaced = |name: &str| override_dir.is_some_and(|d| d.join(name).is_file());
-    if !replaced("recipients.html")
-        && !replaced("macros.html")
-        && let Some(fast) = sections::fast_recipients_template(TEMPLATES[2].1)
+    if !replaced.contains(&"recipients.html")
+        && !replaced.contains(&"macros.html")
+        && let Some(fast) = (loaded.iter())
+            .find(|(name, _)| name == "recipients.html")
+            .and_then(|(_, text)| sections::fast_recipients_template(text))
     {
         loaded.push((sections::FAST_RECIPIENTS.to_string(), fast));
     }
